@@ -1,0 +1,14 @@
+# The two entry points: `make run` (portal on the embedded default) and `make test`.
+.PHONY: run test lint bench-issuance
+
+run:
+	bash scripts/run.sh
+
+test:
+	bash scripts/test.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy .
+
+bench-issuance:
+	bash scripts/setup.sh && .venv/bin/python benchmarks/issuance.py

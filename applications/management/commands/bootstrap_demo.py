@@ -1,0 +1,108 @@
+"""Create (or refresh) the demo: product admin, root + intermediate CA, two profiles,
+the payments-api Application with one member per role. Safe to run again: objects are
+found by name, and every run sets fresh random passwords and prints them."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from applications.choices import Role
+from applications.models import Application
+from applications.services import create_application, set_member_role
+from certportal.events import Actor
+from profiles import services as ca_services
+from profiles.choices import Preset
+from profiles.models import CertificateAuthority, CertificateProfile
+
+ACTOR = Actor(label="bootstrap_demo")
+APPLICATION = "payments-api"
+MEMBERS = {Role.ADMIN: "payments-admin", Role.OPERATOR: "payments-operator",
+           Role.AUDITOR: "payments-auditor"}
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo data (idempotent); --json prints credentials as JSON."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            result = self._bootstrap()
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            self.stdout.write(self.style.SUCCESS(f"Demo ready at {result['url']}"))
+            admin = result["product_admin"]
+            self.stdout.write(f"  product admin: {admin['username']} / {admin['password']}")
+            for role, creds in result["members"].items():
+                self.stdout.write(f"  {role}: {creds['username']} / {creds['password']}")
+
+    def _bootstrap(self) -> dict[str, Any]:
+        admin, admin_password = _user("demo-admin", superuser=True)
+        root = _ca("demo-root", lambda: ca_services.create_root_ca(
+            ca_services.CASpec(name="Demo Root CA", slug="demo-root",
+                               subject=ca_services.CASubject("certportal Demo Root CA", "certportal demo"),
+                               validity_days=3650, path_length=1),
+            actor=ACTOR))
+        issuing = _ca("demo-issuing", lambda: ca_services.create_intermediate_ca(
+            ca_services.CASpec(name="Demo Issuing CA", slug="demo-issuing",
+                               subject=ca_services.CASubject("certportal Demo Issuing CA", "certportal demo"),
+                               validity_days=1825, path_length=0),
+            parent=root, actor=ACTOR))
+        profiles = [
+            _profile("tls-server", "TLS server", Preset.TLS_SERVER, issuing,
+                     dns_rules=["example.test", "*.example.test", "localhost"]),
+            _profile("mtls-client", "mTLS client", Preset.TLS_CLIENT, issuing,
+                     dns_rules=[".example.test"], validity_days_default=7),
+        ]
+        application = Application.objects.filter(name=APPLICATION).first()
+        if application is None:
+            application = create_application(
+                name=APPLICATION, description="Demo Application for the payments team",
+                profiles=profiles, actor=ACTOR)
+        else:
+            application.profiles.add(*profiles)
+        members = {}
+        for role, username in MEMBERS.items():
+            user, password = _user(username)
+            set_member_role(application, user, role, actor=ACTOR)
+            members[str(role)] = {"username": username, "password": password}
+        return {
+            "url": settings.CERTPORTAL_BASE_URL,
+            "product_admin": {"username": admin.get_username(), "password": admin_password},
+            "application": application.name,
+            "profiles": [p.slug for p in profiles],
+            "certificate_authorities": [root.slug, issuing.slug],
+            "members": members,
+        }
+
+
+def _user(username: str, *, superuser: bool = False) -> tuple[Any, str]:
+    user_model = get_user_model()
+    user, _ = user_model.objects.get_or_create(username=username)
+    password = secrets.token_urlsafe(18)
+    user.set_password(password)
+    user.is_superuser = user.is_staff = superuser
+    user.email = f"{username}@example.test"
+    user.save()
+    return user, password
+
+
+def _ca(slug: str, create: Any) -> CertificateAuthority:
+    return CertificateAuthority.objects.filter(slug=slug).first() or create()
+
+
+def _profile(slug: str, name: str, preset: str, ca: CertificateAuthority, **fields: Any) -> CertificateProfile:
+    existing = CertificateProfile.objects.filter(slug=slug).first()
+    if existing:
+        return existing
+    return ca_services.create_profile(actor=ACTOR, preset=preset, name=name, slug=slug,
+                                      issuing_ca=ca, **fields)

@@ -1,0 +1,97 @@
+"""Verbs on Applications and their members; the only writers of these models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+
+from applications.choices import Role
+from applications.models import Application, Membership
+from certportal import permissions
+from certportal.events import Actor, record
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from profiles.models import CertificateProfile
+
+
+class MembershipError(Exception):
+    """A membership change that would break the Application (e.g. no Admin left)."""
+
+
+def create_application(
+    *,
+    name: str,
+    actor: Actor,
+    description: str = "",
+    profiles: Iterable[CertificateProfile] = (),
+    first_admin: AbstractBaseUser | None = None,
+) -> Application:
+    with transaction.atomic():
+        application = Application.objects.create(name=name, description=description)
+        application.profiles.set(list(profiles))
+        record(
+            "application.created",
+            actor=actor,
+            obj=application,
+            application=application,
+            data={"profiles": [p.slug for p in application.profiles.all()]},
+        )
+        if first_admin is not None:
+            set_member_role(application, first_admin, Role.ADMIN, actor=actor)
+    return application
+
+
+def set_member_role(
+    application: Application, user: AbstractBaseUser, role: str, *, actor: Actor
+) -> Membership:
+    """Add the user with the role, or change their role; the last Admin stays an Admin."""
+    if role not in Role.values:
+        raise MembershipError(f"unknown role {role!r}")
+    with transaction.atomic():
+        membership, created = Membership.objects.select_for_update().get_or_create(
+            application=application, user=user, defaults={"role": role}
+        )
+        if not created and membership.role != role:
+            _refuse_losing_last_admin(membership)
+            membership.role = role
+            membership.save(update_fields=["role"])
+        permissions.grant_role(user, application, role)
+        record(
+            "member.added" if created else "member.role_changed",
+            actor=actor,
+            obj=membership,
+            application=application,
+            data={"user": user.get_username(), "role": role},
+        )
+    return membership
+
+
+def remove_member(application: Application, user: AbstractBaseUser, *, actor: Actor) -> None:
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().get(
+            application=application, user=user
+        )
+        _refuse_losing_last_admin(membership)
+        membership.delete()
+        permissions.revoke_all(user, application)
+        record(
+            "member.removed",
+            actor=actor,
+            obj=application,
+            application=application,
+            data={"user": user.get_username()},
+        )
+
+
+def _refuse_losing_last_admin(membership: Membership) -> None:
+    if membership.role != Role.ADMIN:
+        return
+    admins = Membership.objects.select_for_update().filter(
+        application_id=membership.application_id, role=Role.ADMIN
+    )
+    if admins.count() <= 1:
+        raise MembershipError("An Application must keep at least one Admin.")

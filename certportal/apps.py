@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CertportalConfig(AppConfig):
+    name = "certportal"
+    verbose_name = "certportal core"

@@ -1,0 +1,70 @@
+"""The one place that maps Application roles to django-guardian object permissions.
+
+Product admins (superusers) hold every permission. Everyone else holds, on each
+Application they belong to, exactly the permissions of their single role. Views and API
+endpoints fetch objects through ``applications_for(user, perm)`` so that anything outside
+the user's scope is simply not found (404), never "forbidden".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import QuerySet
+from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
+
+from applications.choices import Role
+from applications.models import Application
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    User = AbstractBaseUser | AnonymousUser
+
+VIEW = "view_application"
+ISSUE = "issue_certificate"
+REVOKE = "revoke_certificate"
+DOWNLOAD_KEY = "download_private_key"
+MANAGE = "manage_application"
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    Role.AUDITOR: frozenset({VIEW}),
+    Role.OPERATOR: frozenset({VIEW, ISSUE, REVOKE, DOWNLOAD_KEY}),
+    Role.ADMIN: frozenset({VIEW, ISSUE, REVOKE, DOWNLOAD_KEY, MANAGE}),
+}
+ALL_PERMISSIONS = ROLE_PERMISSIONS[Role.ADMIN]
+
+
+def is_product_admin(user: User) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.is_superuser)
+
+
+def grant_role(user: AbstractBaseUser, application: Application, role: str) -> None:
+    """Make the user's permissions on the application exactly those of the role."""
+    wanted = ROLE_PERMISSIONS[role]
+    for perm in ALL_PERMISSIONS - wanted:
+        remove_perm(perm, user, application)
+    for perm in wanted:
+        assign_perm(perm, user, application)
+
+
+def revoke_all(user: AbstractBaseUser, application: Application) -> None:
+    for perm in ALL_PERMISSIONS:
+        remove_perm(perm, user, application)
+
+
+def applications_for(user: User, perm: str = VIEW) -> QuerySet[Application]:
+    """Applications on which the user holds perm; everything for product admins."""
+    if not user.is_authenticated or not user.is_active:
+        return Application.objects.none()
+    if is_product_admin(user):
+        return Application.objects.all()
+    return get_objects_for_user(
+        user, f"applications.{perm}", klass=Application, accept_global_perms=False
+    )
+
+
+def has_perm(user: User, perm: str, application: Application) -> bool:
+    if is_product_admin(user):
+        return True
+    return bool(user.is_authenticated and user.has_perm(f"applications.{perm}", application))

@@ -1,0 +1,238 @@
+"""certportal settings: one module, driven by the environment.
+
+Every value comes through certportal.env parsers, which fail loudly at start on a bad
+value. Embedded default: SQLite in ./data, django-q2 on the ORM broker, local-memory
+cache. Scale-out: DATABASE_URL (PostgreSQL), REDIS_URL (cache, throttles, q2 broker).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from certportal import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env.get_str("CERTPORTAL_DATA_DIR", str(BASE_DIR / "data")))
+
+DEBUG = env.get_bool("CERTPORTAL_DEBUG", False)
+
+
+def _local_secret(name: str, generate: Callable[[], str]) -> str:
+    """Debug mode only: a secret kept in DATA_DIR, made on first use (0600)."""
+    path = DATA_DIR / name
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(generate())
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.get_str("CERTPORTAL_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "CERTPORTAL_SECRET_KEY (or CERTPORTAL_SECRET_KEY_FILE) is required when "
+            "CERTPORTAL_DEBUG is off"
+        )
+    SECRET_KEY = _local_secret("secret_key", lambda: secrets.token_urlsafe(50))
+
+# Key-encryption key for secrets at rest (CA keys, server-generated keys, credentials):
+# 32 random bytes, base64. Previous keys stay readable during a rotation (rotate_kek).
+CERTPORTAL_KEK = env.get_str("CERTPORTAL_KEK")
+if not CERTPORTAL_KEK:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "CERTPORTAL_KEK (or CERTPORTAL_KEK_FILE) is required when CERTPORTAL_DEBUG is off: "
+            "generate one with `python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'`"
+        )
+    CERTPORTAL_KEK = _local_secret("kek", lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+CERTPORTAL_KEK = env.check_base64_key("CERTPORTAL_KEK", CERTPORTAL_KEK)
+CERTPORTAL_KEK_PREVIOUS = [
+    env.check_base64_key("CERTPORTAL_KEK_PREVIOUS", k)
+    for k in env.get_list("CERTPORTAL_KEK_PREVIOUS", [])
+]
+
+CERTPORTAL_BASE_URL = env.get_url("CERTPORTAL_BASE_URL", "http://127.0.0.1:8000")
+_HTTPS = CERTPORTAL_BASE_URL.startswith("https://")
+
+ALLOWED_HOSTS = env.get_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.get_list("CERTPORTAL_CSRF_TRUSTED_ORIGINS", [CERTPORTAL_BASE_URL])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "guardian",
+    "django_q",
+    "certportal",
+    "applications",
+    "profiles",
+    "issuance",
+    "approvals",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "certportal.urls"
+WSGI_APPLICATION = "certportal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env.get_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'certportal.sqlite3'}"),
+        conn_max_age=env.get_int("CERTPORTAL_DB_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets the web server and the q2 cluster read while one writes;
+        # IMMEDIATE takes the write lock up front so writers queue instead of failing.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.get_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+Q_CLUSTER: dict[str, object] = {
+    "name": "certportal",
+    "workers": env.get_int("CERTPORTAL_Q_WORKERS", 2, minimum=1),
+    "timeout": 300,
+    "retry": 360,
+    "max_attempts": 3,
+    "catch_up": False,
+    "ack_failures": True,
+    "label": "Background tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = 1
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+GUARDIAN_MONKEY_PATCH_USER = False  # STYLE.md rule 3 (guardian 3 renamed GUARDIAN_MONKEY_PATCH)
+ANONYMOUS_USER_NAME = None
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_MANIFEST_STRICT = False
+
+# Hardening. HTTPS-only settings follow the public URL's scheme; CRL, OCSP and CA
+# certificate URLs stay reachable over plain HTTP (RFC 5280 / RFC 6960 relying parties
+# fetch them without TLS, and TLS to check TLS revocation would be circular).
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env.get_int("CERTPORTAL_SESSION_AGE", 8 * 3600, minimum=300)
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = _HTTPS
+CSRF_COOKIE_SECURE = _HTTPS
+SECURE_SSL_REDIRECT = _HTTPS and env.get_bool("CERTPORTAL_SSL_REDIRECT", True)
+SECURE_REDIRECT_EXEMPT = [r"^pki/"]
+SECURE_HSTS_SECONDS = env.get_int("CERTPORTAL_HSTS_SECONDS", 31536000 if _HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _HTTPS
+SECURE_HSTS_PRELOAD = env.get_bool("CERTPORTAL_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env.get_bool("CERTPORTAL_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+
+# PKI behaviour.
+CERTPORTAL_CRL_VALIDITY_HOURS = env.get_int("CERTPORTAL_CRL_VALIDITY_HOURS", 24, minimum=1)
+CERTPORTAL_CRL_REFRESH_MARGIN_HOURS = env.get_int(
+    "CERTPORTAL_CRL_REFRESH_MARGIN_HOURS", 6, minimum=0
+)
+CERTPORTAL_OCSP_VALIDITY_HOURS = env.get_int("CERTPORTAL_OCSP_VALIDITY_HOURS", 12, minimum=1)
+if CERTPORTAL_CRL_REFRESH_MARGIN_HOURS >= CERTPORTAL_CRL_VALIDITY_HOURS:
+    raise ImproperlyConfigured(
+        "CERTPORTAL_CRL_REFRESH_MARGIN_HOURS must be shorter than CERTPORTAL_CRL_VALIDITY_HOURS"
+    )
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.get_str("CERTPORTAL_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

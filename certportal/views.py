@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from certportal.permissions import applications_for, is_product_admin
+from profiles.models import CertificateAuthority
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    context = {
+        "applications": applications_for(request.user),
+        "authorities": CertificateAuthority.objects.all() if is_product_admin(request.user) else [],
+    }
+    return render(request, "home.html", context)
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})

@@ -1,0 +1,140 @@
+"""Certificate requests and the certificate inventory."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from certportal.secrets import SealedField, unseal_for
+from issuance.choices import (
+    CertificateStatus,
+    EnrollmentMethod,
+    RequestState,
+    RevocationReason,
+)
+
+
+class CertificateRequest(models.Model):
+    """One ask for a certificate, from any front, and where it stands."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    application = models.ForeignKey(
+        "applications.Application", on_delete=models.PROTECT, related_name="requests"
+    )
+    profile = models.ForeignKey(
+        "profiles.CertificateProfile", on_delete=models.PROTECT, related_name="requests"
+    )
+    state = models.CharField(max_length=20, choices=RequestState.choices)
+    method = models.CharField(max_length=16, choices=EnrollmentMethod.choices)
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    requester_label = models.CharField(max_length=200, blank=True)
+    csr_pem = models.TextField(blank=True)
+    key_algorithm = models.CharField(max_length=16, blank=True)  # server-side key generation
+    common_name = models.CharField(max_length=255, blank=True)
+    sans = models.JSONField(default=list, blank=True)
+    subject_attrs = models.JSONField(default=dict, blank=True)
+    validity_days = models.PositiveIntegerField(null=True, blank=True)
+    replaces = models.ForeignKey(
+        "issuance.Certificate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["application", "state", "-created_at"], name="request_app_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"request {self.id} ({self.state})"
+
+    @property
+    def server_keygen(self) -> bool:
+        return not self.csr_pem
+
+
+class Certificate(models.Model):
+    """An issued (or imported) certificate in an Application's inventory."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    application = models.ForeignKey(
+        "applications.Application", on_delete=models.PROTECT, related_name="certificates"
+    )
+    profile = models.ForeignKey(
+        "profiles.CertificateProfile", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="certificates",
+    )
+    ca = models.ForeignKey(
+        "profiles.CertificateAuthority", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="certificates",
+    )
+    request = models.OneToOneField(
+        CertificateRequest, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="certificate",
+    )
+    serial_number = models.CharField(max_length=64)
+    common_name = models.CharField(max_length=255, blank=True)
+    sans = models.JSONField(default=list, blank=True)
+    # Lowercased CN and SANs, for the inventory's search.
+    search_text = models.TextField(blank=True)
+    subject = models.CharField(max_length=1000)
+    issuer = models.CharField(max_length=1000)
+    fingerprint_sha256 = models.CharField(max_length=64, unique=True)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    key_algorithm = models.CharField(max_length=32)
+    certificate_pem = models.TextField()
+    private_key = SealedField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=CertificateStatus.choices, default=CertificateStatus.ACTIVE
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revocation_reason = models.CharField(
+        max_length=24, choices=RevocationReason.choices, blank=True
+    )
+    method = models.CharField(max_length=16, choices=EnrollmentMethod.choices)
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    requester_label = models.CharField(max_length=200, blank=True)
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced_by"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["ca", "serial_number"], name="unique_serial_per_ca"),
+        ]
+        indexes = [
+            models.Index(fields=["application", "status", "not_after"], name="cert_app_status_exp_idx"),
+            models.Index(fields=["application", "not_after"], name="cert_app_expiry_idx"),
+            models.Index(fields=["application", "-created_at"], name="cert_app_created_idx"),
+            models.Index(fields=["application", "profile", "not_after"], name="cert_app_profile_idx"),
+            models.Index(fields=["application", "method", "not_after"], name="cert_app_method_idx"),
+            models.Index(fields=["ca", "status"], name="cert_ca_status_idx"),
+            models.Index(fields=["status", "not_after"], name="cert_status_expiry_idx"),
+            models.Index(fields=["serial_number"], name="cert_serial_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.common_name or self.serial_number} ({self.status})"
+
+    @property
+    def has_private_key(self) -> bool:
+        return bool(self.private_key)
+
+    def private_key_pem(self) -> bytes:
+        """The held key in plaintext; callers audit every use (see services)."""
+        return unseal_for(self, "private_key")

@@ -1,0 +1,363 @@
+"""The one issuance pipeline, and revocation. Every front (UI, API, ACME, EST, SCEP,
+renewal) calls ``submit``; nothing else signs a certificate.
+
+submit: policy (the profile decides, with a precise reason) -> approval (may leave the
+request pending) -> issue (sign, store, audit + outbox event in the same transaction).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from approvals.services import approval_required
+from certportal.events import Actor, record
+from certportal.secrets import seal_for
+from issuance.choices import (
+    REQUEST_TRANSITIONS,
+    CertificateStatus,
+    RequestState,
+    RevocationReason,
+)
+from issuance.models import Certificate, CertificateRequest
+from pki import certs, export, keys, policy
+from pki import csr as pki_csr
+from pki.errors import PKIError
+from profiles.models import CertificateAuthority
+
+if TYPE_CHECKING:
+    from applications.models import Application
+    from profiles.models import CertificateProfile
+
+
+class IssuanceRejected(Exception):
+    """The pipeline refused a request. ``code`` is machine-readable; fronts map it to
+    their protocol's error (ACME problem type, SCEP failInfo, EST status, DRF error)."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """A request for a server-generated key: algorithm, names and subject."""
+
+    algorithm: str
+    common_name: str | None = None
+    sans: Sequence[str] = ()
+    subject_attrs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What submit() produced. private_key_pem is set only for a server-generated key,
+    and only here: callers show it once."""
+
+    request: CertificateRequest
+    certificate: Certificate | None = None
+    private_key_pem: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.request.state == RequestState.PENDING_APPROVAL
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A request parsed and checked, ready to be stored and signed."""
+
+    public_key: keys.PublicKey | None
+    policy_request: policy.Request
+    csr_pem: str = ""
+
+
+def submit(
+    *,
+    application: Application,
+    profile: CertificateProfile,
+    method: str,
+    actor: Actor,
+    csr: bytes | str | None = None,
+    key_spec: KeySpec | None = None,
+    validity_days: int | None = None,
+    replaces: Certificate | None = None,
+) -> Submission:
+    """Check a CSR or key spec against the profile, then issue it or hold it for approval."""
+    if (csr is None) == (key_spec is None):
+        raise IssuanceRejected("malformed", "Give either a CSR or a key specification.")
+    ca = _usable_ca(application, profile)
+    candidate = _from_csr(csr, validity_days) if csr is not None else _from_key_spec(
+        key_spec, profile, validity_days  # type: ignore[arg-type]
+    )
+    decision = _decide(profile, ca, candidate.policy_request)
+    request = _new_request(application, profile, method, actor, candidate, key_spec, replaces)
+    with transaction.atomic():
+        if approval_required(request, decision):
+            request.state = RequestState.PENDING_APPROVAL
+            request.save(force_insert=True)
+            record("request.pending_approval", actor=actor, obj=request, application=application,
+                   data=_request_data(request))
+            return Submission(request=request)
+        request.state = RequestState.ISSUED
+        request.save(force_insert=True)
+        certificate, key_pem = _issue(request, ca, decision, candidate, key_spec, actor)
+    return Submission(request=request, certificate=certificate, private_key_pem=key_pem)
+
+
+def _usable_ca(application: Application, profile: CertificateProfile) -> CertificateAuthority:
+    if not profile.is_active:
+        raise IssuanceRejected("profile_unavailable", f"Profile {profile.slug} is disabled.", "profile")
+    if not application.profiles.filter(pk=profile.pk).exists():
+        raise IssuanceRejected(
+            "profile_unavailable",
+            f"Profile {profile.slug} is not attached to Application {application.name}.",
+            "profile",
+        )
+    ca = profile.issuing_ca
+    if not ca.is_usable:
+        raise IssuanceRejected(
+            "ca_unavailable", f"The issuing CA {ca.name} is not active.", "profile"
+        )
+    return ca
+
+
+def _from_csr(csr: bytes | str, validity_days: int | None) -> _Candidate:
+    try:
+        parsed = pki_csr.parse_csr(csr)
+    except PKIError as exc:
+        raise IssuanceRejected(exc.code, exc.message, "csr") from exc
+    return _Candidate(
+        public_key=parsed.public_key,
+        policy_request=policy.Request.from_csr(parsed, validity_days=validity_days),
+        csr_pem=parsed.pem,
+    )
+
+
+def split_sans(sans: Sequence[str]) -> dict[str, list[str]]:
+    """Sort free-form SAN strings into DNS names, IPs, emails and URIs."""
+    kinds: dict[str, list[str]] = {"dns": [], "ip": [], "email": [], "uri": []}
+    for raw in sans:
+        value = raw.strip()
+        try:
+            kinds["ip"].append(str(ipaddress.ip_address(value)))
+            continue
+        except ValueError:
+            pass
+        if "://" in value:
+            kinds["uri"].append(value)
+        elif "@" in value:
+            kinds["email"].append(value)
+        else:
+            kinds["dns"].append(value.lower())
+    return kinds
+
+
+def _from_key_spec(
+    spec: KeySpec, profile: CertificateProfile, validity_days: int | None
+) -> _Candidate:
+    if not profile.allow_server_keygen:
+        raise IssuanceRejected(
+            "bad_key", f"Profile {profile.slug} does not allow server-generated keys.", "key_algorithm"
+        )
+    try:
+        key_info = keys.key_info_for(spec.algorithm)
+    except ValueError as exc:
+        raise IssuanceRejected("bad_key", str(exc), "key_algorithm") from exc
+    kinds = split_sans(spec.sans)
+    attrs = {k: [v] for k, v in spec.subject_attrs.items() if v}
+    return _Candidate(
+        public_key=None,
+        policy_request=policy.Request(
+            key_info=key_info,
+            common_name=spec.common_name or None,
+            subject_attrs=attrs,
+            dns_names=kinds["dns"],
+            ip_addresses=kinds["ip"],
+            emails=kinds["email"],
+            uris=kinds["uri"],
+            validity_days=validity_days,
+        ),
+    )
+
+
+def _decide(
+    profile: CertificateProfile, ca: CertificateAuthority, request: policy.Request
+) -> policy.Decision:
+    assert ca.not_after is not None
+    try:
+        return policy.evaluate(profile.policy(), request, now=timezone.now(), ca_not_after=ca.not_after)
+    except PKIError as exc:
+        raise IssuanceRejected(exc.code, exc.message, exc.field) from exc
+
+
+def _new_request(
+    application: Application,
+    profile: CertificateProfile,
+    method: str,
+    actor: Actor,
+    candidate: _Candidate,
+    key_spec: KeySpec | None,
+    replaces: Certificate | None,
+) -> CertificateRequest:
+    req = candidate.policy_request
+    sans = [*req.dns_names, *map(str, req.ip_addresses), *req.emails, *req.uris]
+    return CertificateRequest(
+        application=application,
+        profile=profile,
+        method=method,
+        requester_id=actor.user_id,
+        requester_label=actor.describe(),
+        csr_pem=candidate.csr_pem,
+        key_algorithm=key_spec.algorithm if key_spec else "",
+        common_name=req.common_name or "",
+        sans=sans,
+        subject_attrs={k: list(v) for k, v in req.subject_attrs.items()},
+        validity_days=req.validity_days,
+        replaces=replaces,
+        source_ip=actor.source_ip,
+    )
+
+
+def _issue(
+    request: CertificateRequest,
+    ca: CertificateAuthority,
+    decision: policy.Decision,
+    candidate: _Candidate,
+    key_spec: KeySpec | None,
+    actor: Actor,
+) -> tuple[Certificate, str | None]:
+    """Sign and store. Runs inside the caller's transaction."""
+    private_key = keys.generate_private_key(key_spec.algorithm) if key_spec else None
+    public_key = private_key.public_key() if private_key else candidate.public_key
+    assert public_key is not None
+    cert = certs.build_leaf(ca.issuer(), public_key, decision)
+    certificate = _store_certificate(request, ca, cert, decision, public_key)
+    key_pem = None
+    if private_key is not None:
+        key_pem = keys.private_key_to_pem(private_key).decode()
+        certificate.private_key = seal_for(certificate, "private_key", key_pem.encode())
+    certificate.save(force_insert=True)
+    if request.replaces_id:
+        _supersede(request.replaces_id, certificate)
+    record("certificate.issued", actor=actor, obj=certificate, application=request.application,
+           data=certificate_event_data(certificate))
+    return certificate, key_pem
+
+
+def _store_certificate(
+    request: CertificateRequest,
+    ca: CertificateAuthority,
+    cert: Any,
+    decision: policy.Decision,
+    public_key: keys.PublicKey,
+) -> Certificate:
+    sans = [
+        *decision.dns_names, *map(str, decision.ip_addresses), *decision.emails, *decision.uris
+    ]
+    cn = decision.common_name or ""
+    return Certificate(
+        application_id=request.application_id,
+        profile_id=request.profile_id,
+        ca=ca,
+        request=request,
+        serial_number=certs.serial_hex(cert.serial_number),
+        common_name=cn,
+        sans=sans,
+        search_text=" ".join([cn.lower(), *(s.lower() for s in sans)]).strip(),
+        subject=cert.subject.rfc4514_string(),
+        issuer=ca.subject,
+        fingerprint_sha256=certs.fingerprint_sha256(cert),
+        not_before=decision.not_before,
+        not_after=decision.not_after,
+        key_algorithm=keys.describe_public_key(public_key).label(),
+        certificate_pem=export.pem(cert),
+        method=request.method,
+        requester_id=request.requester_id,
+        requester_label=request.requester_label,
+        replaces_id=request.replaces_id,
+    )
+
+
+def _supersede(old_id: Any, new: Certificate) -> None:
+    Certificate.objects.filter(pk=old_id, status=CertificateStatus.ACTIVE).update(
+        status=CertificateStatus.SUPERSEDED
+    )
+
+
+def certificate_event_data(certificate: Certificate) -> dict[str, Any]:
+    return {
+        "serial_number": certificate.serial_number,
+        "common_name": certificate.common_name,
+        "sans": certificate.sans,
+        "not_after": certificate.not_after.isoformat(),
+        "profile_id": certificate.profile_id,
+        "method": certificate.method,
+    }
+
+
+def _request_data(request: CertificateRequest) -> dict[str, Any]:
+    return {"common_name": request.common_name, "sans": request.sans, "method": request.method,
+            "profile_id": request.profile_id}
+
+
+def transition(request: CertificateRequest, new_state: str, *, reason: str = "") -> None:
+    """Move a request along its state machine, refusing any move it does not allow."""
+    if new_state not in REQUEST_TRANSITIONS[request.state]:
+        raise IssuanceRejected(
+            "invalid_state", f"A request that is {request.state} cannot become {new_state}."
+        )
+    updated = CertificateRequest.objects.filter(pk=request.pk, state=request.state).update(
+        state=new_state, reason=reason, updated_at=timezone.now()
+    )
+    if updated != 1:
+        raise IssuanceRejected("invalid_state", "The request changed while it was being decided.")
+    request.state = new_state
+    request.reason = reason
+
+
+class RevocationError(Exception):
+    """A revocation refused (already revoked, unknown reason)."""
+
+
+def revoke(
+    certificate: Certificate, *, reason: str, actor: Actor, revoked_at: datetime | None = None
+) -> Certificate:
+    """Revoke with an RFC 5280 reason; the CA's CRL is marked stale and rebuilt."""
+    if reason not in RevocationReason.values:
+        raise RevocationError(
+            f"Unknown revocation reason {reason!r}; use one of {', '.join(RevocationReason.values)}."
+        )
+    when = revoked_at or timezone.now()
+    with transaction.atomic():
+        updated = Certificate.objects.filter(pk=certificate.pk).exclude(
+            status=CertificateStatus.REVOKED
+        ).update(status=CertificateStatus.REVOKED, revoked_at=when, revocation_reason=reason)
+        if updated != 1:
+            raise RevocationError("This certificate is already revoked.")
+        if certificate.ca_id:
+            CertificateAuthority.objects.filter(pk=certificate.ca_id).update(crl_stale=True)
+        certificate.status = CertificateStatus.REVOKED
+        certificate.revoked_at = when
+        certificate.revocation_reason = reason
+        record("certificate.revoked", actor=actor, obj=certificate,
+               application=certificate.application, data={
+                   **certificate_event_data(certificate), "reason": reason})
+        if certificate.ca_id:
+            ca_id = certificate.ca_id
+            transaction.on_commit(lambda: _queue_crl_refresh(ca_id))
+    return certificate
+
+
+def _queue_crl_refresh(ca_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("issuance.tasks.refresh_crl", ca_id, task_name=f"crl-refresh-{ca_id}")

@@ -1,0 +1,279 @@
+"""Verbs on certificate authorities and profiles; the only writers of these models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from django.db import transaction
+from django.utils import timezone
+
+from certportal.events import Actor, record
+from certportal.secrets import seal_for
+from pki import certs, export, keys, names
+from pki import csr as pki_csr
+from pki.errors import PKIError
+from profiles.choices import CAKind, CAStatus
+from profiles.models import CertificateAuthority, CertificateProfile
+from profiles.presets import preset_fields
+
+
+class CAError(Exception):
+    """A CA operation refused, with a message for the admin (field says which input)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class CASubject:
+    common_name: str
+    organization: str = ""
+    organizational_unit: str = ""
+    country: str = ""
+
+    def name(self) -> x509.Name:
+        try:
+            return names.build_name(
+                self.common_name,
+                organization=self.organization or None,
+                organizational_unit=self.organizational_unit or None,
+                country=self.country or None,
+            )
+        except ValueError as exc:
+            raise CAError(f"Invalid subject: {exc}", field="subject") from exc
+
+
+@dataclass(frozen=True)
+class CASpec:
+    """What an admin asks for when creating an internal or external CA."""
+
+    name: str
+    slug: str
+    subject: CASubject
+    key_algorithm: str = keys.KeyAlgorithm.EC_P256.value
+    validity_days: int = 3650
+    path_length: int | None = None
+    permitted_dns: tuple[str, ...] = field(default_factory=tuple)
+    excluded_dns: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _new_ca(spec: CASpec, kind: str, private_key: keys.PrivateKey) -> CertificateAuthority:
+    ca = CertificateAuthority(
+        name=spec.name,
+        slug=spec.slug,
+        kind=kind,
+        key_algorithm=spec.key_algorithm,
+        subject=names.name_to_string(spec.subject.name()),
+        path_length=spec.path_length,
+        permitted_dns=list(spec.permitted_dns),
+        excluded_dns=list(spec.excluded_dns),
+    )
+    ca.private_key = seal_for(ca, "private_key", keys.private_key_to_pem(private_key))
+    return ca
+
+
+def _set_certificate(ca: CertificateAuthority, cert: x509.Certificate, chain_above: list[x509.Certificate]) -> None:
+    info = certs.describe_certificate(cert)
+    ca.certificate_pem = export.pem(cert)
+    ca.chain_pem = export.pem_chain(chain_above) if chain_above else ""
+    ca.subject = info.subject
+    ca.serial_number = info.serial
+    ca.fingerprint_sha256 = info.fingerprint_sha256
+    ca.not_before = info.not_before
+    ca.not_after = info.not_after
+    ca.path_length = info.path_length
+
+
+def _generate_key(algorithm: str) -> keys.PrivateKey:
+    try:
+        return keys.generate_private_key(algorithm)
+    except (ValueError, KeyError) as exc:
+        raise CAError(f"Unsupported key algorithm {algorithm!r}.", field="key_algorithm") from exc
+
+
+def _save_ca(ca: CertificateAuthority, action: str, actor: Actor, data: dict[str, Any]) -> CertificateAuthority:
+    ca.full_clean(exclude=["private_key", "certificate_pem", "chain_pem", "csr_pem"])
+    with transaction.atomic():
+        ca.save()
+        record(action, actor=actor, obj=ca, data={"kind": ca.kind, **data})
+    return ca
+
+
+def create_root_ca(spec: CASpec, *, actor: Actor) -> CertificateAuthority:
+    private_key = _generate_key(spec.key_algorithm)
+    now = timezone.now()
+    cert = certs.build_root_ca(
+        private_key,
+        spec.subject.name(),
+        not_before=now - timedelta(minutes=1),
+        not_after=now + timedelta(days=spec.validity_days),
+        path_length=spec.path_length,
+        permitted_dns=spec.permitted_dns,
+        excluded_dns=spec.excluded_dns,
+    )
+    ca = _new_ca(spec, CAKind.ROOT, private_key)
+    _set_certificate(ca, cert, [])
+    return _save_ca(ca, "ca.created", actor, {})
+
+
+def create_intermediate_ca(
+    spec: CASpec, *, parent: CertificateAuthority, actor: Actor
+) -> CertificateAuthority:
+    if not parent.is_usable:
+        raise CAError(f"The parent CA {parent} is not active.", field="parent")
+    private_key = _generate_key(spec.key_algorithm)
+    now = timezone.now()
+    try:
+        cert = certs.build_intermediate_ca(
+            parent.issuer(),
+            private_key.public_key(),
+            spec.subject.name(),
+            not_before=now - timedelta(minutes=1),
+            not_after=now + timedelta(days=spec.validity_days),
+            path_length=spec.path_length if spec.path_length is not None else 0,
+            permitted_dns=spec.permitted_dns,
+            excluded_dns=spec.excluded_dns,
+        )
+    except ValueError as exc:
+        raise CAError(str(exc), field="parent") from exc
+    ca = _new_ca(spec, CAKind.INTERMEDIATE, private_key)
+    ca.parent = parent
+    _set_certificate(ca, cert, parent.chain())
+    return _save_ca(ca, "ca.created", actor, {"parent": parent.slug})
+
+
+def import_ca(
+    *,
+    name: str,
+    slug: str,
+    certificate_pem: str | bytes,
+    private_key_pem: str | bytes,
+    password: bytes | None = None,
+    actor: Actor,
+) -> CertificateAuthority:
+    """Import an existing CA: its certificate (then its chain, nearest first) and its key."""
+    try:
+        cert, *chain = export.load_certificates(certificate_pem)
+        private_key = keys.load_private_key(_as_bytes(private_key_pem), password)
+    except PKIError as exc:
+        raise CAError(str(exc), field="certificate_pem") from exc
+    _check_ca_certificate(cert, private_key, chain)
+    info = certs.describe_certificate(cert)
+    spec = CASpec(name=name, slug=slug, subject=CASubject(info.common_name or name),
+                  key_algorithm=_algorithm_label(info.key_info))
+    ca = _new_ca(spec, CAKind.IMPORTED, private_key)
+    _set_certificate(ca, cert, chain)
+    return _save_ca(ca, "ca.imported", actor, {"fingerprint": info.fingerprint_sha256})
+
+
+def create_external_ca(spec: CASpec, *, actor: Actor) -> CertificateAuthority:
+    """Generate a key and a CSR for a CA that another (external) CA will sign."""
+    private_key = _generate_key(spec.key_algorithm)
+    csr = pki_csr.build_csr(private_key, subject=spec.subject.name())
+    ca = _new_ca(spec, CAKind.EXTERNAL, private_key)
+    ca.status = CAStatus.PENDING_CERTIFICATE
+    ca.csr_pem = csr.public_bytes(Encoding.PEM).decode()
+    return _save_ca(ca, "ca.csr_created", actor, {})
+
+
+def install_external_certificate(
+    ca: CertificateAuthority, certificate_pem: str | bytes, *, actor: Actor
+) -> CertificateAuthority:
+    """Install the certificate the external CA signed (then its chain, nearest first)."""
+    if ca.kind != CAKind.EXTERNAL or ca.status != CAStatus.PENDING_CERTIFICATE:
+        raise CAError("This CA is not waiting for a certificate.")
+    try:
+        cert, *chain = export.load_certificates(certificate_pem)
+    except PKIError as exc:
+        raise CAError(str(exc), field="certificate_pem") from exc
+    _check_ca_certificate(cert, ca.load_private_key(), chain)
+    with transaction.atomic():
+        locked = CertificateAuthority.objects.select_for_update().get(pk=ca.pk)
+        if locked.status != CAStatus.PENDING_CERTIFICATE:
+            raise CAError("This CA is not waiting for a certificate.")
+        _set_certificate(locked, cert, chain)
+        locked.status = CAStatus.ACTIVE
+        locked.save()
+        record("ca.certificate_installed", actor=actor, obj=locked,
+               data={"fingerprint": locked.fingerprint_sha256})
+    return locked
+
+
+def set_ca_status(ca: CertificateAuthority, status: str, *, actor: Actor) -> None:
+    if status not in (CAStatus.ACTIVE, CAStatus.DISABLED) or not ca.certificate_pem:
+        raise CAError("A CA can only be switched between active and disabled once it has a certificate.")
+    with transaction.atomic():
+        CertificateAuthority.objects.filter(pk=ca.pk).update(status=status)
+        ca.status = status
+        record("ca.status_changed", actor=actor, obj=ca, data={"status": status})
+
+
+def _check_ca_certificate(
+    cert: x509.Certificate, private_key: keys.PrivateKey, chain: list[x509.Certificate]
+) -> None:
+    info = certs.describe_certificate(cert)
+    if not info.is_ca:
+        raise CAError("The certificate is not a CA certificate (basicConstraints CA is not set).",
+                      field="certificate_pem")
+    if not keys.keys_match(private_key, cert):
+        raise CAError("The private key does not match the certificate.", field="private_key_pem")
+    if info.not_after <= timezone.now():
+        raise CAError("The certificate has expired.", field="certificate_pem")
+    for child, parent in zip([cert, *chain], chain, strict=False):
+        if not certs.verify_issued_by(child, parent):
+            raise CAError(
+                f"The chain is broken: {names.name_to_string(child.subject)} is not signed by "
+                f"{names.name_to_string(parent.subject)}.",
+                field="certificate_pem",
+            )
+
+
+def _algorithm_label(info: keys.KeyInfo) -> str:
+    return info.algorithm.value if info.algorithm else info.label()
+
+
+def _as_bytes(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+PROFILE_FIELDS = (
+    "name", "slug", "description", "preset", "issuing_ca", "is_active", "validity_days_default",
+    "validity_days_max", "key_algorithms", "rsa_min_bits", "ec_curves", "key_usages",
+    "extended_key_usages", "dns_rules", "allow_wildcards", "ip_cidrs", "email_patterns",
+    "uri_patterns", "subject_rules", "copy_cn_to_sans", "require_san", "max_sans",
+    "allow_server_keygen", "renewal_window_days",
+)
+
+
+def create_profile(*, actor: Actor, preset: str | None = None, **fields: Any) -> CertificateProfile:
+    """Create a profile; a preset fills the policy fields the caller did not give."""
+    values = {**(preset_fields(preset) if preset else {}), **fields}
+    if preset:
+        values["preset"] = preset
+    unknown = set(values) - set(PROFILE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown profile fields: {', '.join(sorted(unknown))}")
+    profile = CertificateProfile(**values)
+    profile.full_clean()
+    with transaction.atomic():
+        profile.save()
+        record("profile.created", actor=actor, obj=profile, data={"ca": profile.issuing_ca.slug})
+    return profile
+
+
+def update_profile(profile: CertificateProfile, *, actor: Actor, **fields: Any) -> CertificateProfile:
+    unknown = set(fields) - set(PROFILE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown profile fields: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(profile, name, value)
+    profile.full_clean()
+    with transaction.atomic():
+        profile.save()
+        record("profile.updated", actor=actor, obj=profile, data={"fields": sorted(fields)})
+    return profile

@@ -1,0 +1,1 @@
+"""syncs: arrives with its issue; kept as a package so the layout is stable."""

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from applications.models import Application, Membership
+from profiles.models import CertificateAuthority, CertificateProfile
+
+pytestmark = pytest.mark.django_db
+
+
+def run_demo() -> dict:
+    out = io.StringIO()
+    call_command("bootstrap_demo", "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_bootstrap_demo_creates_everything_and_prints_working_credentials():
+    data = run_demo()
+    assert data["application"] == "payments-api"
+    assert data["profiles"] == ["tls-server", "mtls-client"]
+    assert set(data["members"]) == {"admin", "operator", "auditor"}
+    admin = authenticate(username=data["product_admin"]["username"],
+                         password=data["product_admin"]["password"])
+    assert admin is not None and admin.is_superuser
+    operator = data["members"]["operator"]
+    assert authenticate(username=operator["username"], password=operator["password"]) is not None
+    tls = CertificateProfile.objects.get(slug="tls-server")
+    assert tls.dns_rules == ["example.test", "*.example.test", "localhost"]
+    assert tls.validity_days_default == 90 and tls.validity_days_max == 397
+    assert tls.issuing_ca.parent.kind == "root" and tls.issuing_ca.key_algorithm == "EC_P256"
+    assert CertificateProfile.objects.get(slug="mtls-client").validity_days_default == 7
+
+
+def test_bootstrap_demo_is_idempotent():
+    run_demo()
+    counts = (CertificateAuthority.objects.count(), CertificateProfile.objects.count(),
+              Application.objects.count(), Membership.objects.count())
+    second = run_demo()
+    assert counts == (CertificateAuthority.objects.count(), CertificateProfile.objects.count(),
+                      Application.objects.count(), Membership.objects.count())
+    member = second["members"]["auditor"]
+    assert authenticate(username=member["username"], password=member["password"]) is not None
