@@ -11,4 +11,4 @@ lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy .
 
 bench-issuance:
-	bash scripts/setup.sh && .venv/bin/python benchmarks/issuance.py
+	bash scripts/setup.sh && .venv/bin/python benchmarks/bench_issuance.py

@@ -6,7 +6,8 @@ and the events that alerts and syncs consume can never disagree with the data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
@@ -47,6 +48,18 @@ class Actor:
 SYSTEM = Actor(label="system")
 
 
+@dataclass(frozen=True)
+class Event:
+    """One state change to record: an audit event and (usually) an outbox event."""
+
+    action: str
+    actor: Actor
+    obj: models.Model | None = None
+    application: Application | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    outbox: bool = True
+
+
 def record(
     action: str,
     *,
@@ -57,25 +70,34 @@ def record(
     outbox: bool = True,
 ) -> None:
     """Write the audit event and, unless outbox is False, the outbox event."""
-    object_type = obj._meta.label_lower if obj is not None else ""
-    object_id = str(obj.pk) if obj is not None else ""
-    data = data or {}
-    AuditEvent.objects.create(
-        application=application,
-        actor_id=actor.user_id,
-        actor_label=actor.describe(),
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        object_repr=str(obj)[:200] if obj is not None else "",
-        data=data,
-        source_ip=actor.source_ip,
-    )
-    if outbox:
-        OutboxEvent.objects.create(
-            event_type=action,
-            application=application,
+    record_many([Event(action, actor, obj, application, data or {}, outbox)])
+
+
+def record_many(events: Sequence[Event]) -> None:
+    """Write many events with one INSERT per table (the batch issuance path)."""
+    audits, outbox = [], []
+    for event in events:
+        object_type = event.obj._meta.label_lower if event.obj is not None else ""
+        object_id = str(event.obj.pk) if event.obj is not None else ""
+        audits.append(AuditEvent(
+            application=event.application,
+            actor_id=event.actor.user_id,
+            actor_label=event.actor.describe(),
+            action=event.action,
             object_type=object_type,
             object_id=object_id,
-            payload=data,
-        )
+            object_repr=str(event.obj)[:200] if event.obj is not None else "",
+            data=event.data,
+            source_ip=event.actor.source_ip,
+        ))
+        if event.outbox:
+            outbox.append(OutboxEvent(
+                event_type=event.action,
+                application=event.application,
+                object_type=object_type,
+                object_id=object_id,
+                payload=event.data,
+            ))
+    AuditEvent.objects.bulk_create(audits)
+    if outbox:
+        OutboxEvent.objects.bulk_create(outbox)

@@ -20,17 +20,20 @@ class CertificateRequest(models.Model):
     """One ask for a certificate, from any front, and where it stands."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Indexed through request_app_state_idx, which leads with application.
     application = models.ForeignKey(
-        "applications.Application", on_delete=models.PROTECT, related_name="requests"
+        "applications.Application", on_delete=models.PROTECT, related_name="requests",
+        db_index=False,
     )
     profile = models.ForeignKey(
         "profiles.CertificateProfile", on_delete=models.PROTECT, related_name="requests"
     )
     state = models.CharField(max_length=20, choices=RequestState.choices)
     method = models.CharField(max_length=16, choices=EnrollmentMethod.choices)
+    # Users are deactivated, not deleted: no index for the rare SET_NULL sweep.
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
+        related_name="+", db_index=False,
     )
     requester_label = models.CharField(max_length=200, blank=True)
     csr_pem = models.TextField(blank=True)
@@ -40,7 +43,8 @@ class CertificateRequest(models.Model):
     subject_attrs = models.JSONField(default=dict, blank=True)
     validity_days = models.PositiveIntegerField(null=True, blank=True)
     replaces = models.ForeignKey(
-        "issuance.Certificate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "issuance.Certificate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        db_index=False,  # certificates are never deleted (PROTECT), so nothing looks this up
     )
     reason = models.TextField(blank=True)
     source_ip = models.GenericIPAddressField(null=True, blank=True)
@@ -66,8 +70,10 @@ class Certificate(models.Model):
     """An issued (or imported) certificate in an Application's inventory."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # application and ca are indexed by the composite indexes below, which lead with them.
     application = models.ForeignKey(
-        "applications.Application", on_delete=models.PROTECT, related_name="certificates"
+        "applications.Application", on_delete=models.PROTECT, related_name="certificates",
+        db_index=False,
     )
     profile = models.ForeignKey(
         "profiles.CertificateProfile", null=True, blank=True, on_delete=models.PROTECT,
@@ -75,7 +81,7 @@ class Certificate(models.Model):
     )
     ca = models.ForeignKey(
         "profiles.CertificateAuthority", null=True, blank=True, on_delete=models.PROTECT,
-        related_name="certificates",
+        related_name="certificates", db_index=False,
     )
     request = models.OneToOneField(
         CertificateRequest, null=True, blank=True, on_delete=models.PROTECT,
@@ -88,7 +94,7 @@ class Certificate(models.Model):
     search_text = models.TextField(blank=True)
     subject = models.CharField(max_length=1000)
     issuer = models.CharField(max_length=1000)
-    fingerprint_sha256 = models.CharField(max_length=64, unique=True)
+    fingerprint_sha256 = models.CharField(max_length=64)
     not_before = models.DateTimeField()
     not_after = models.DateTimeField()
     key_algorithm = models.CharField(max_length=32)
@@ -104,7 +110,7 @@ class Certificate(models.Model):
     method = models.CharField(max_length=16, choices=EnrollmentMethod.choices)
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
+        related_name="+", db_index=False,
     )
     requester_label = models.CharField(max_length=200, blank=True)
     replaces = models.OneToOneField(
@@ -116,6 +122,8 @@ class Certificate(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["ca", "serial_number"], name="unique_serial_per_ca"),
+            # A constraint, not unique=True: PostgreSQL then skips the extra LIKE index.
+            models.UniqueConstraint(fields=["fingerprint_sha256"], name="unique_fingerprint"),
         ]
         indexes = [
             models.Index(fields=["application", "status", "not_after"], name="cert_app_status_exp_idx"),
@@ -125,7 +133,7 @@ class Certificate(models.Model):
             models.Index(fields=["application", "method", "not_after"], name="cert_app_method_idx"),
             models.Index(fields=["ca", "status"], name="cert_ca_status_idx"),
             models.Index(fields=["status", "not_after"], name="cert_status_expiry_idx"),
-            models.Index(fields=["serial_number"], name="cert_serial_idx"),
+            models.Index(fields=["application", "serial_number"], name="cert_app_serial_idx"),
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.services import approval_required
-from certportal.events import Actor, record
+from certportal.events import Actor, Event, record, record_many
 from certportal.secrets import seal_for
 from issuance.choices import (
     REQUEST_TRANSITIONS,
@@ -72,11 +72,23 @@ class Submission:
 
 
 @dataclass(frozen=True)
-class _Candidate:
-    """A request parsed and checked, ready to be stored and signed."""
+class Ask:
+    """One certificate asked for: a CSR or a key spec, and what the asker wants of it."""
 
+    csr: bytes | str | None = None
+    key_spec: KeySpec | None = None
+    validity_days: int | None = None
+    replaces: Certificate | None = None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """An ask parsed and decided by policy, ready to be stored and signed."""
+
+    ask: Ask
     public_key: keys.PublicKey | None
     policy_request: policy.Request
+    decision: policy.Decision
     csr_pem: str = ""
 
 
@@ -91,26 +103,96 @@ def submit(
     validity_days: int | None = None,
     replaces: Certificate | None = None,
 ) -> Submission:
-    """Check a CSR or key spec against the profile, then issue it or hold it for approval."""
-    if (csr is None) == (key_spec is None):
-        raise IssuanceRejected("malformed", "Give either a CSR or a key specification.")
+    """Check a CSR or key spec against the profile, then issue it or hold it for approval.
+
+    Raises IssuanceRejected with the precise reason; a rejected ask writes nothing.
+    """
+    ask = Ask(csr=csr, key_spec=key_spec, validity_days=validity_days, replaces=replaces)
+    [result] = submit_many(application=application, profile=profile, method=method,
+                           actor=actor, asks=[ask])
+    if isinstance(result, IssuanceRejected):
+        raise result
+    return result
+
+
+def submit_many(
+    *,
+    application: Application,
+    profile: CertificateProfile,
+    method: str,
+    actor: Actor,
+    asks: Sequence[Ask],
+) -> list[Submission | IssuanceRejected]:
+    """The pipeline for one or many asks against one Application and profile.
+
+    Each ask gets its own answer, in order: a Submission, or the IssuanceRejected that
+    says why. Everything accepted is stored in one transaction with one INSERT per table,
+    which is what makes bulk issuance and renewal sweeps cheap.
+    """
     ca = _usable_ca(application, profile)
-    candidate = _from_csr(csr, validity_days) if csr is not None else _from_key_spec(
-        key_spec, profile, validity_days  # type: ignore[arg-type]
-    )
-    decision = _decide(profile, ca, candidate.policy_request)
-    request = _new_request(application, profile, method, actor, candidate, key_spec, replaces)
+    rules = profile.policy()
+    results: list[Submission | IssuanceRejected] = []
+    accepted: list[tuple[int, _Candidate, CertificateRequest]] = []
+    for index, ask in enumerate(asks):
+        try:
+            candidate = _candidate(ask, profile, rules, ca)
+        except IssuanceRejected as rejected:
+            results.append(rejected)
+            continue
+        request = _new_request(application, profile, method, actor, candidate)
+        results.append(Submission(request=request))
+        accepted.append((index, candidate, request))
+    if accepted:
+        _store_and_issue(application, ca, actor, accepted, results)
+    return results
+
+
+def _candidate(
+    ask: Ask, profile: CertificateProfile, rules: policy.Policy, ca: CertificateAuthority
+) -> _Candidate:
+    if (ask.csr is None) == (ask.key_spec is None):
+        raise IssuanceRejected("malformed", "Give either a CSR or a key specification.")
+    if ask.csr is not None:
+        public_key, request, csr_pem = _from_csr(ask.csr, ask.validity_days)
+    else:
+        assert ask.key_spec is not None
+        public_key, csr_pem = None, ""
+        request = _from_key_spec(ask.key_spec, profile, ask.validity_days)
+    decision = _decide(rules, ca, request)
+    return _Candidate(ask, public_key, request, decision, csr_pem)
+
+
+def _store_and_issue(
+    application: Application,
+    ca: CertificateAuthority,
+    actor: Actor,
+    accepted: list[tuple[int, _Candidate, CertificateRequest]],
+    results: list[Submission | IssuanceRejected],
+) -> None:
+    """Insert the requests, sign what needs no approval, record every event: one transaction."""
+    events: list[Event] = []
+    issued: list[tuple[int, Certificate, str | None]] = []
     with transaction.atomic():
-        if approval_required(request, decision):
-            request.state = RequestState.PENDING_APPROVAL
-            request.save(force_insert=True)
-            record("request.pending_approval", actor=actor, obj=request, application=application,
-                   data=_request_data(request))
-            return Submission(request=request)
-        request.state = RequestState.ISSUED
-        request.save(force_insert=True)
-        certificate, key_pem = _issue(request, ca, decision, candidate, key_spec, actor)
-    return Submission(request=request, certificate=certificate, private_key_pem=key_pem)
+        for _, candidate, request in accepted:
+            pending = approval_required(request, candidate.decision)
+            request.state = RequestState.PENDING_APPROVAL if pending else RequestState.ISSUED
+            if pending:
+                events.append(Event("request.pending_approval", actor, request, application,
+                                    _request_data(request)))
+        CertificateRequest.objects.bulk_create([request for _, _, request in accepted])
+        for index, candidate, request in accepted:
+            if request.state == RequestState.ISSUED:
+                certificate, key_pem = _sign(request, ca, candidate)
+                issued.append((index, certificate, key_pem))
+                events.append(Event("certificate.issued", actor, certificate, application,
+                                    certificate_event_data(certificate)))
+        Certificate.objects.bulk_create([certificate for _, certificate, _ in issued])
+        _supersede([c.replaces_id for _, c, _ in issued if c.replaces_id])
+        record_many(events)
+    for index, certificate, key_pem in issued:
+        request = certificate.request
+        assert request is not None
+        results[index] = Submission(request=request, certificate=certificate, private_key_pem=key_pem)
 
 
 def _usable_ca(application: Application, profile: CertificateProfile) -> CertificateAuthority:
@@ -130,16 +212,14 @@ def _usable_ca(application: Application, profile: CertificateProfile) -> Certifi
     return ca
 
 
-def _from_csr(csr: bytes | str, validity_days: int | None) -> _Candidate:
+def _from_csr(
+    csr: bytes | str, validity_days: int | None
+) -> tuple[keys.PublicKey, policy.Request, str]:
     try:
         parsed = pki_csr.parse_csr(csr)
     except PKIError as exc:
         raise IssuanceRejected(exc.code, exc.message, "csr") from exc
-    return _Candidate(
-        public_key=parsed.public_key,
-        policy_request=policy.Request.from_csr(parsed, validity_days=validity_days),
-        csr_pem=parsed.pem,
-    )
+    return parsed.public_key, policy.Request.from_csr(parsed, validity_days), parsed.pem
 
 
 def split_sans(sans: Sequence[str]) -> dict[str, list[str]]:
@@ -163,7 +243,7 @@ def split_sans(sans: Sequence[str]) -> dict[str, list[str]]:
 
 def _from_key_spec(
     spec: KeySpec, profile: CertificateProfile, validity_days: int | None
-) -> _Candidate:
+) -> policy.Request:
     if not profile.allow_server_keygen:
         raise IssuanceRejected(
             "bad_key", f"Profile {profile.slug} does not allow server-generated keys.", "key_algorithm"
@@ -174,27 +254,24 @@ def _from_key_spec(
         raise IssuanceRejected("bad_key", str(exc), "key_algorithm") from exc
     kinds = split_sans(spec.sans)
     attrs = {k: [v] for k, v in spec.subject_attrs.items() if v}
-    return _Candidate(
-        public_key=None,
-        policy_request=policy.Request(
-            key_info=key_info,
-            common_name=spec.common_name or None,
-            subject_attrs=attrs,
-            dns_names=kinds["dns"],
-            ip_addresses=kinds["ip"],
-            emails=kinds["email"],
-            uris=kinds["uri"],
-            validity_days=validity_days,
-        ),
+    return policy.Request(
+        key_info=key_info,
+        common_name=spec.common_name or None,
+        subject_attrs=attrs,
+        dns_names=kinds["dns"],
+        ip_addresses=kinds["ip"],
+        emails=kinds["email"],
+        uris=kinds["uri"],
+        validity_days=validity_days,
     )
 
 
 def _decide(
-    profile: CertificateProfile, ca: CertificateAuthority, request: policy.Request
+    rules: policy.Policy, ca: CertificateAuthority, request: policy.Request
 ) -> policy.Decision:
     assert ca.not_after is not None
     try:
-        return policy.evaluate(profile.policy(), request, now=timezone.now(), ca_not_after=ca.not_after)
+        return policy.evaluate(rules, request, now=timezone.now(), ca_not_after=ca.not_after)
     except PKIError as exc:
         raise IssuanceRejected(exc.code, exc.message, exc.field) from exc
 
@@ -205,66 +282,40 @@ def _new_request(
     method: str,
     actor: Actor,
     candidate: _Candidate,
-    key_spec: KeySpec | None,
-    replaces: Certificate | None,
 ) -> CertificateRequest:
-    req = candidate.policy_request
+    req, ask = candidate.policy_request, candidate.ask
     sans = [*req.dns_names, *map(str, req.ip_addresses), *req.emails, *req.uris]
     return CertificateRequest(
         application=application,
         profile=profile,
+        state=RequestState.SUBMITTED,
         method=method,
         requester_id=actor.user_id,
         requester_label=actor.describe(),
         csr_pem=candidate.csr_pem,
-        key_algorithm=key_spec.algorithm if key_spec else "",
+        key_algorithm=ask.key_spec.algorithm if ask.key_spec else "",
         common_name=req.common_name or "",
         sans=sans,
         subject_attrs={k: list(v) for k, v in req.subject_attrs.items()},
         validity_days=req.validity_days,
-        replaces=replaces,
+        replaces=ask.replaces,
         source_ip=actor.source_ip,
     )
 
 
-def _issue(
-    request: CertificateRequest,
-    ca: CertificateAuthority,
-    decision: policy.Decision,
-    candidate: _Candidate,
-    key_spec: KeySpec | None,
-    actor: Actor,
+def _sign(
+    request: CertificateRequest, ca: CertificateAuthority, candidate: _Candidate
 ) -> tuple[Certificate, str | None]:
-    """Sign and store. Runs inside the caller's transaction."""
+    """Generate the key if the portal holds it, sign, and build the (unsaved) row."""
+    key_spec = candidate.ask.key_spec
     private_key = keys.generate_private_key(key_spec.algorithm) if key_spec else None
     public_key = private_key.public_key() if private_key else candidate.public_key
     assert public_key is not None
+    decision = candidate.decision
     cert = certs.build_leaf(ca.issuer(), public_key, decision)
-    certificate = _store_certificate(request, ca, cert, decision, public_key)
-    key_pem = None
-    if private_key is not None:
-        key_pem = keys.private_key_to_pem(private_key).decode()
-        certificate.private_key = seal_for(certificate, "private_key", key_pem.encode())
-    certificate.save(force_insert=True)
-    if request.replaces_id:
-        _supersede(request.replaces_id, certificate)
-    record("certificate.issued", actor=actor, obj=certificate, application=request.application,
-           data=certificate_event_data(certificate))
-    return certificate, key_pem
-
-
-def _store_certificate(
-    request: CertificateRequest,
-    ca: CertificateAuthority,
-    cert: Any,
-    decision: policy.Decision,
-    public_key: keys.PublicKey,
-) -> Certificate:
-    sans = [
-        *decision.dns_names, *map(str, decision.ip_addresses), *decision.emails, *decision.uris
-    ]
+    sans = [*decision.dns_names, *map(str, decision.ip_addresses), *decision.emails, *decision.uris]
     cn = decision.common_name or ""
-    return Certificate(
+    certificate = Certificate(
         application_id=request.application_id,
         profile_id=request.profile_id,
         ca=ca,
@@ -285,12 +336,18 @@ def _store_certificate(
         requester_label=request.requester_label,
         replaces_id=request.replaces_id,
     )
+    key_pem = None
+    if private_key is not None:
+        key_pem = keys.private_key_to_pem(private_key).decode()
+        certificate.private_key = seal_for(certificate, "private_key", key_pem.encode())
+    return certificate, key_pem
 
 
-def _supersede(old_id: Any, new: Certificate) -> None:
-    Certificate.objects.filter(pk=old_id, status=CertificateStatus.ACTIVE).update(
-        status=CertificateStatus.SUPERSEDED
-    )
+def _supersede(old_ids: list[Any]) -> None:
+    if old_ids:
+        Certificate.objects.filter(pk__in=old_ids, status=CertificateStatus.ACTIVE).update(
+            status=CertificateStatus.SUPERSEDED
+        )
 
 
 def certificate_event_data(certificate: Certificate) -> dict[str, Any]:

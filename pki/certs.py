@@ -419,8 +419,13 @@ class CertInfo:
     signature_algorithm: str
 
 
-def _describe_any_key(public_key: object) -> KeyInfo:
-    # Imported certificates may carry keys we refuse to issue for (DSA, Ed448): still describe.
+def _describe_any_key(cert: x509.Certificate) -> KeyInfo:
+    # Imported certificates may carry keys we refuse to issue for (DSA, Ed448, exotic
+    # curves): describe them as well as possible instead of failing the whole import.
+    try:
+        public_key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return KeyInfo(family="UNKNOWN", bits=0, curve=None, algorithm=None)
     try:
         return describe_public_key(public_key)
     except PKIError:
@@ -481,7 +486,7 @@ def _describe(cert: x509.Certificate) -> CertInfo:
         serial=serial_hex(cert.serial_number),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
-        key_info=_describe_any_key(cert.public_key()),
+        key_info=_describe_any_key(cert),
         key_usages=_usage_names(_extension(cert, x509.KeyUsage)),
         extended_key_usages=tuple(eku_name(oid) for oid in eku) if eku is not None else (),
         is_ca=constraints is not None and constraints.ca,

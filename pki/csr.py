@@ -27,7 +27,14 @@ MAX_CSR_BYTES = 64 * 1024
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Everything cryptography may raise while lazily decoding a hostile CSR.
-_DECODE_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, OverflowError, IndexError)
+_DECODE_ERRORS = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    OverflowError,
+    IndexError,
+)
 _PEM_BLOCK = re.compile(
     rb"-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----(.*?)-----END (?:NEW )?CERTIFICATE REQUEST-----",
     re.DOTALL,

@@ -42,7 +42,7 @@ def load_certificates(data: bytes | str) -> list[x509.Certificate]:
         if data[:1] != b"\x30" and b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
-    except (ValueError, TypeError, UnsupportedAlgorithm):
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion):
         raise DecodeError("Not a PEM or DER certificate (or the data is corrupt)") from None
 
 

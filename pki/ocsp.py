@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -80,12 +81,15 @@ def parse_ocsp_request(data: bytes) -> OCSPQuery:
 @functools.lru_cache(maxsize=64)
 def _cert_id_hashes(cert_der: bytes, algorithm_name: str) -> tuple[bytes, bytes]:
     cert = x509.load_der_x509_certificate(cert_der)
-    # Building a request for the CA "about itself" makes cryptography compute both hashes
-    # over the exact encoded name and key bits, without any hand-written ASN.1.
-    request = (
-        ocsp.OCSPRequestBuilder().add_certificate(cert, cert, _HASHES[algorithm_name]()).build()
-    )
-    return request.issuer_name_hash, request.issuer_key_hash
+    algorithm = _HASHES[algorithm_name]()
+    # A request "about the CA itself" makes cryptography hash the exact subjectPublicKey
+    # bits. Its name hash is of the CA's *issuer*, though, so the subject is hashed here,
+    # from the original encoding (asn1crypto keeps it) rather than a re-encoding.
+    request = ocsp.OCSPRequestBuilder().add_certificate(cert, cert, algorithm).build()
+    subject_der = asn1_x509.Certificate.load(cert_der)["tbs_certificate"]["subject"].dump()
+    name_hash = hashes.Hash(algorithm)
+    name_hash.update(subject_der)
+    return name_hash.finalize(), request.issuer_key_hash
 
 
 def _hashes_for(cert: x509.Certificate, algorithm: hashes.HashAlgorithm) -> tuple[bytes, bytes]:

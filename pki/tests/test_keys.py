@@ -171,5 +171,5 @@ def test_key_info_for_matches_generated_keys(alg: KeyAlgorithm) -> None:
 
 
 def test_key_info_for_unknown_algorithm_lists_choices() -> None:
-    with pytest.raises(ValueError, match="Unknown key algorithm 'DSA_1024'.*EC_P256"):
+    with pytest.raises(ValueError, match=r"Unknown key algorithm 'DSA_1024'.*EC_P256"):
         key_info_for("DSA_1024")
