@@ -23,7 +23,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID, Signat
 
 from pki.errors import DecodeError, KeyMismatch, PKIError
 from pki.keys import KeyInfo, PrivateKey, PublicKey, describe_public_key, keys_match, signing_hash
-from pki.names import common_name, name_to_string
+from pki.names import first_common_name, name_to_string
 from pki.policy import Decision
 from pki.usages import (
     EKU_NAMES,
@@ -344,7 +344,7 @@ def build_leaf(
 
 
 def _ocsp_signer_subject(issuer_subject: x509.Name) -> x509.Name:
-    cn = common_name(issuer_subject) or "CA"
+    cn = first_common_name(issuer_subject) or "CA"
     others = [a for a in issuer_subject if a.oid != NameOID.COMMON_NAME]
     # Trim so the derived CN stays within the 64-character X.520 limit.
     return x509.Name(
@@ -478,7 +478,7 @@ def _describe(cert: x509.Certificate) -> CertInfo:
     return CertInfo(
         subject=name_to_string(cert.subject),
         issuer=name_to_string(cert.issuer),
-        common_name=common_name(cert.subject),
+        common_name=first_common_name(cert.subject),
         dns_names=_san_values(san, x509.DNSName),
         ip_addresses=_san_values(san, x509.IPAddress),
         emails=_san_values(san, x509.RFC822Name),

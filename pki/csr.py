@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from pki.errors import CSRError, PolicyViolation
 from pki.keys import KeyInfo, PrivateKey, PublicKey, describe_public_key, signing_hash
-from pki.names import build_name, common_name
+from pki.names import build_name, first_common_name
 
 MAX_CSR_BYTES = 64 * 1024
 
@@ -152,7 +152,7 @@ def parse_csr(data: bytes | str) -> ParsedCSR:
     public_key, key_info = _public_key(csr)
     try:
         subject = csr.subject
-        cn = common_name(subject)
+        cn = first_common_name(subject)
     except _DECODE_ERRORS:
         raise _bad("CSR subject is malformed") from None
     san = _sans(csr)

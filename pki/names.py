@@ -81,7 +81,7 @@ def name_to_string(name: x509.Name) -> str:
     return name.rfc4514_string(_NON_RFC4514_NAMES)
 
 
-def common_name(name: x509.Name) -> str | None:
+def first_common_name(name: x509.Name) -> str | None:
     """First CN value, or None."""
     values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return _value_str(values[0].value) if values else None

@@ -109,9 +109,11 @@ class CertificateAuthority(models.Model):
         return issuer
 
 
-def _validate_list_of_strings(value: Any, what: str) -> list[str]:
+def _strings(value: Any, field: str, what: str, fail: Any) -> list[str]:
+    """The value if it is a list of strings; otherwise report it against field, and []."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValidationError(f"{what} must be a list of strings.")
+        fail(field, f"{what} must be a list of strings.")
+        return []
     return value
 
 
@@ -203,34 +205,35 @@ class CertificateProfile(models.Model):
             raise ValidationError(errors)
 
     def _clean_keys(self, fail: Any) -> None:
-        unknown = set(self.key_algorithms or []) - {"RSA", "EC", "ED25519"}
+        unknown = set(_strings(self.key_algorithms, "key_algorithms", "Key algorithms", fail)) - {
+            "RSA", "EC", "ED25519"}
         if unknown:
             fail("key_algorithms", f"Unknown key algorithms: {', '.join(sorted(unknown))}.")
-        bad_curves = set(self.ec_curves or []) - {"P-256", "P-384", "P-521"}
+        bad_curves = set(_strings(self.ec_curves, "ec_curves", "Curves", fail)) - {
+            "P-256", "P-384", "P-521"}
         if bad_curves:
             fail("ec_curves", f"Unknown curves: {', '.join(sorted(bad_curves))}.")
         if self.rsa_min_bits < 2048:
             fail("rsa_min_bits", "RSA keys below 2048 bits are not allowed.")
 
     def _clean_names(self, fail: Any) -> None:
-        for rule in _validate_list_of_strings(self.dns_rules, "DNS rules"):
-            probe = rule[1:] if rule.startswith(".") else rule
-            reason = policy.validate_dns_name(probe)
+        for rule in _strings(self.dns_rules, "dns_rules", "DNS rules", fail):
+            reason = policy.validate_dns_rule(rule)
             if reason:
                 fail("dns_rules", f"DNS rule {rule!r}: {reason}")
-        for cidr in _validate_list_of_strings(self.ip_cidrs, "IP ranges"):
+        for cidr in _strings(self.ip_cidrs, "ip_cidrs", "IP ranges", fail):
             try:
                 ipaddress.ip_network(cidr, strict=True)
             except ValueError as exc:
                 fail("ip_cidrs", f"{cidr!r} is not a CIDR network: {exc}")
-        _validate_list_of_strings(self.email_patterns, "Email patterns")
-        _validate_list_of_strings(self.uri_patterns, "URI patterns")
+        _strings(self.email_patterns, "email_patterns", "Email patterns", fail)
+        _strings(self.uri_patterns, "uri_patterns", "URI patterns", fail)
 
     def _clean_usages(self, fail: Any) -> None:
-        for usage in _validate_list_of_strings(self.key_usages, "Key usages"):
+        for usage in _strings(self.key_usages, "key_usages", "Key usages", fail):
             if usage not in certs.KEY_USAGE_NAMES:
                 fail("key_usages", f"Unknown key usage {usage!r}.")
-        for eku in _validate_list_of_strings(self.extended_key_usages, "Extended key usages"):
+        for eku in _strings(self.extended_key_usages, "extended_key_usages", "Extended key usages", fail):
             try:
                 certs.parse_eku(eku)
             except ValueError:

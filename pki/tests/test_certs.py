@@ -24,7 +24,7 @@ from pki.certs import (
 )
 from pki.errors import KeyMismatch
 from pki.keys import PrivateKey, generate_private_key
-from pki.names import build_name, common_name
+from pki.names import build_name, first_common_name
 from pki.policy import Decision
 
 from .conftest import Hierarchy, OpenSSL, utcnow
@@ -393,8 +393,8 @@ def test_ocsp_signer(hierarchy: Hierarchy) -> None:
     usage = ext(signer, x509.KeyUsage).value
     assert usage.digital_signature and not usage.key_cert_sign
     assert not ext(signer, x509.BasicConstraints).value.ca
-    inter_cn = common_name(hierarchy.inter.subject)
-    assert common_name(signer.subject) == f"{inter_cn} OCSP Responder"
+    inter_cn = first_common_name(hierarchy.inter.subject)
+    assert first_common_name(signer.subject) == f"{inter_cn} OCSP Responder"
     # The rest of the issuer's DN is kept.
     assert signer.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == (
         "certportal tests"

@@ -1,7 +1,7 @@
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from pki.names import build_name, common_name, name_attrs, name_to_string
+from pki.names import build_name, first_common_name, name_attrs, name_to_string
 
 
 def test_build_name_orders_general_to_specific() -> None:
@@ -45,5 +45,5 @@ def test_name_attrs_uses_short_names_and_collects_repeats() -> None:
         "CN": ["x"],
     }
     assert "emailAddress=pki@example.test" in name_to_string(name)
-    assert common_name(name) == "x"
-    assert common_name(x509.Name([])) is None
+    assert first_common_name(name) == "x"
+    assert first_common_name(x509.Name([])) is None
