@@ -30,12 +30,20 @@ def actor() -> Actor:
 def make_ca(db: Any) -> Callable[..., CertificateAuthority]:
     """Create an internal root (parent=None) or intermediate CA through the services."""
 
-    def make(slug: str, algorithm: str = "EC_P256", parent: CertificateAuthority | None = None,
-             **spec: Any) -> CertificateAuthority:
+    def make(
+        slug: str,
+        algorithm: str = "EC_P256",
+        parent: CertificateAuthority | None = None,
+        **spec: Any,
+    ) -> CertificateAuthority:
         ca_spec = ca_services.CASpec(
-            name=spec.pop("name", slug), slug=slug,
-            subject=ca_services.CASubject(spec.pop("common_name", f"{slug} CA"), "certportal tests"),
-            key_algorithm=algorithm, **spec,
+            name=spec.pop("name", slug),
+            slug=slug,
+            subject=ca_services.CASubject(
+                spec.pop("common_name", f"{slug} CA"), "certportal tests"
+            ),
+            key_algorithm=algorithm,
+            **spec,
         )
         if parent is None:
             return ca_services.create_root_ca(ca_spec, actor=TEST_ACTOR)
@@ -50,25 +58,29 @@ def root_ca(make_ca: Callable[..., CertificateAuthority]) -> CertificateAuthorit
 
 
 @pytest.fixture
-def issuing_ca(make_ca: Callable[..., CertificateAuthority], root_ca: CertificateAuthority
-               ) -> CertificateAuthority:
+def issuing_ca(
+    make_ca: Callable[..., CertificateAuthority], root_ca: CertificateAuthority
+) -> CertificateAuthority:
     return make_ca("test-issuing", parent=root_ca)
 
 
 @pytest.fixture
 def make_profile(db: Any) -> Callable[..., CertificateProfile]:
-    def make(slug: str, ca: CertificateAuthority, preset: str = Preset.TLS_SERVER,
-             **fields: Any) -> CertificateProfile:
+    def make(
+        slug: str, ca: CertificateAuthority, preset: str = Preset.TLS_SERVER, **fields: Any
+    ) -> CertificateProfile:
         fields.setdefault("dns_rules", ["example.test", "*.example.test", "localhost"])
-        return ca_services.create_profile(actor=TEST_ACTOR, preset=preset, name=slug, slug=slug,
-                                          issuing_ca=ca, **fields)
+        return ca_services.create_profile(
+            actor=TEST_ACTOR, preset=preset, name=slug, slug=slug, issuing_ca=ca, **fields
+        )
 
     return make
 
 
 @pytest.fixture
-def tls_profile(make_profile: Callable[..., CertificateProfile],
-                issuing_ca: CertificateAuthority) -> CertificateProfile:
+def tls_profile(
+    make_profile: Callable[..., CertificateProfile], issuing_ca: CertificateAuthority
+) -> CertificateProfile:
     return make_profile("tls-server", issuing_ca)
 
 
@@ -80,8 +92,9 @@ def application(db: Any, tls_profile: CertificateProfile) -> Application:
 @pytest.fixture
 def make_user(django_user_model: Any) -> Callable[..., Any]:
     def make(username: str, **extra: Any) -> Any:
-        return django_user_model.objects.create_user(username=username, password="pw-" + username,
-                                                     **extra)
+        return django_user_model.objects.create_user(
+            username=username, password="pw-" + username, **extra
+        )
 
     return make
 
@@ -92,8 +105,12 @@ def product_admin(make_user: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture
-def personas(make_user: Callable[..., Any], application: Application, product_admin: Any,
-             tls_profile: CertificateProfile) -> dict[str, Any]:
+def personas(
+    make_user: Callable[..., Any],
+    application: Application,
+    product_admin: Any,
+    tls_profile: CertificateProfile,
+) -> dict[str, Any]:
     """product_admin, admin, operator, auditor (of `application`), outsider (member of
     another Application) and anonymous (None)."""
     people = {"product_admin": product_admin}
@@ -111,8 +128,12 @@ def personas(make_user: Callable[..., Any], application: Application, product_ad
 def make_csr() -> Callable[..., bytes]:
     """A PEM CSR for the names, with a fresh key of the algorithm."""
 
-    def make(common_name: str | None = None, dns_names: Sequence[str] = (),
-             algorithm: str = "EC_P256", **kwargs: Any) -> bytes:
+    def make(
+        common_name: str | None = None,
+        dns_names: Sequence[str] = (),
+        algorithm: str = "EC_P256",
+        **kwargs: Any,
+    ) -> bytes:
         key = keys.generate_private_key(algorithm)
         request = pki_csr.build_csr(key, common_name, dns_names=dns_names, **kwargs)
         return request.public_bytes(Encoding.PEM)

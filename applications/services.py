@@ -13,7 +13,7 @@ from certportal import permissions
 from certportal.events import Actor, record
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from profiles.models import CertificateProfile
 
@@ -28,7 +28,7 @@ def create_application(
     actor: Actor,
     description: str = "",
     profiles: Iterable[CertificateProfile] = (),
-    first_admin: AbstractBaseUser | None = None,
+    first_admin: User | None = None,
 ) -> Application:
     with transaction.atomic():
         application = Application.objects.create(name=name, description=description)
@@ -46,7 +46,7 @@ def create_application(
 
 
 def set_member_role(
-    application: Application, user: AbstractBaseUser, role: str, *, actor: Actor
+    application: Application, user: User, role: str, *, actor: Actor
 ) -> Membership:
     """Add the user with the role, or change their role; the last Admin stays an Admin."""
     if role not in Role.values:
@@ -70,11 +70,9 @@ def set_member_role(
     return membership
 
 
-def remove_member(application: Application, user: AbstractBaseUser, *, actor: Actor) -> None:
+def remove_member(application: Application, user: User, *, actor: Actor) -> None:
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().get(
-            application=application, user=user
-        )
+        membership = Membership.objects.select_for_update().get(application=application, user=user)
         _refuse_losing_last_admin(membership)
         membership.delete()
         permissions.revoke_all(user, application)

@@ -14,11 +14,15 @@ PG = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 
 def setup(db_name: str) -> None:
     """Create db_name afresh, point Django at it, migrate."""
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", db_name], check=True)
+    subprocess.run(
+        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", db_name], check=True
+    )
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", db_name], check=True)
     os.environ["DATABASE_URL"] = f"{PG}/{db_name}"
     os.environ.setdefault("CERTPORTAL_KEK", base64.b64encode(os.urandom(32)).decode())
-    os.environ.setdefault("CERTPORTAL_SECRET_KEY", "bench-" + base64.b64encode(os.urandom(24)).decode())
+    os.environ.setdefault(
+        "CERTPORTAL_SECRET_KEY", "bench-" + base64.b64encode(os.urandom(24)).decode()
+    )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "certportal.settings")
     sys.path.insert(0, str(ROOT))
     import django

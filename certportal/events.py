@@ -79,25 +79,29 @@ def record_many(events: Sequence[Event]) -> None:
     for event in events:
         object_type = event.obj._meta.label_lower if event.obj is not None else ""
         object_id = str(event.obj.pk) if event.obj is not None else ""
-        audits.append(AuditEvent(
-            application=event.application,
-            actor_id=event.actor.user_id,
-            actor_label=event.actor.describe(),
-            action=event.action,
-            object_type=object_type,
-            object_id=object_id,
-            object_repr=str(event.obj)[:200] if event.obj is not None else "",
-            data=event.data,
-            source_ip=event.actor.source_ip,
-        ))
-        if event.outbox:
-            outbox.append(OutboxEvent(
-                event_type=event.action,
+        audits.append(
+            AuditEvent(
                 application=event.application,
+                actor_id=event.actor.user_id,
+                actor_label=event.actor.describe(),
+                action=event.action,
                 object_type=object_type,
                 object_id=object_id,
-                payload=event.data,
-            ))
+                object_repr=str(event.obj)[:200] if event.obj is not None else "",
+                data=event.data,
+                source_ip=event.actor.source_ip,
+            )
+        )
+        if event.outbox:
+            outbox.append(
+                OutboxEvent(
+                    event_type=event.action,
+                    application=event.application,
+                    object_type=object_type,
+                    object_id=object_id,
+                    payload=event.data,
+                )
+            )
     AuditEvent.objects.bulk_create(audits)
     if outbox:
         OutboxEvent.objects.bulk_create(outbox)

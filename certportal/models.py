@@ -10,7 +10,10 @@ class OutboxEvent(models.Model):
 
     event_type = models.CharField(max_length=64)
     application = models.ForeignKey(
-        "applications.Application", null=True, blank=True, on_delete=models.SET_NULL,
+        "applications.Application",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     object_type = models.CharField(max_length=64, blank=True)

@@ -17,9 +17,9 @@ from applications.choices import Role
 from applications.models import Application
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
-    User = AbstractBaseUser | AnonymousUser
+    AnyUser = User | AnonymousUser
 
 VIEW = "view_application"
 ISSUE = "issue_certificate"
@@ -35,11 +35,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 ALL_PERMISSIONS = ROLE_PERMISSIONS[Role.ADMIN]
 
 
-def is_product_admin(user: User) -> bool:
+def is_product_admin(user: AnyUser) -> bool:
     return bool(user.is_authenticated and user.is_active and user.is_superuser)
 
 
-def grant_role(user: AbstractBaseUser, application: Application, role: str) -> None:
+def grant_role(user: User, application: Application, role: str) -> None:
     """Make the user's permissions on the application exactly those of the role."""
     wanted = ROLE_PERMISSIONS[role]
     for perm in ALL_PERMISSIONS - wanted:
@@ -48,12 +48,12 @@ def grant_role(user: AbstractBaseUser, application: Application, role: str) -> N
         assign_perm(perm, user, application)
 
 
-def revoke_all(user: AbstractBaseUser, application: Application) -> None:
+def revoke_all(user: User, application: Application) -> None:
     for perm in ALL_PERMISSIONS:
         remove_perm(perm, user, application)
 
 
-def applications_for(user: User, perm: str = VIEW) -> QuerySet[Application]:
+def applications_for(user: AnyUser, perm: str = VIEW) -> QuerySet[Application]:
     """Applications on which the user holds perm; everything for product admins."""
     if not user.is_authenticated or not user.is_active:
         return Application.objects.none()
@@ -64,7 +64,7 @@ def applications_for(user: User, perm: str = VIEW) -> QuerySet[Application]:
     )
 
 
-def has_perm(user: User, perm: str, application: Application) -> bool:
+def has_perm(user: AnyUser, perm: str, application: Application) -> bool:
     if is_product_admin(user):
         return True
     return bool(user.is_authenticated and user.has_perm(f"applications.{perm}", application))

@@ -14,9 +14,7 @@ class Declared:
     minutes: int
 
 
-SCHEDULES = (
-    Declared("crl-refresh", "issuance.tasks.refresh_due_crls", minutes=15),
-)
+SCHEDULES = (Declared("crl-refresh", "issuance.tasks.refresh_due_crls", minutes=15),)
 
 
 def install() -> list[str]:
@@ -24,7 +22,11 @@ def install() -> list[str]:
     for item in SCHEDULES:
         Schedule.objects.update_or_create(
             name=item.name,
-            defaults={"func": item.func, "schedule_type": Schedule.MINUTES,
-                      "minutes": item.minutes, "repeats": -1},
+            defaults={
+                "func": item.func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": item.minutes,
+                "repeats": -1,
+            },
         )
     return [item.name for item in SCHEDULES]

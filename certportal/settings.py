@@ -49,9 +49,11 @@ if not CERTPORTAL_KEK:
     if not DEBUG:
         raise ImproperlyConfigured(
             "CERTPORTAL_KEK (or CERTPORTAL_KEK_FILE) is required when CERTPORTAL_DEBUG is off: "
-            "generate one with `python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'`"
+            "generate one with `openssl rand -base64 32`"
         )
-    CERTPORTAL_KEK = _local_secret("kek", lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+    CERTPORTAL_KEK = _local_secret(
+        "kek", lambda: base64.b64encode(secrets.token_bytes(32)).decode()
+    )
 CERTPORTAL_KEK = env.check_base64_key("CERTPORTAL_KEK", CERTPORTAL_KEK)
 CERTPORTAL_KEK_PREVIOUS = [
     env.check_base64_key("CERTPORTAL_KEK_PREVIOUS", k)
@@ -133,8 +135,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.get_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -163,8 +166,10 @@ ANONYMOUS_USER_NAME = None
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]

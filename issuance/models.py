@@ -22,7 +22,9 @@ class CertificateRequest(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Indexed through request_app_state_idx, which leads with application.
     application = models.ForeignKey(
-        "applications.Application", on_delete=models.PROTECT, related_name="requests",
+        "applications.Application",
+        on_delete=models.PROTECT,
+        related_name="requests",
         db_index=False,
     )
     profile = models.ForeignKey(
@@ -32,8 +34,12 @@ class CertificateRequest(models.Model):
     method = models.CharField(max_length=16, choices=EnrollmentMethod.choices)
     # Users are deactivated, not deleted: no index for the rare SET_NULL sweep.
     requester = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", db_index=False,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     requester_label = models.CharField(max_length=200, blank=True)
     csr_pem = models.TextField(blank=True)
@@ -43,7 +49,11 @@ class CertificateRequest(models.Model):
     subject_attrs = models.JSONField(default=dict, blank=True)
     validity_days = models.PositiveIntegerField(null=True, blank=True)
     replaces = models.ForeignKey(
-        "issuance.Certificate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "issuance.Certificate",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         db_index=False,  # certificates are never deleted (PROTECT), so nothing looks this up
     )
     reason = models.TextField(blank=True)
@@ -55,7 +65,9 @@ class CertificateRequest(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["application", "state", "-created_at"], name="request_app_state_idx"),
+            models.Index(
+                fields=["application", "state", "-created_at"], name="request_app_state_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -72,19 +84,31 @@ class Certificate(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # application and ca are indexed by the composite indexes below, which lead with them.
     application = models.ForeignKey(
-        "applications.Application", on_delete=models.PROTECT, related_name="certificates",
+        "applications.Application",
+        on_delete=models.PROTECT,
+        related_name="certificates",
         db_index=False,
     )
     profile = models.ForeignKey(
-        "profiles.CertificateProfile", null=True, blank=True, on_delete=models.PROTECT,
+        "profiles.CertificateProfile",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="certificates",
     )
     ca = models.ForeignKey(
-        "profiles.CertificateAuthority", null=True, blank=True, on_delete=models.PROTECT,
-        related_name="certificates", db_index=False,
+        "profiles.CertificateAuthority",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="certificates",
+        db_index=False,
     )
     request = models.OneToOneField(
-        CertificateRequest, null=True, blank=True, on_delete=models.PROTECT,
+        CertificateRequest,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="certificate",
     )
     serial_number = models.CharField(max_length=64)
@@ -109,8 +133,12 @@ class Certificate(models.Model):
     )
     method = models.CharField(max_length=16, choices=EnrollmentMethod.choices)
     requester = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", db_index=False,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     requester_label = models.CharField(max_length=200, blank=True)
     replaces = models.OneToOneField(
@@ -126,10 +154,14 @@ class Certificate(models.Model):
             models.UniqueConstraint(fields=["fingerprint_sha256"], name="unique_fingerprint"),
         ]
         indexes = [
-            models.Index(fields=["application", "status", "not_after"], name="cert_app_status_exp_idx"),
+            models.Index(
+                fields=["application", "status", "not_after"], name="cert_app_status_exp_idx"
+            ),
             models.Index(fields=["application", "not_after"], name="cert_app_expiry_idx"),
             models.Index(fields=["application", "-created_at"], name="cert_app_created_idx"),
-            models.Index(fields=["application", "profile", "not_after"], name="cert_app_profile_idx"),
+            models.Index(
+                fields=["application", "profile", "not_after"], name="cert_app_profile_idx"
+            ),
             models.Index(fields=["application", "method", "not_after"], name="cert_app_method_idx"),
             models.Index(fields=["ca", "status"], name="cert_ca_status_idx"),
             models.Index(fields=["status", "not_after"], name="cert_status_expiry_idx"),

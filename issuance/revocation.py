@@ -56,7 +56,7 @@ def rebuild_crl(ca_id: int, *, force: bool = False) -> bytes:
             .iterator(chunk_size=5000)
         )
         entries = (
-            crl.RevokedEntry(serial=int(serial, 16), revoked_at=at, reason=reason or None)
+            crl.RevokedEntry(serial=int(serial, 16), revoked_at=at or now, reason=reason or None)
             for serial, at, reason in revoked
         )
         number = ca.crl_number + 1

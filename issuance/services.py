@@ -108,8 +108,9 @@ def submit(
     Raises IssuanceRejected with the precise reason; a rejected ask writes nothing.
     """
     ask = Ask(csr=csr, key_spec=key_spec, validity_days=validity_days, replaces=replaces)
-    [result] = submit_many(application=application, profile=profile, method=method,
-                           actor=actor, asks=[ask])
+    [result] = submit_many(
+        application=application, profile=profile, method=method, actor=actor, asks=[ask]
+    )
     if isinstance(result, IssuanceRejected):
         raise result
     return result
@@ -171,33 +172,49 @@ def _store_and_issue(
 ) -> None:
     """Insert the requests, sign what needs no approval, record every event: one transaction."""
     events: list[Event] = []
-    issued: list[tuple[int, Certificate, str | None]] = []
+    issued: list[tuple[int, CertificateRequest, Certificate, str | None]] = []
     with transaction.atomic():
         for _, candidate, request in accepted:
             pending = approval_required(request, candidate.decision)
             request.state = RequestState.PENDING_APPROVAL if pending else RequestState.ISSUED
             if pending:
-                events.append(Event("request.pending_approval", actor, request, application,
-                                    _request_data(request)))
+                events.append(
+                    Event(
+                        "request.pending_approval",
+                        actor,
+                        request,
+                        application,
+                        _request_data(request),
+                    )
+                )
         CertificateRequest.objects.bulk_create([request for _, _, request in accepted])
         for index, candidate, request in accepted:
             if request.state == RequestState.ISSUED:
                 certificate, key_pem = _sign(request, ca, candidate)
-                issued.append((index, certificate, key_pem))
-                events.append(Event("certificate.issued", actor, certificate, application,
-                                    certificate_event_data(certificate)))
-        Certificate.objects.bulk_create([certificate for _, certificate, _ in issued])
-        _supersede([c.replaces_id for _, c, _ in issued if c.replaces_id])
+                issued.append((index, request, certificate, key_pem))
+                events.append(
+                    Event(
+                        "certificate.issued",
+                        actor,
+                        certificate,
+                        application,
+                        certificate_event_data(certificate),
+                    )
+                )
+        Certificate.objects.bulk_create([certificate for _, _, certificate, _ in issued])
+        _supersede([c.replaces_id for _, _, c, _ in issued if c.replaces_id])
         record_many(events)
-    for index, certificate, key_pem in issued:
-        request = certificate.request
-        assert request is not None
-        results[index] = Submission(request=request, certificate=certificate, private_key_pem=key_pem)
+    for index, request, certificate, key_pem in issued:
+        results[index] = Submission(
+            request=request, certificate=certificate, private_key_pem=key_pem
+        )
 
 
 def _usable_ca(application: Application, profile: CertificateProfile) -> CertificateAuthority:
     if not profile.is_active:
-        raise IssuanceRejected("profile_unavailable", f"Profile {profile.slug} is disabled.", "profile")
+        raise IssuanceRejected(
+            "profile_unavailable", f"Profile {profile.slug} is disabled.", "profile"
+        )
     if not application.profiles.filter(pk=profile.pk).exists():
         raise IssuanceRejected(
             "profile_unavailable",
@@ -246,7 +263,9 @@ def _from_key_spec(
 ) -> policy.Request:
     if not profile.allow_server_keygen:
         raise IssuanceRejected(
-            "bad_key", f"Profile {profile.slug} does not allow server-generated keys.", "key_algorithm"
+            "bad_key",
+            f"Profile {profile.slug} does not allow server-generated keys.",
+            "key_algorithm",
         )
     try:
         key_info = keys.key_info_for(spec.algorithm)
@@ -362,8 +381,12 @@ def certificate_event_data(certificate: Certificate) -> dict[str, Any]:
 
 
 def _request_data(request: CertificateRequest) -> dict[str, Any]:
-    return {"common_name": request.common_name, "sans": request.sans, "method": request.method,
-            "profile_id": request.profile_id}
+    return {
+        "common_name": request.common_name,
+        "sans": request.sans,
+        "method": request.method,
+        "profile_id": request.profile_id,
+    }
 
 
 def transition(request: CertificateRequest, new_state: str, *, reason: str = "") -> None:
@@ -390,14 +413,15 @@ def revoke(
 ) -> Certificate:
     """Revoke with an RFC 5280 reason; the CA's CRL is marked stale and rebuilt."""
     if reason not in RevocationReason.values:
-        raise RevocationError(
-            f"Unknown revocation reason {reason!r}; use one of {', '.join(RevocationReason.values)}."
-        )
+        allowed = ", ".join(RevocationReason.values)
+        raise RevocationError(f"Unknown revocation reason {reason!r}; use one of {allowed}.")
     when = revoked_at or timezone.now()
     with transaction.atomic():
-        updated = Certificate.objects.filter(pk=certificate.pk).exclude(
-            status=CertificateStatus.REVOKED
-        ).update(status=CertificateStatus.REVOKED, revoked_at=when, revocation_reason=reason)
+        updated = (
+            Certificate.objects.filter(pk=certificate.pk)
+            .exclude(status=CertificateStatus.REVOKED)
+            .update(status=CertificateStatus.REVOKED, revoked_at=when, revocation_reason=reason)
+        )
         if updated != 1:
             raise RevocationError("This certificate is already revoked.")
         if certificate.ca_id:
@@ -405,9 +429,13 @@ def revoke(
         certificate.status = CertificateStatus.REVOKED
         certificate.revoked_at = when
         certificate.revocation_reason = reason
-        record("certificate.revoked", actor=actor, obj=certificate,
-               application=certificate.application, data={
-                   **certificate_event_data(certificate), "reason": reason})
+        record(
+            "certificate.revoked",
+            actor=actor,
+            obj=certificate,
+            application=certificate.application,
+            data={**certificate_event_data(certificate), "reason": reason},
+        )
         if certificate.ca_id:
             ca_id = certificate.ca_id
             transaction.on_commit(lambda: _queue_crl_refresh(ca_id))

@@ -9,5 +9,7 @@ urlpatterns = [
     path("pki/ca/<slug:slug>.pem", views.ca_chain, name="ca-chain"),
     path("pki/crl/<slug:slug>.crl", views.crl, name="crl"),
     path("pki/ocsp/<slug:slug>", views.ocsp_post, name="ocsp"),
-    re_path(r"^pki/ocsp/(?P<slug>[-a-zA-Z0-9_]+)/(?P<encoded>.+)$", views.ocsp_get, name="ocsp-get"),
+    re_path(
+        r"^pki/ocsp/(?P<slug>[-a-zA-Z0-9_]+)/(?P<encoded>.+)$", views.ocsp_get, name="ocsp-get"
+    ),
 ]

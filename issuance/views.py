@@ -76,5 +76,3 @@ def ocsp_get(request: HttpRequest, slug: str, encoded: str) -> HttpResponse:
     except (binascii.Error, ValueError):
         return _ocsp_reply(ocsp.ocsp_error_response("malformed_request"), cacheable=False)
     return _ocsp_reply(revocation.ocsp_response(ca, der), cacheable=True)
-
-

@@ -146,11 +146,11 @@ def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
     """Load a PEM (PKCS#8 or traditional RSA/EC) or DER private key."""
     if isinstance(data, str):
         data = data.encode("utf-8", "replace")
-    stripped = data.strip()
-    if not stripped:
+    if not data.strip():
         raise DecodeError("Private key is empty", field="private_key")
-    is_pem = b"-----BEGIN" in stripped
-    key = _load_key_bytes(stripped, password, is_pem)
+    # Never strip DER: its last bytes may legitimately look like whitespace.
+    is_pem = data[:1] != b"\x30" and b"-----BEGIN" in data
+    key = _load_key_bytes(data.strip() if is_pem else data, password, is_pem)
     if isinstance(key, _PRIVATE_KEY_TYPES):
         return key
     raise PolicyViolation(

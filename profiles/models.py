@@ -78,7 +78,11 @@ class CertificateAuthority(models.Model):
         return [self.certificate(), *above]
 
     def chain_pem_with_self(self) -> str:
-        return self.certificate_pem.strip() + "\n" + (self.chain_pem.strip() + "\n" if self.chain_pem else "")
+        return (
+            self.certificate_pem.strip()
+            + "\n"
+            + (self.chain_pem.strip() + "\n" if self.chain_pem else "")
+        )
 
     def load_private_key(self) -> keys.PrivateKey:
         return keys.load_private_key(unseal_for(self, "private_key"))
@@ -206,11 +210,17 @@ class CertificateProfile(models.Model):
 
     def _clean_keys(self, fail: Any) -> None:
         unknown = set(_strings(self.key_algorithms, "key_algorithms", "Key algorithms", fail)) - {
-            "RSA", "EC", "ED25519"}
+            "RSA",
+            "EC",
+            "ED25519",
+        }
         if unknown:
             fail("key_algorithms", f"Unknown key algorithms: {', '.join(sorted(unknown))}.")
         bad_curves = set(_strings(self.ec_curves, "ec_curves", "Curves", fail)) - {
-            "P-256", "P-384", "P-521"}
+            "P-256",
+            "P-384",
+            "P-521",
+        }
         if bad_curves:
             fail("ec_curves", f"Unknown curves: {', '.join(sorted(bad_curves))}.")
         if self.rsa_min_bits < 2048:
@@ -233,7 +243,9 @@ class CertificateProfile(models.Model):
         for usage in _strings(self.key_usages, "key_usages", "Key usages", fail):
             if usage not in certs.KEY_USAGE_NAMES:
                 fail("key_usages", f"Unknown key usage {usage!r}.")
-        for eku in _strings(self.extended_key_usages, "extended_key_usages", "Extended key usages", fail):
+        for eku in _strings(
+            self.extended_key_usages, "extended_key_usages", "Extended key usages", fail
+        ):
             try:
                 certs.parse_eku(eku)
             except ValueError:
@@ -247,7 +259,11 @@ class CertificateProfile(models.Model):
             if attr not in ("CN", "O", "OU", "C"):
                 fail("subject_rules", f"Subject attribute {attr!r} is not supported.")
                 continue
-            if not isinstance(rule, dict) or rule.get("mode") not in ("drop", "optional", "required"):
+            if not isinstance(rule, dict) or rule.get("mode") not in (
+                "drop",
+                "optional",
+                "required",
+            ):
                 fail("subject_rules", f"{attr}: mode must be drop, optional or required.")
                 continue
             try:
@@ -259,4 +275,3 @@ class CertificateProfile(models.Model):
 def issuer_cache_clear() -> None:
     with _ISSUER_CACHE_LOCK:
         _ISSUER_CACHE.clear()
-

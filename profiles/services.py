@@ -77,7 +77,9 @@ def _new_ca(spec: CASpec, kind: str, private_key: keys.PrivateKey) -> Certificat
     return ca
 
 
-def _set_certificate(ca: CertificateAuthority, cert: x509.Certificate, chain_above: list[x509.Certificate]) -> None:
+def _set_certificate(
+    ca: CertificateAuthority, cert: x509.Certificate, chain_above: list[x509.Certificate]
+) -> None:
     info = certs.describe_certificate(cert)
     ca.certificate_pem = export.pem(cert)
     ca.chain_pem = export.pem_chain(chain_above) if chain_above else ""
@@ -96,7 +98,9 @@ def _generate_key(algorithm: str) -> keys.PrivateKey:
         raise CAError(f"Unsupported key algorithm {algorithm!r}.", field="key_algorithm") from exc
 
 
-def _save_ca(ca: CertificateAuthority, action: str, actor: Actor, data: dict[str, Any]) -> CertificateAuthority:
+def _save_ca(
+    ca: CertificateAuthority, action: str, actor: Actor, data: dict[str, Any]
+) -> CertificateAuthority:
     ca.full_clean(exclude=["private_key", "certificate_pem", "chain_pem", "csr_pem"])
     with transaction.atomic():
         ca.save()
@@ -164,8 +168,12 @@ def import_ca(
         raise CAError(str(exc), field="certificate_pem") from exc
     _check_ca_certificate(cert, private_key, chain)
     info = certs.describe_certificate(cert)
-    spec = CASpec(name=name, slug=slug, subject=CASubject(info.common_name or name),
-                  key_algorithm=_algorithm_label(info.key_info))
+    spec = CASpec(
+        name=name,
+        slug=slug,
+        subject=CASubject(info.common_name or name),
+        key_algorithm=_algorithm_label(info.key_info),
+    )
     ca = _new_ca(spec, CAKind.IMPORTED, private_key)
     _set_certificate(ca, cert, chain)
     return _save_ca(ca, "ca.imported", actor, {"fingerprint": info.fingerprint_sha256})
@@ -199,14 +207,20 @@ def install_external_certificate(
         _set_certificate(locked, cert, chain)
         locked.status = CAStatus.ACTIVE
         locked.save()
-        record("ca.certificate_installed", actor=actor, obj=locked,
-               data={"fingerprint": locked.fingerprint_sha256})
+        record(
+            "ca.certificate_installed",
+            actor=actor,
+            obj=locked,
+            data={"fingerprint": locked.fingerprint_sha256},
+        )
     return locked
 
 
 def set_ca_status(ca: CertificateAuthority, status: str, *, actor: Actor) -> None:
     if status not in (CAStatus.ACTIVE, CAStatus.DISABLED) or not ca.certificate_pem:
-        raise CAError("A CA can only be switched between active and disabled once it has a certificate.")
+        raise CAError(
+            "A CA can only be switched between active and disabled once it has a certificate."
+        )
     with transaction.atomic():
         CertificateAuthority.objects.filter(pk=ca.pk).update(status=status)
         ca.status = status
@@ -218,8 +232,10 @@ def _check_ca_certificate(
 ) -> None:
     info = certs.describe_certificate(cert)
     if not info.is_ca:
-        raise CAError("The certificate is not a CA certificate (basicConstraints CA is not set).",
-                      field="certificate_pem")
+        raise CAError(
+            "The certificate is not a CA certificate (basicConstraints CA is not set).",
+            field="certificate_pem",
+        )
     if not keys.keys_match(private_key, cert):
         raise CAError("The private key does not match the certificate.", field="private_key_pem")
     if info.not_after <= timezone.now():
@@ -242,11 +258,30 @@ def _as_bytes(value: str | bytes) -> bytes:
 
 
 PROFILE_FIELDS = (
-    "name", "slug", "description", "preset", "issuing_ca", "is_active", "validity_days_default",
-    "validity_days_max", "key_algorithms", "rsa_min_bits", "ec_curves", "key_usages",
-    "extended_key_usages", "dns_rules", "allow_wildcards", "ip_cidrs", "email_patterns",
-    "uri_patterns", "subject_rules", "copy_cn_to_sans", "require_san", "max_sans",
-    "allow_server_keygen", "renewal_window_days",
+    "name",
+    "slug",
+    "description",
+    "preset",
+    "issuing_ca",
+    "is_active",
+    "validity_days_default",
+    "validity_days_max",
+    "key_algorithms",
+    "rsa_min_bits",
+    "ec_curves",
+    "key_usages",
+    "extended_key_usages",
+    "dns_rules",
+    "allow_wildcards",
+    "ip_cidrs",
+    "email_patterns",
+    "uri_patterns",
+    "subject_rules",
+    "copy_cn_to_sans",
+    "require_san",
+    "max_sans",
+    "allow_server_keygen",
+    "renewal_window_days",
 )
 
 
@@ -266,7 +301,9 @@ def create_profile(*, actor: Actor, preset: str | None = None, **fields: Any) ->
     return profile
 
 
-def update_profile(profile: CertificateProfile, *, actor: Actor, **fields: Any) -> CertificateProfile:
+def update_profile(
+    profile: CertificateProfile, *, actor: Actor, **fields: Any
+) -> CertificateProfile:
     unknown = set(fields) - set(PROFILE_FIELDS)
     if unknown:
         raise TypeError(f"unknown profile fields: {', '.join(sorted(unknown))}")

@@ -7,13 +7,13 @@ bash scripts/setup.sh
 bash scripts/services.sh
 
 PY=.venv/bin/python
-echo "== lint"
-.venv/bin/ruff check .
-.venv/bin/mypy . --no-error-summary
-
 export CERTPORTAL_KEK="${CERTPORTAL_KEK:-$($PY -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())')}"
 export CERTPORTAL_SECRET_KEY="${CERTPORTAL_SECRET_KEY:-test-$($PY -c 'import secrets;print(secrets.token_hex(16))')}"
 export CERTPORTAL_DATA_DIR="${CERTPORTAL_DATA_DIR:-$(mktemp -d)}"
+
+echo "== lint"
+.venv/bin/ruff check .
+.venv/bin/mypy . --no-error-summary
 
 echo "== pytest on SQLite"
 DATABASE_URL="sqlite:///$CERTPORTAL_DATA_DIR/test.sqlite3" $PY -m pytest -q "$@"

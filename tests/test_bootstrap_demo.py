@@ -24,8 +24,9 @@ def test_bootstrap_demo_creates_everything_and_prints_working_credentials():
     assert data["application"] == "payments-api"
     assert data["profiles"] == ["tls-server", "mtls-client"]
     assert set(data["members"]) == {"admin", "operator", "auditor"}
-    admin = authenticate(username=data["product_admin"]["username"],
-                         password=data["product_admin"]["password"])
+    admin = authenticate(
+        username=data["product_admin"]["username"], password=data["product_admin"]["password"]
+    )
     assert admin is not None and admin.is_superuser
     operator = data["members"]["operator"]
     assert authenticate(username=operator["username"], password=operator["password"]) is not None
@@ -38,10 +39,18 @@ def test_bootstrap_demo_creates_everything_and_prints_working_credentials():
 
 def test_bootstrap_demo_is_idempotent():
     run_demo()
-    counts = (CertificateAuthority.objects.count(), CertificateProfile.objects.count(),
-              Application.objects.count(), Membership.objects.count())
+    counts = (
+        CertificateAuthority.objects.count(),
+        CertificateProfile.objects.count(),
+        Application.objects.count(),
+        Membership.objects.count(),
+    )
     second = run_demo()
-    assert counts == (CertificateAuthority.objects.count(), CertificateProfile.objects.count(),
-                      Application.objects.count(), Membership.objects.count())
+    assert counts == (
+        CertificateAuthority.objects.count(),
+        CertificateProfile.objects.count(),
+        Application.objects.count(),
+        Membership.objects.count(),
+    )
     member = second["members"]["auditor"]
     assert authenticate(username=member["username"], password=member["password"]) is not None

@@ -22,8 +22,9 @@ def test_200_concurrent_issuances_get_distinct_serials(application, tls_profile,
 
     def issue(csr: bytes) -> str:
         try:
-            return submit(application=application, profile=tls_profile, method="api",
-                          actor=actor, csr=csr).certificate.serial_number
+            return submit(
+                application=application, profile=tls_profile, method="api", actor=actor, csr=csr
+            ).certificate.serial_number
         finally:
             connections.close_all()
 

@@ -17,7 +17,10 @@ from profiles.models import CertificateAuthority
 def _key_fragments() -> list[str]:
     """Recognisable pieces of every private key the portal holds, PEM body included."""
     fragments = ["PRIVATE KEY-----"]
-    holders = [*CertificateAuthority.objects.all(), *Certificate.objects.exclude(private_key="")]
+    holders: list[CertificateAuthority | Certificate] = [
+        *CertificateAuthority.objects.all(),
+        *Certificate.objects.exclude(private_key=""),
+    ]
     for holder in holders:
         text = _pem_of(holder)
         body = "".join(line for line in text.splitlines() if "-----" not in line)
@@ -32,8 +35,13 @@ def _pem_of(holder: CertificateAuthority | Certificate) -> str:
 
 
 def _issue_with_server_key(application, tls_profile, actor) -> None:
-    submit(application=application, profile=tls_profile, method="ui", actor=actor,
-           key_spec=KeySpec(algorithm="RSA_2048", common_name="a.example.test"))
+    submit(
+        application=application,
+        profile=tls_profile,
+        method="ui",
+        actor=actor,
+        key_spec=KeySpec(algorithm="RSA_2048", common_name="a.example.test"),
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -46,9 +54,21 @@ def test_dump_contains_no_plaintext_key(application, tls_profile, actor):
     else:
         params = connection.settings_dict
         dump = subprocess.run(
-            ["pg_dump", "-h", params["HOST"] or "127.0.0.1", "-p", str(params["PORT"] or 5432),
-             "-U", params["USER"] or "postgres", params["NAME"]],
-            capture_output=True, text=True, check=True, timeout=120).stdout
+            [
+                "pg_dump",
+                "-h",
+                params["HOST"] or "127.0.0.1",
+                "-p",
+                str(params["PORT"] or 5432),
+                "-U",
+                params["USER"] or "postgres",
+                params["NAME"],
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
     assert "issuance_certificate" in dump
     for fragment in fragments:
         assert fragment.lower() not in dump.lower()

@@ -15,11 +15,21 @@ KEK = base64.b64encode(os.urandom(32)).decode()
 
 
 def run_manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("CERTPORTAL_", "DATABASE_URL"))}
-    base.update({"CERTPORTAL_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "certportal.settings"})
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("CERTPORTAL_", "DATABASE_URL"))
+    }
+    base.update(
+        {"CERTPORTAL_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "certportal.settings"}
+    )
     base.update(env)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=base,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize(
@@ -28,10 +38,18 @@ def run_manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
         ({"CERTPORTAL_DEBUG": "maybe"}, "CERTPORTAL_DEBUG='maybe' is not a boolean"),
         ({"CERTPORTAL_SECRET_KEY": "x"}, "CERTPORTAL_KEK (or CERTPORTAL_KEK_FILE) is required"),
         ({"CERTPORTAL_SECRET_KEY": "x", "CERTPORTAL_KEK": "short"}, "CERTPORTAL_KEK"),
-        ({"CERTPORTAL_DEBUG": "1", "CERTPORTAL_BASE_URL": "ftp://x"}, "CERTPORTAL_BASE_URL='ftp://x'"),
-        ({"CERTPORTAL_DEBUG": "1", "CERTPORTAL_CRL_VALIDITY_HOURS": "ten"},
-         "CERTPORTAL_CRL_VALIDITY_HOURS='ten' is not an integer"),
-        ({"CERTPORTAL_KEK": KEK}, "CERTPORTAL_SECRET_KEY (or CERTPORTAL_SECRET_KEY_FILE) is required"),
+        (
+            {"CERTPORTAL_DEBUG": "1", "CERTPORTAL_BASE_URL": "ftp://x"},
+            "CERTPORTAL_BASE_URL='ftp://x'",
+        ),
+        (
+            {"CERTPORTAL_DEBUG": "1", "CERTPORTAL_CRL_VALIDITY_HOURS": "ten"},
+            "CERTPORTAL_CRL_VALIDITY_HOURS='ten' is not an integer",
+        ),
+        (
+            {"CERTPORTAL_KEK": KEK},
+            "CERTPORTAL_SECRET_KEY (or CERTPORTAL_SECRET_KEY_FILE) is required",
+        ),
     ],
 )
 def test_bad_configuration_stops_the_portal(tmp_path, env, message):
@@ -43,16 +61,23 @@ def test_bad_configuration_stops_the_portal(tmp_path, env, message):
 def test_kek_file_variant_is_read(tmp_path):
     kek_file = tmp_path / "kek"
     kek_file.write_text(KEK + "\n")
-    result = run_manage(tmp_path, "check", CERTPORTAL_KEK_FILE=str(kek_file),
-                        CERTPORTAL_SECRET_KEY="s" * 60)
+    result = run_manage(
+        tmp_path, "check", CERTPORTAL_KEK_FILE=str(kek_file), CERTPORTAL_SECRET_KEY="s" * 60
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_check_deploy_is_clean_in_production_mode(tmp_path):
     result = run_manage(
-        tmp_path, "check", "--deploy", "--fail-level", "WARNING",
-        CERTPORTAL_KEK=KEK, CERTPORTAL_SECRET_KEY=base64.b64encode(os.urandom(48)).decode(),
-        CERTPORTAL_BASE_URL="https://pki.example.test", ALLOWED_HOSTS="pki.example.test",
+        tmp_path,
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        CERTPORTAL_KEK=KEK,
+        CERTPORTAL_SECRET_KEY=base64.b64encode(os.urandom(48)).decode(),
+        CERTPORTAL_BASE_URL="https://pki.example.test",
+        ALLOWED_HOSTS="pki.example.test",
     )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout

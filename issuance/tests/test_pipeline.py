@@ -19,13 +19,22 @@ pytestmark = pytest.mark.django_db
 
 
 def _counts() -> tuple[int, int, int, int]:
-    return (CertificateRequest.objects.count(), Certificate.objects.count(),
-            AuditEvent.objects.count(), OutboxEvent.objects.count())
+    return (
+        CertificateRequest.objects.count(),
+        Certificate.objects.count(),
+        AuditEvent.objects.count(),
+        OutboxEvent.objects.count(),
+    )
 
 
 def test_csr_is_issued_with_profile_extensions(application, tls_profile, make_csr, actor):
-    result = submit(application=application, profile=tls_profile, method=EnrollmentMethod.API,
-                    actor=actor, csr=make_csr("app.example.test", ["app.example.test", "www.example.test"]))
+    result = submit(
+        application=application,
+        profile=tls_profile,
+        method=EnrollmentMethod.API,
+        actor=actor,
+        csr=make_csr("app.example.test", ["app.example.test", "www.example.test"]),
+    )
     cert = x509.load_pem_x509_certificate(result.certificate.certificate_pem.encode())
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.DNSName) == ["app.example.test", "www.example.test"]
@@ -41,8 +50,13 @@ def test_csr_is_issued_with_profile_extensions(application, tls_profile, make_cs
 
 def test_issuance_writes_audit_and_outbox_events(application, tls_profile, make_csr, actor):
     before = OutboxEvent.objects.count()
-    result = submit(application=application, profile=tls_profile, method=EnrollmentMethod.API,
-                    actor=actor, csr=make_csr("a.example.test"))
+    result = submit(
+        application=application,
+        profile=tls_profile,
+        method=EnrollmentMethod.API,
+        actor=actor,
+        csr=make_csr("a.example.test"),
+    )
     audit = AuditEvent.objects.get(action="certificate.issued")
     assert audit.object_id == str(result.certificate.pk)
     assert audit.application == application
@@ -52,28 +66,47 @@ def test_issuance_writes_audit_and_outbox_events(application, tls_profile, make_
 
 
 def test_validity_is_clamped_to_profile_max(application, make_profile, issuing_ca, make_csr, actor):
-    profile = make_profile("short", issuing_ca, validity_days_default=10, validity_days_max=30,
-                           renewal_window_days=3)
+    profile = make_profile(
+        "short", issuing_ca, validity_days_default=10, validity_days_max=30, renewal_window_days=3
+    )
     application.profiles.add(profile)
-    result = submit(application=application, profile=profile, method="api", actor=actor,
-                    csr=make_csr("a.example.test"), validity_days=5000)
+    result = submit(
+        application=application,
+        profile=profile,
+        method="api",
+        actor=actor,
+        csr=make_csr("a.example.test"),
+        validity_days=5000,
+    )
     cert = result.certificate
     assert cert.not_after - cert.not_before <= timedelta(days=30, minutes=1)
     assert cert.not_after - cert.not_before >= timedelta(days=30)
 
 
-def test_validity_is_clamped_to_ca_expiry(application, make_ca, root_ca, make_profile, make_csr, actor):
+def test_validity_is_clamped_to_ca_expiry(
+    application, make_ca, root_ca, make_profile, make_csr, actor
+):
     short_ca = make_ca("short-ca", parent=root_ca, validity_days=20)
     profile = make_profile("p-short-ca", short_ca)
     application.profiles.add(profile)
-    result = submit(application=application, profile=profile, method="api", actor=actor,
-                    csr=make_csr("a.example.test"))
+    result = submit(
+        application=application,
+        profile=profile,
+        method="api",
+        actor=actor,
+        csr=make_csr("a.example.test"),
+    )
     assert result.certificate.not_after <= short_ca.not_after
 
 
 def test_server_generated_key_is_returned_once_and_sealed(application, tls_profile, actor):
-    result = submit(application=application, profile=tls_profile, method="ui", actor=actor,
-                    key_spec=KeySpec(algorithm="EC_P384", common_name="srv.example.test"))
+    result = submit(
+        application=application,
+        profile=tls_profile,
+        method="ui",
+        actor=actor,
+        key_spec=KeySpec(algorithm="EC_P384", common_name="srv.example.test"),
+    )
     assert result.private_key_pem.startswith("-----BEGIN PRIVATE KEY-----")
     stored = Certificate.objects.get(pk=result.certificate.pk)
     assert stored.private_key.startswith("v1:")
@@ -87,8 +120,13 @@ def test_profile_not_attached_is_rejected(application, make_profile, issuing_ca,
     detached = make_profile("detached", issuing_ca)
     before = _counts()
     with pytest.raises(IssuanceRejected) as exc:
-        submit(application=application, profile=detached, method="api", actor=actor,
-               csr=make_csr("a.example.test"))
+        submit(
+            application=application,
+            profile=detached,
+            method="api",
+            actor=actor,
+            csr=make_csr("a.example.test"),
+        )
     assert exc.value.code == "profile_unavailable"
     assert str(exc.value) == "Profile detached is not attached to Application payments-api."
     assert _counts() == before
@@ -99,17 +137,29 @@ def test_disabled_ca_refuses_issuance(application, tls_profile, make_csr, actor)
 
     set_ca_status(tls_profile.issuing_ca, "disabled", actor=actor)
     with pytest.raises(IssuanceRejected) as exc:
-        submit(application=application, profile=tls_profile, method="api", actor=actor,
-               csr=make_csr("a.example.test"))
+        submit(
+            application=application,
+            profile=tls_profile,
+            method="api",
+            actor=actor,
+            csr=make_csr("a.example.test"),
+        )
     assert exc.value.code == "ca_unavailable"
 
 
 @pytest.mark.parametrize(
     ("names", "code", "message"),
     [
-        (["evil.test"], "rejected_identifier", 'DNS name "evil.test" is not allowed by this profile'),
-        (["a.b.example.test"], "rejected_identifier",
-         'DNS name "a.b.example.test" is not allowed by this profile'),
+        (
+            ["evil.test"],
+            "rejected_identifier",
+            'DNS name "evil.test" is not allowed by this profile',
+        ),
+        (
+            ["a.b.example.test"],
+            "rejected_identifier",
+            'DNS name "a.b.example.test" is not allowed by this profile',
+        ),
     ],
 )
 def test_names_outside_profile_are_rejected_and_nothing_written(
@@ -117,8 +167,13 @@ def test_names_outside_profile_are_rejected_and_nothing_written(
 ):
     before = _counts()
     with pytest.raises(IssuanceRejected) as exc:
-        submit(application=application, profile=tls_profile, method="api", actor=actor,
-               csr=make_csr(None, names))
+        submit(
+            application=application,
+            profile=tls_profile,
+            method="api",
+            actor=actor,
+            csr=make_csr(None, names),
+        )
     assert exc.value.code == code
     assert exc.value.message.startswith(message)
     assert _counts() == before
@@ -128,8 +183,13 @@ def test_rsa_key_below_minimum_is_rejected(application, make_profile, issuing_ca
     profile = make_profile("rsa3k", issuing_ca, rsa_min_bits=3072, key_algorithms=["RSA"])
     application.profiles.add(profile)
     with pytest.raises(IssuanceRejected) as exc:
-        submit(application=application, profile=profile, method="api", actor=actor,
-               csr=make_csr("a.example.test", algorithm="RSA_2048"))
+        submit(
+            application=application,
+            profile=profile,
+            method="api",
+            actor=actor,
+            csr=make_csr("a.example.test", algorithm="RSA_2048"),
+        )
     assert exc.value.code == "bad_key"
     assert "2048" in exc.value.message and "3072" in exc.value.message
 
@@ -161,16 +221,29 @@ def test_csr_with_broken_signature_is_rejected(application, tls_profile, make_cs
     der[-5] ^= 0xFF  # inside the signature
     before = _counts()
     with pytest.raises(IssuanceRejected) as exc:
-        submit(application=application, profile=tls_profile, method="api", actor=actor, csr=bytes(der))
+        submit(
+            application=application, profile=tls_profile, method="api", actor=actor, csr=bytes(der)
+        )
     assert exc.value.code == "bad_csr"
     assert _counts() == before
 
 
 def test_replacement_supersedes_the_old_certificate(application, tls_profile, make_csr, actor):
-    first = submit(application=application, profile=tls_profile, method="api", actor=actor,
-                   csr=make_csr("a.example.test")).certificate
-    second = submit(application=application, profile=tls_profile, method="api", actor=actor,
-                    csr=make_csr("a.example.test"), replaces=first).certificate
+    first = submit(
+        application=application,
+        profile=tls_profile,
+        method="api",
+        actor=actor,
+        csr=make_csr("a.example.test"),
+    ).certificate
+    second = submit(
+        application=application,
+        profile=tls_profile,
+        method="api",
+        actor=actor,
+        csr=make_csr("a.example.test"),
+        replaces=first,
+    ).certificate
     first.refresh_from_db()
     assert first.status == CertificateStatus.SUPERSEDED
     assert second.replaces_id == first.pk

@@ -23,8 +23,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def leaf(application, tls_profile, make_csr, actor):
-    return submit(application=application, profile=tls_profile, method="api", actor=actor,
-                  csr=make_csr("app.example.test")).certificate
+    return submit(
+        application=application,
+        profile=tls_profile,
+        method="api",
+        actor=actor,
+        csr=make_csr("app.example.test"),
+    ).certificate
 
 
 def fetch_crl(client, ca) -> x509.CertificateRevocationList:
@@ -34,7 +39,9 @@ def fetch_crl(client, ca) -> x509.CertificateRevocationList:
     return x509.load_der_x509_crl(response.content)
 
 
-def test_revoked_serial_appears_on_crl_with_reason_and_number_grows(client, leaf, actor, issuing_ca):
+def test_revoked_serial_appears_on_crl_with_reason_and_number_grows(
+    client, leaf, actor, issuing_ca
+):
     first = fetch_crl(client, issuing_ca)
     number = first.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     assert first.get_revoked_certificate_by_serial_number(int(leaf.serial_number, 16)) is None
@@ -44,8 +51,10 @@ def test_revoked_serial_appears_on_crl_with_reason_and_number_grows(client, leaf
     second = fetch_crl(client, issuing_ca)
     entry = second.get_revoked_certificate_by_serial_number(int(leaf.serial_number, 16))
     assert entry is not None
-    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == \
-        x509.ReasonFlags.key_compromise
+    assert (
+        entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        == x509.ReasonFlags.key_compromise
+    )
     assert second.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number > number
     # A fresh CRL is served as stored, not rebuilt on every fetch.
     third = fetch_crl(client, issuing_ca)
@@ -68,7 +77,9 @@ def test_revocation_is_audited_and_cannot_repeat(leaf, actor):
     revoke(leaf, reason="superseded", actor=actor)
     leaf.refresh_from_db()
     assert leaf.status == CertificateStatus.REVOKED and leaf.revocation_reason == "superseded"
-    assert AuditEvent.objects.filter(action="certificate.revoked", object_id=str(leaf.pk)).count() == 1
+    assert (
+        AuditEvent.objects.filter(action="certificate.revoked", object_id=str(leaf.pk)).count() == 1
+    )
     with pytest.raises(RevocationError, match="already revoked"):
         revoke(leaf, reason="keyCompromise", actor=actor)
 
@@ -83,7 +94,9 @@ def test_unknown_revocation_reason_is_refused(leaf, actor):
 def _ocsp_request(leaf, issuing_ca, nonce: bytes | None = None) -> bytes:
     builder = ocsp.OCSPRequestBuilder().add_certificate(
         x509.load_pem_x509_certificate(leaf.certificate_pem.encode()),
-        issuing_ca.certificate(), hashes.SHA1())  # noqa: S303 - RFC 6960 CertID default
+        issuing_ca.certificate(),
+        hashes.SHA1(),
+    )
     if nonce:
         builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
     return builder.build().public_bytes(Encoding.DER)
@@ -104,9 +117,11 @@ def test_ocsp_get_answers_good_then_revoked(client, leaf, issuing_ca, actor):
 
 def test_ocsp_post_echoes_nonce(client, leaf, issuing_ca):
     nonce = b"0123456789abcdef"
-    response = client.post(reverse("issuance:ocsp", args=[issuing_ca.slug]),
-                           data=_ocsp_request(leaf, issuing_ca, nonce),
-                           content_type="application/ocsp-request")
+    response = client.post(
+        reverse("issuance:ocsp", args=[issuing_ca.slug]),
+        data=_ocsp_request(leaf, issuing_ca, nonce),
+        content_type="application/ocsp-request",
+    )
     answer = ocsp.load_der_ocsp_response(response.content)
     assert answer.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
     assert answer.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce == nonce
@@ -114,8 +129,11 @@ def test_ocsp_post_echoes_nonce(client, leaf, issuing_ca):
 
 @pytest.mark.parametrize("body", [b"", b"garbage", b"\x30\x03\x02\x01", b"A" * 20000])
 def test_malformed_ocsp_request_gets_malformed_status_not_500(client, issuing_ca, body):
-    response = client.post(reverse("issuance:ocsp", args=[issuing_ca.slug]), data=body,
-                           content_type="application/ocsp-request")
+    response = client.post(
+        reverse("issuance:ocsp", args=[issuing_ca.slug]),
+        data=body,
+        content_type="application/ocsp-request",
+    )
     assert response.status_code == 200
     answer = ocsp.load_der_ocsp_response(response.content)
     assert answer.response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
@@ -130,7 +148,12 @@ def test_ocsp_get_with_bad_base64_is_malformed(client, issuing_ca):
 def test_unknown_ca_is_404(client):
     assert client.get("/pki/crl/nope.crl").status_code == 404
     assert client.get("/pki/ca/nope.crt").status_code == 404
-    assert client.post("/pki/ocsp/nope", data=b"x", content_type="application/ocsp-request").status_code == 404
+    assert (
+        client.post(
+            "/pki/ocsp/nope", data=b"x", content_type="application/ocsp-request"
+        ).status_code
+        == 404
+    )
 
 
 def test_ca_certificate_and_chain_downloads(client, issuing_ca, root_ca):
@@ -139,4 +162,7 @@ def test_ca_certificate_and_chain_downloads(client, issuing_ca, root_ca):
     assert x509.load_der_x509_certificate(der.content) == issuing_ca.certificate()
     chain = client.get(reverse("issuance:ca-chain", args=[issuing_ca.slug])).content
     certs = x509.load_pem_x509_certificates(chain)
-    assert [c.subject for c in certs] == [issuing_ca.certificate().subject, root_ca.certificate().subject]
+    assert [c.subject for c in certs] == [
+        issuing_ca.certificate().subject,
+        root_ca.certificate().subject,
+    ]

@@ -23,8 +23,11 @@ from profiles.models import CertificateAuthority, CertificateProfile
 
 ACTOR = Actor(label="bootstrap_demo")
 APPLICATION = "payments-api"
-MEMBERS = {Role.ADMIN: "payments-admin", Role.OPERATOR: "payments-operator",
-           Role.AUDITOR: "payments-auditor"}
+MEMBERS = {
+    Role.ADMIN: "payments-admin",
+    Role.OPERATOR: "payments-operator",
+    Role.AUDITOR: "payments-auditor",
+}
 
 
 class Command(BaseCommand):
@@ -47,27 +50,58 @@ class Command(BaseCommand):
 
     def _bootstrap(self) -> dict[str, Any]:
         admin, admin_password = _user("demo-admin", superuser=True)
-        root = _ca("demo-root", lambda: ca_services.create_root_ca(
-            ca_services.CASpec(name="Demo Root CA", slug="demo-root",
-                               subject=ca_services.CASubject("certportal Demo Root CA", "certportal demo"),
-                               validity_days=3650, path_length=1),
-            actor=ACTOR))
-        issuing = _ca("demo-issuing", lambda: ca_services.create_intermediate_ca(
-            ca_services.CASpec(name="Demo Issuing CA", slug="demo-issuing",
-                               subject=ca_services.CASubject("certportal Demo Issuing CA", "certportal demo"),
-                               validity_days=1825, path_length=0),
-            parent=root, actor=ACTOR))
+        root = _ca(
+            "demo-root",
+            lambda: ca_services.create_root_ca(
+                ca_services.CASpec(
+                    name="Demo Root CA",
+                    slug="demo-root",
+                    subject=ca_services.CASubject("certportal Demo Root CA", "certportal demo"),
+                    validity_days=3650,
+                    path_length=1,
+                ),
+                actor=ACTOR,
+            ),
+        )
+        issuing = _ca(
+            "demo-issuing",
+            lambda: ca_services.create_intermediate_ca(
+                ca_services.CASpec(
+                    name="Demo Issuing CA",
+                    slug="demo-issuing",
+                    subject=ca_services.CASubject("certportal Demo Issuing CA", "certportal demo"),
+                    validity_days=1825,
+                    path_length=0,
+                ),
+                parent=root,
+                actor=ACTOR,
+            ),
+        )
         profiles = [
-            _profile("tls-server", "TLS server", Preset.TLS_SERVER, issuing,
-                     dns_rules=["example.test", "*.example.test", "localhost"]),
-            _profile("mtls-client", "mTLS client", Preset.TLS_CLIENT, issuing,
-                     dns_rules=[".example.test"], validity_days_default=7),
+            _profile(
+                "tls-server",
+                "TLS server",
+                Preset.TLS_SERVER,
+                issuing,
+                dns_rules=["example.test", "*.example.test", "localhost"],
+            ),
+            _profile(
+                "mtls-client",
+                "mTLS client",
+                Preset.TLS_CLIENT,
+                issuing,
+                dns_rules=[".example.test"],
+                validity_days_default=7,
+            ),
         ]
         application = Application.objects.filter(name=APPLICATION).first()
         if application is None:
             application = create_application(
-                name=APPLICATION, description="Demo Application for the payments team",
-                profiles=profiles, actor=ACTOR)
+                name=APPLICATION,
+                description="Demo Application for the payments team",
+                profiles=profiles,
+                actor=ACTOR,
+            )
         else:
             application.profiles.add(*profiles)
         members = {}
@@ -100,9 +134,12 @@ def _ca(slug: str, create: Any) -> CertificateAuthority:
     return CertificateAuthority.objects.filter(slug=slug).first() or create()
 
 
-def _profile(slug: str, name: str, preset: str, ca: CertificateAuthority, **fields: Any) -> CertificateProfile:
+def _profile(
+    slug: str, name: str, preset: str, ca: CertificateAuthority, **fields: Any
+) -> CertificateProfile:
     existing = CertificateProfile.objects.filter(slug=slug).first()
     if existing:
         return existing
-    return ca_services.create_profile(actor=ACTOR, preset=preset, name=name, slug=slug,
-                                      issuing_ca=ca, **fields)
+    return ca_services.create_profile(
+        actor=ACTOR, preset=preset, name=name, slug=slug, issuing_ca=ca, **fields
+    )

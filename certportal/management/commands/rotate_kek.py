@@ -30,7 +30,9 @@ class Command(BaseCommand):
                     count = self._rotate(model, field, ring)
                     total += count
                     self.stdout.write(f"{model._meta.label}.{field.name}: {count} re-sealed")
-        self.stdout.write(self.style.SUCCESS(f"{total} secrets now sealed under key {ring.current_id}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"{total} secrets now sealed under key {ring.current_id}")
+        )
 
     def _rotate(self, model: Any, field: SealedField, ring: Any) -> int:
         label = field.label_for(model)
