@@ -1,8 +1,9 @@
 """Service-level issuance throughput: CSRs against a P-256 intermediate on PostgreSQL.
 
 Usage: .venv/bin/python benchmarks/bench_issuance.py [N]  (default 3000)
-Measures issuance.services.submit() in one process, one certificate per call, each in
-its own transaction (as the fronts do). CSR generation happens before the clock starts.
+Measures, in one process, (1) issuance.services.submit(): one certificate per call, each
+in its own transaction, as the protocol fronts do; (2) submit_many() in batches of 100,
+as bulk issuance and renewal sweeps do. CSR generation happens before the clock starts.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def main() -> None:
 
     from applications.services import create_application
     from certportal.events import Actor
-    from issuance.services import submit
+    from issuance.services import Ask, Submission, submit, submit_many
     from pki import csr as pki_csr
     from pki import keys
     from profiles import services
@@ -91,6 +92,29 @@ def main() -> None:
         f"queries per certificate: {queries} (incl. BEGIN/COMMIT: "
         f"{', '.join(q['sql'].split()[0] for q in ctx.captured_queries)})"
     )
+
+    single = issued / elapsed
+
+    batch_csrs = [
+        pki_csr.build_csr(key, f"b{i}.example.test", dns_names=[f"b{i}.example.test"])
+        .public_bytes(Encoding.PEM)
+        for i in range(N)
+    ]
+    start = time.perf_counter()
+    with CaptureQueriesContext(connection) as ctx:
+        for i in range(0, N, 100):
+            asks = [Ask(csr=c) for c in batch_csrs[i : i + 100]]
+            results = submit_many(
+                application=app, profile=profile, method="api", actor=actor, asks=asks
+            )
+            assert all(isinstance(r, Submission) and r.certificate for r in results)
+    elapsed = time.perf_counter() - start
+    print(
+        f"batched, 100 per transaction: {N} certificates in {elapsed:.2f} s: "
+        f"{N / elapsed:.0f} certificates/s, "
+        f"{len(ctx.captured_queries) / N:.2f} queries per certificate"
+    )
+    print(f"SUMMARY single={single:.0f}/s batched={N / elapsed:.0f}/s")
 
 
 if __name__ == "__main__":

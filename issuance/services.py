@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
+from applications.models import Application
 from approvals.services import approval_required
 from certportal.events import Actor, Event, record, record_many
 from certportal.secrets import seal_for
@@ -32,7 +33,6 @@ from pki.errors import PKIError
 from profiles.models import CertificateAuthority
 
 if TYPE_CHECKING:
-    from applications.models import Application
     from profiles.models import CertificateProfile
 
 
@@ -215,7 +215,10 @@ def _usable_ca(application: Application, profile: CertificateProfile) -> Certifi
         raise IssuanceRejected(
             "profile_unavailable", f"Profile {profile.slug} is disabled.", "profile"
         )
-    if not application.profiles.filter(pk=profile.pk).exists():
+    attached = Application.profiles.through.objects.filter(
+        application_id=application.pk, certificateprofile_id=profile.pk
+    )
+    if not attached.exists():
         raise IssuanceRejected(
             "profile_unavailable",
             f"Profile {profile.slug} is not attached to Application {application.name}.",
