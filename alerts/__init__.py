@@ -1,1 +1,1 @@
-"""alerts: arrives with its issue; kept as a package so the layout is stable."""
+"""Alerting: channels, rules and deliveries for certificate events."""

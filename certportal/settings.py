@@ -75,13 +75,16 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "guardian",
     "django_q",
     "certportal",
     "applications",
     "profiles",
     "issuance",
+    "issuance.acme",
     "approvals",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -235,6 +238,7 @@ CERTPORTAL_CRL_REFRESH_MARGIN_HOURS = env.get_int(
     "CERTPORTAL_CRL_REFRESH_MARGIN_HOURS", 6, minimum=0
 )
 CERTPORTAL_OCSP_VALIDITY_HOURS = env.get_int("CERTPORTAL_OCSP_VALIDITY_HOURS", 12, minimum=1)
+CERTPORTAL_APPROVAL_EXPIRY_DAYS = env.get_int("CERTPORTAL_APPROVAL_EXPIRY_DAYS", 7, minimum=1)
 if CERTPORTAL_CRL_REFRESH_MARGIN_HOURS >= CERTPORTAL_CRL_VALIDITY_HOURS:
     raise ImproperlyConfigured(
         "CERTPORTAL_CRL_REFRESH_MARGIN_HOURS must be shorter than CERTPORTAL_CRL_VALIDITY_HOURS"

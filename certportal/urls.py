@@ -3,10 +3,19 @@ from django.urls import include, path
 
 from certportal import views
 
+# Each app owns a distinct prefix for its own routes: applications (portal pages under
+# applications/, cas/, profiles/, audit/), approvals (approvals/), alerts (its pages
+# under applications/<slug>/alerts/), acme (acme/), api (api/), issuance (pki/).
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("certportal.api_urls")),
     path("", include("issuance.urls")),
+    path("", include("issuance.acme.urls")),
+    path("", include("approvals.urls")),
+    path("", include("alerts.urls")),
+    path("", include("profiles.urls")),
+    path("", include("applications.urls")),
 ]

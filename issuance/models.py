@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from cryptography import x509
 from django.conf import settings
 from django.db import models
 
@@ -14,6 +15,7 @@ from issuance.choices import (
     RequestState,
     RevocationReason,
 )
+from pki import export
 
 
 class CertificateRequest(models.Model):
@@ -123,6 +125,8 @@ class Certificate(models.Model):
     not_after = models.DateTimeField()
     key_algorithm = models.CharField(max_length=32)
     certificate_pem = models.TextField()
+    # The issuer chain (nearest first) of imported certificates; issued ones use their CA's.
+    chain_pem = models.TextField(blank=True)
     private_key = SealedField(blank=True)
     status = models.CharField(
         max_length=16, choices=CertificateStatus.choices, default=CertificateStatus.ACTIVE
@@ -178,3 +182,12 @@ class Certificate(models.Model):
     def private_key_pem(self) -> bytes:
         """The held key in plaintext; callers audit every use (see services)."""
         return unseal_for(self, "private_key")
+
+    def as_x509(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.certificate_pem.encode())
+
+    def chain(self) -> list[x509.Certificate]:
+        """The issuer certificates above this one, nearest first."""
+        if self.chain_pem:
+            return export.load_certificates(self.chain_pem)
+        return self.ca.chain() if self.ca is not None else []

@@ -9,25 +9,27 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from applications.models import Application
 from approvals.services import approval_required
-from certportal.events import Actor, Event, record, record_many
+from certportal.events import SYSTEM, Actor, Event, record, record_many
 from certportal.secrets import seal_for
 from issuance.choices import (
     REQUEST_TRANSITIONS,
     CertificateStatus,
+    EnrollmentMethod,
     RequestState,
     RevocationReason,
 )
 from issuance.models import Certificate, CertificateRequest
-from pki import certs, export, keys, policy
+from pki import certs, export, keys, names, policy
 from pki import csr as pki_csr
 from pki.errors import PKIError
 from profiles.models import CertificateAuthority
@@ -79,6 +81,8 @@ class Ask:
     key_spec: KeySpec | None = None
     validity_days: int | None = None
     replaces: Certificate | None = None
+    # With key_spec: sign this held key (PEM) instead of generating one (renewal "reuse").
+    reuse_key_pem: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,9 @@ def _candidate(
         assert ask.key_spec is not None
         public_key, csr_pem = None, ""
         request = _from_key_spec(ask.key_spec, profile, ask.validity_days)
+        if ask.reuse_key_pem is not None:
+            public_key = keys.load_private_key(ask.reuse_key_pem).public_key()
+            request = replace(request, key_info=keys.describe_public_key(public_key))
     decision = _decide(rules, ca, request)
     return _Candidate(ask, public_key, request, decision, csr_pem)
 
@@ -178,6 +185,9 @@ def _store_and_issue(
             pending = approval_required(request, candidate.decision)
             request.state = RequestState.PENDING_APPROVAL if pending else RequestState.ISSUED
             if pending:
+                request.expires_at = timezone.now() + timedelta(
+                    days=settings.CERTPORTAL_APPROVAL_EXPIRY_DAYS
+                )
                 events.append(
                     Event(
                         "request.pending_approval",
@@ -329,8 +339,12 @@ def _sign(
     request: CertificateRequest, ca: CertificateAuthority, candidate: _Candidate
 ) -> tuple[Certificate, str | None]:
     """Generate the key if the portal holds it, sign, and build the (unsaved) row."""
-    key_spec = candidate.ask.key_spec
-    private_key = keys.generate_private_key(key_spec.algorithm) if key_spec else None
+    key_spec, reuse = candidate.ask.key_spec, candidate.ask.reuse_key_pem
+    private_key = None
+    if reuse is not None:
+        private_key = keys.load_private_key(reuse)
+    elif key_spec is not None:
+        private_key = keys.generate_private_key(key_spec.algorithm)
     public_key = private_key.public_key() if private_key else candidate.public_key
     assert public_key is not None
     decision = candidate.decision
@@ -449,3 +463,304 @@ def _queue_crl_refresh(ca_id: int) -> None:
     from django_q.tasks import async_task
 
     async_task("issuance.tasks.refresh_crl", ca_id, task_name=f"crl-refresh-{ca_id}")
+
+
+# --- Decisions on pending requests (approvals call these) -------------------------------
+
+
+def issue_approved(request: CertificateRequest, *, actor: Actor) -> Submission:
+    """Issue a request whose approval is complete. The profile's policy is checked again,
+    as it stands now: a request that no longer passes fails with the reason."""
+    with transaction.atomic():
+        locked = CertificateRequest.objects.select_for_update().get(pk=request.pk)
+        transition(locked, RequestState.APPROVED)
+        profile = locked.profile
+        try:
+            ca = _usable_ca(locked.application, profile)
+            candidate = _candidate(_ask_from_request(locked), profile, profile.policy(), ca)
+        except IssuanceRejected as rejected:
+            transition(locked, RequestState.FAILED, reason=rejected.message)
+            record(
+                "request.failed",
+                actor=actor,
+                obj=locked,
+                application=locked.application,
+                data={**_request_data(locked), "reason": rejected.message},
+            )
+            return Submission(request=locked)
+        certificate, key_pem = _sign(locked, ca, candidate)
+        certificate.save(force_insert=True)
+        _supersede([certificate.replaces_id] if certificate.replaces_id else [])
+        transition(locked, RequestState.ISSUED)
+        record(
+            "certificate.issued",
+            actor=actor,
+            obj=certificate,
+            application=locked.application,
+            data=certificate_event_data(certificate),
+        )
+    return Submission(request=locked, certificate=certificate, private_key_pem=key_pem)
+
+
+def _ask_from_request(request: CertificateRequest) -> Ask:
+    if request.csr_pem:
+        return Ask(
+            csr=request.csr_pem, validity_days=request.validity_days, replaces=request.replaces
+        )
+    attrs = {k: v[0] for k, v in request.subject_attrs.items() if v}
+    spec = KeySpec(
+        algorithm=request.key_algorithm,
+        common_name=request.common_name or None,
+        sans=request.sans,
+        subject_attrs=attrs,
+    )
+    return Ask(key_spec=spec, validity_days=request.validity_days, replaces=request.replaces)
+
+
+def reject_request(request: CertificateRequest, *, actor: Actor, reason: str = "") -> None:
+    with transaction.atomic():
+        locked = CertificateRequest.objects.select_for_update().get(pk=request.pk)
+        transition(locked, RequestState.REJECTED, reason=reason)
+        record(
+            "request.rejected",
+            actor=actor,
+            obj=locked,
+            application=locked.application,
+            data={**_request_data(locked), "reason": reason},
+        )
+    request.state, request.reason = locked.state, locked.reason
+
+
+def expire_pending_requests(*, now: datetime | None = None) -> int:
+    """Scheduled: end pending requests past their expiry. Returns how many expired."""
+    now = now or timezone.now()
+    expired = 0
+    due = CertificateRequest.objects.filter(
+        state=RequestState.PENDING_APPROVAL, expires_at__lte=now
+    ).values_list("pk", flat=True)
+    for pk in list(due[:1000]):
+        with transaction.atomic():
+            request = (
+                CertificateRequest.objects.select_for_update(skip_locked=True)
+                .filter(pk=pk, state=RequestState.PENDING_APPROVAL)
+                .first()
+            )
+            if request is None:
+                continue
+            transition(request, RequestState.EXPIRED, reason="Approval was not given in time.")
+            record(
+                "request.expired",
+                actor=SYSTEM,
+                obj=request,
+                application=request.application,
+                data=_request_data(request),
+            )
+            expired += 1
+    return expired
+
+
+# --- Renewal ---------------------------------------------------------------------------
+
+
+class RenewalError(Exception):
+    """A renewal refused before it reached the pipeline (revoked, no key held, bad mode)."""
+
+
+RENEW_KEY_MODES = ("new", "reuse", "csr")
+
+
+def renew(
+    certificate: Certificate,
+    *,
+    actor: Actor,
+    key_mode: str = "new",
+    csr: bytes | str | None = None,
+    method: str | None = None,
+) -> Submission:
+    """Issue the successor of a certificate: same profile, subject and SANs, through the
+    pipeline, linked by ``replaces``; the old one is superseded once the new one exists.
+
+    key_mode "new" generates a fresh key of the same type (the portal holds it), "reuse"
+    signs the key the portal already holds, "csr" takes the requester's CSR.
+    """
+    if key_mode not in RENEW_KEY_MODES:
+        raise RenewalError(
+            f"Unknown key mode {key_mode!r}; use one of {', '.join(RENEW_KEY_MODES)}."
+        )
+    if certificate.status == CertificateStatus.REVOKED:
+        raise RenewalError("A revoked certificate cannot be renewed.")
+    if certificate.profile is None:
+        raise RenewalError("Imported certificates have no profile to renew them with.")
+    if key_mode == "csr":
+        if not csr:
+            raise RenewalError("Key mode 'csr' needs a CSR.")
+        return submit(
+            application=certificate.application,
+            profile=certificate.profile,
+            method=method or certificate.method,
+            actor=actor,
+            csr=csr,
+            replaces=certificate,
+        )
+    spec = _key_spec_like(certificate)
+    reuse = None
+    if key_mode == "reuse":
+        if not certificate.has_private_key:
+            raise RenewalError("The portal does not hold this certificate's key; renew with a CSR.")
+        reuse = certificate.private_key_pem()
+    [result] = submit_many(
+        application=certificate.application,
+        profile=certificate.profile,
+        method=method or EnrollmentMethod.RENEWAL,
+        actor=actor,
+        asks=[Ask(key_spec=spec, replaces=certificate, reuse_key_pem=reuse)],
+    )
+    if isinstance(result, IssuanceRejected):
+        raise result
+    return result
+
+
+def _key_spec_like(certificate: Certificate) -> KeySpec:
+    """Subject, SANs and key type of an existing certificate, as a key spec."""
+    cert = certificate.as_x509()
+    info = keys.describe_public_key(cert.public_key())
+    algorithm = info.algorithm.value if info.algorithm else keys.KeyAlgorithm.EC_P256.value
+    attrs = {k: v[0] for k, v in names.name_attrs(cert.subject).items() if k != "CN" and v}
+    return KeySpec(
+        algorithm=algorithm,
+        common_name=certificate.common_name or None,
+        sans=certificate.sans,
+        subject_attrs=attrs,
+    )
+
+
+# --- Import and export -----------------------------------------------------------------
+
+
+class CertificateFileError(Exception):
+    """An import or key export refused: unreadable input, key mismatch, duplicate, no key."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def import_certificate(
+    application: Application,
+    *,
+    actor: Actor,
+    certificate_pem: bytes | str | None = None,
+    private_key_pem: bytes | str | None = None,
+    pkcs12: bytes | None = None,
+    password: bytes | None = None,
+) -> Certificate:
+    """Bring an existing certificate (PEM bundle, optional key; or PKCS#12) into the
+    inventory. The key must match; the issuer is shown as the certificate says."""
+    try:
+        if pkcs12 is not None:
+            key, cert, chain = export.load_pkcs12(pkcs12, password)
+        else:
+            cert, *chain = export.load_certificates(certificate_pem or b"")
+            key = None
+            if private_key_pem:
+                raw = (
+                    private_key_pem.encode()
+                    if isinstance(private_key_pem, str)
+                    else private_key_pem
+                )
+                key = keys.load_private_key(raw, password)
+    except PKIError as exc:
+        raise CertificateFileError(
+            exc.message, "pkcs12" if pkcs12 is not None else "certificate_pem"
+        ) from exc
+    if key is not None and not keys.keys_match(key, cert):
+        raise CertificateFileError(
+            "The private key does not match the certificate.", "private_key_pem"
+        )
+    fingerprint = certs.fingerprint_sha256(cert)
+    if Certificate.objects.filter(fingerprint_sha256=fingerprint).exists():
+        raise CertificateFileError(
+            "This certificate is already in the inventory.", "certificate_pem"
+        )
+    info = certs.describe_certificate(cert)
+    sans = [*info.dns_names, *info.ip_addresses, *info.emails, *info.uris]
+    cn = info.common_name or ""
+    certificate = Certificate(
+        application=application,
+        ca=CertificateAuthority.objects.filter(
+            fingerprint_sha256__in=[certs.fingerprint_sha256(c) for c in chain[:1]]
+        ).first()
+        if chain
+        else None,
+        serial_number=info.serial,
+        common_name=cn,
+        sans=sans,
+        search_text=" ".join([cn.lower(), *(s.lower() for s in sans)]).strip(),
+        subject=info.subject,
+        issuer=info.issuer,
+        fingerprint_sha256=fingerprint,
+        not_before=info.not_before,
+        not_after=info.not_after,
+        key_algorithm=info.key_info.label(),
+        certificate_pem=export.pem(cert),
+        chain_pem=export.pem_chain(chain) if chain else "",
+        status=CertificateStatus.EXPIRED
+        if info.not_after <= timezone.now()
+        else CertificateStatus.ACTIVE,
+        method=EnrollmentMethod.IMPORT,
+        requester_id=actor.user_id,
+        requester_label=actor.describe(),
+    )
+    if key is not None:
+        certificate.private_key = seal_for(certificate, "private_key", keys.private_key_to_pem(key))
+    with transaction.atomic():
+        certificate.save(force_insert=True)
+        record(
+            "certificate.imported",
+            actor=actor,
+            obj=certificate,
+            application=application,
+            data={**certificate_event_data(certificate), "with_key": key is not None},
+        )
+    return certificate
+
+
+def export_pkcs12(certificate: Certificate, *, password: str, actor: Actor) -> bytes:
+    """The certificate, its chain and its held key as PKCS#12; audited."""
+    if not certificate.has_private_key:
+        raise CertificateFileError("The portal does not hold this certificate's key.")
+    if len(password) < 8:
+        raise CertificateFileError("Choose a password of at least 8 characters.", "password")
+    key = keys.load_private_key(certificate.private_key_pem())
+    data = export.to_pkcs12(
+        certificate.as_x509(),
+        key,
+        certificate.chain(),
+        password.encode(),
+        friendly_name=(certificate.common_name or certificate.serial_number).encode(),
+    )
+    record(
+        "certificate.key_downloaded",
+        actor=actor,
+        obj=certificate,
+        application=certificate.application,
+        data={"format": "pkcs12"},
+        outbox=False,
+    )
+    return data
+
+
+def export_private_key(certificate: Certificate, *, actor: Actor) -> bytes:
+    """The held key as PKCS#8 PEM; audited. Used once, right after server-side generation."""
+    if not certificate.has_private_key:
+        raise CertificateFileError("The portal does not hold this certificate's key.")
+    pem = certificate.private_key_pem()
+    record(
+        "certificate.key_downloaded",
+        actor=actor,
+        obj=certificate,
+        application=certificate.application,
+        data={"format": "pem"},
+        outbox=False,
+    )
+    return pem

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(openssl)
+# Real peers the tests drive: openssl, lego (ACME client), pebble (reference ACME server
+# for the benchmark), chromium (Playwright browser tests).
+APT_PACKAGES=(openssl lego pebble chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
