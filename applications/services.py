@@ -45,9 +45,7 @@ def create_application(
     return application
 
 
-def set_member_role(
-    application: Application, user: User, role: str, *, actor: Actor
-) -> Membership:
+def set_member_role(application: Application, user: User, role: str, *, actor: Actor) -> Membership:
     """Add the user with the role, or change their role; the last Admin stays an Admin."""
     if role not in Role.values:
         raise MembershipError(f"unknown role {role!r}")

@@ -96,8 +96,9 @@ def main() -> None:
     single = issued / elapsed
 
     batch_csrs = [
-        pki_csr.build_csr(key, f"b{i}.example.test", dns_names=[f"b{i}.example.test"])
-        .public_bytes(Encoding.PEM)
+        pki_csr.build_csr(key, f"b{i}.example.test", dns_names=[f"b{i}.example.test"]).public_bytes(
+            Encoding.PEM
+        )
         for i in range(N)
     ]
     start = time.perf_counter()

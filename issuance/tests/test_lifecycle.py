@@ -28,8 +28,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def held(application, tls_profile, actor):
     spec = KeySpec(algorithm="EC_P256", common_name="a.example.test", sans=["b.example.test"])
-    return submit(application=application, profile=tls_profile, method="ui", actor=actor,
-                  key_spec=spec).certificate
+    return submit(
+        application=application, profile=tls_profile, method="ui", actor=actor, key_spec=spec
+    ).certificate
 
 
 @pytest.mark.parametrize("mode", ["new", "reuse"])
@@ -58,8 +59,13 @@ def test_renew_refuses_revoked_and_unknown_mode(held, actor):
 
 
 def test_reuse_needs_a_held_key(application, tls_profile, actor, make_csr):
-    cert = submit(application=application, profile=tls_profile, method="api", actor=actor,
-                  csr=make_csr("a.example.test")).certificate
+    cert = submit(
+        application=application,
+        profile=tls_profile,
+        method="api",
+        actor=actor,
+        csr=make_csr("a.example.test"),
+    ).certificate
     with pytest.raises(RenewalError, match="does not hold"):
         renew(cert, actor=actor, key_mode="reuse")
 
@@ -69,10 +75,16 @@ def needs_approval(monkeypatch):
     monkeypatch.setattr(services, "approval_required", lambda request, decision: True)
 
 
-def test_pending_request_is_issued_after_approval(needs_approval, application, tls_profile,
-                                                  actor, make_csr, monkeypatch):
-    result = submit(application=application, profile=tls_profile, method="api", actor=actor,
-                    csr=make_csr("a.example.test"))
+def test_pending_request_is_issued_after_approval(
+    needs_approval, application, tls_profile, actor, make_csr, monkeypatch
+):
+    result = submit(
+        application=application,
+        profile=tls_profile,
+        method="api",
+        actor=actor,
+        csr=make_csr("a.example.test"),
+    )
     assert result.pending and result.certificate is None
     assert Certificate.objects.count() == 0
     issued = services.issue_approved(result.request, actor=actor)
@@ -80,10 +92,16 @@ def test_pending_request_is_issued_after_approval(needs_approval, application, t
     assert issued.certificate.request_id == result.request.pk
 
 
-def test_approved_request_fails_if_policy_changed(needs_approval, application, tls_profile,
-                                                  actor, make_csr):
-    result = submit(application=application, profile=tls_profile, method="api", actor=actor,
-                    csr=make_csr("a.example.test"))
+def test_approved_request_fails_if_policy_changed(
+    needs_approval, application, tls_profile, actor, make_csr
+):
+    result = submit(
+        application=application,
+        profile=tls_profile,
+        method="api",
+        actor=actor,
+        csr=make_csr("a.example.test"),
+    )
     tls_profile.dns_rules = ["other.test"]
     tls_profile.save()
     outcome = services.issue_approved(result.request, actor=actor)
@@ -92,15 +110,27 @@ def test_approved_request_fails_if_policy_changed(needs_approval, application, t
     assert Certificate.objects.count() == 0
 
 
-def test_rejected_and_expired_requests_end(needs_approval, application, tls_profile, actor, make_csr):
-    first = submit(application=application, profile=tls_profile, method="api", actor=actor,
-                   csr=make_csr("a.example.test")).request
+def test_rejected_and_expired_requests_end(
+    needs_approval, application, tls_profile, actor, make_csr
+):
+    first = submit(
+        application=application,
+        profile=tls_profile,
+        method="api",
+        actor=actor,
+        csr=make_csr("a.example.test"),
+    ).request
     services.reject_request(first, actor=actor, reason="not ours")
     assert first.state == RequestState.REJECTED
     with pytest.raises(services.IssuanceRejected, match="cannot become"):
         services.issue_approved(first, actor=actor)
-    second = submit(application=application, profile=tls_profile, method="api", actor=actor,
-                    csr=make_csr("a.example.test")).request
+    second = submit(
+        application=application,
+        profile=tls_profile,
+        method="api",
+        actor=actor,
+        csr=make_csr("a.example.test"),
+    ).request
     assert second.expires_at is not None
     assert services.expire_pending_requests(now=second.expires_at + timedelta(seconds=1)) == 1
     second.refresh_from_db()
@@ -126,10 +156,17 @@ def test_import_external_certificate(application, actor, make_ca):
     key = keys.generate_private_key("EC_P256")
     now = timezone.now()
     decision = policy.Decision(
-        subject=names.build_name("ext.example.test"), common_name="ext.example.test",
-        dns_names=("ext.example.test",), ip_addresses=(), emails=(), uris=(),
-        not_before=now, not_after=now + timedelta(days=30), key_usages=("digitalSignature",),
-        extended_key_usages=("serverAuth",))
+        subject=names.build_name("ext.example.test"),
+        common_name="ext.example.test",
+        dns_names=("ext.example.test",),
+        ip_addresses=(),
+        emails=(),
+        uris=(),
+        not_before=now,
+        not_after=now + timedelta(days=30),
+        key_usages=("digitalSignature",),
+        extended_key_usages=("serverAuth",),
+    )
     cert = certs.build_leaf(outside.issuer(), key.public_key(), decision)
     p12 = export.to_pkcs12(cert, key, [outside.certificate()], b"secret-pass")
     imported = import_certificate(application, actor=actor, pkcs12=p12, password=b"secret-pass")
@@ -142,8 +179,9 @@ def test_import_refuses_mismatched_key_and_garbage(held, application, actor):
     other = keys.private_key_to_pem(keys.generate_private_key("EC_P256"))
     before = Certificate.objects.count()
     with pytest.raises(CertificateFileError, match="does not match"):
-        import_certificate(application, actor=actor, certificate_pem=held.certificate_pem,
-                           private_key_pem=other)
+        import_certificate(
+            application, actor=actor, certificate_pem=held.certificate_pem, private_key_pem=other
+        )
     with pytest.raises(CertificateFileError):
         import_certificate(application, actor=actor, certificate_pem="garbage")
     assert Certificate.objects.count() == before
