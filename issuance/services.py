@@ -764,3 +764,24 @@ def export_private_key(certificate: Certificate, *, actor: Actor) -> bytes:
         outbox=False,
     )
     return pem
+
+
+def expire_certificates(*, now: datetime | None = None, batch: int = 5000) -> int:
+    """Mark active certificates past their notAfter as expired; returns how many.
+
+    A conditional UPDATE per batch: two workers running this at once never double-count,
+    because a row already expired no longer matches.
+    """
+    now = now or timezone.now()
+    total = 0
+    while True:
+        ids = list(
+            Certificate.objects.filter(status=CertificateStatus.ACTIVE, not_after__lte=now)
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return total
+        with transaction.atomic():
+            total += Certificate.objects.filter(
+                pk__in=ids, status=CertificateStatus.ACTIVE
+            ).update(status=CertificateStatus.EXPIRED)

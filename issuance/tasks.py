@@ -24,3 +24,10 @@ def refresh_due_crls() -> int:
             revocation.rebuild_crl(ca.pk)
             rebuilt += 1
     return rebuilt
+
+
+def mark_expired() -> int:
+    """Scheduled: active certificates past notAfter become expired."""
+    from issuance.services import expire_certificates
+
+    return expire_certificates()

@@ -20,4 +20,4 @@ DATABASE_URL="sqlite:///$CERTPORTAL_DATA_DIR/test.sqlite3" $PY -m pytest -q "$@"
 
 echo "== pytest on PostgreSQL"
 DATABASE_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/certportal}" \
-  $PY -m pytest -q -p no:cacheprovider --ignore=pki "$@"
+  $PY -m pytest -q -p no:cacheprovider "$@"

@@ -194,3 +194,13 @@ def test_export_pkcs12_opens_with_password(held, actor):
     assert keys.keys_match(key, cert) and len(chain) == 2
     with pytest.raises(CertificateFileError, match="at least 8"):
         export_pkcs12(held, password="short", actor=actor)
+
+
+def test_expired_certificates_are_marked_once(held, actor):
+    from issuance.services import expire_certificates
+
+    assert expire_certificates(now=held.not_after - timedelta(seconds=1)) == 0
+    assert expire_certificates(now=held.not_after + timedelta(seconds=1)) == 1
+    held.refresh_from_db()
+    assert held.status == CertificateStatus.EXPIRED
+    assert expire_certificates(now=held.not_after + timedelta(days=1)) == 0
