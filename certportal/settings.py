@@ -238,6 +238,13 @@ CERTPORTAL_CRL_REFRESH_MARGIN_HOURS = env.get_int(
     "CERTPORTAL_CRL_REFRESH_MARGIN_HOURS", 6, minimum=0
 )
 CERTPORTAL_OCSP_VALIDITY_HOURS = env.get_int("CERTPORTAL_OCSP_VALIDITY_HOURS", 12, minimum=1)
+# "delegated": a short-lived OCSP-signing certificate per CA signs responses (default);
+# "ca": the CA key signs them directly.
+CERTPORTAL_OCSP_RESPONDER = env.get_str("CERTPORTAL_OCSP_RESPONDER", "delegated")
+if CERTPORTAL_OCSP_RESPONDER not in ("delegated", "ca"):
+    raise ImproperlyConfigured(
+        f"CERTPORTAL_OCSP_RESPONDER={CERTPORTAL_OCSP_RESPONDER!r} must be 'delegated' or 'ca'"
+    )
 CERTPORTAL_APPROVAL_EXPIRY_DAYS = env.get_int("CERTPORTAL_APPROVAL_EXPIRY_DAYS", 7, minimum=1)
 if CERTPORTAL_CRL_REFRESH_MARGIN_HOURS >= CERTPORTAL_CRL_VALIDITY_HOURS:
     raise ImproperlyConfigured(

@@ -14,7 +14,8 @@ from issuance.choices import CertificateStatus
 from issuance.models import Certificate
 from pki import certs, crl, ocsp
 from pki.errors import DecodeError
-from profiles.models import CertificateAuthority
+from profiles.models import CertificateAuthority, ocsp_responder
+from profiles.services import ensure_ocsp_signer
 
 # Revoked certificates stay on the CRL this long after they expire, so a relying party
 # that checks just after expiry still sees the revocation.
@@ -98,11 +99,14 @@ def ocsp_response(ca: CertificateAuthority, request_der: bytes) -> bytes:
         status, revoked_at, reason = "revoked", row["revoked_at"], row["revocation_reason"] or None
     else:
         status, revoked_at, reason = "good", None, None
+    responder_cert, responder_key = issuer.certificate, issuer.private_key
+    if settings.CERTPORTAL_OCSP_RESPONDER == "delegated":
+        responder_cert, responder_key = ocsp_responder(ensure_ocsp_signer(ca))
     return ocsp.build_ocsp_response(
         query,
         issuer_cert=issuer.certificate,
-        responder_cert=issuer.certificate,
-        responder_key=issuer.private_key,
+        responder_cert=responder_cert,
+        responder_key=responder_key,
         status=status,
         revoked_at=revoked_at,
         reason=reason,

@@ -54,6 +54,10 @@ class CertificateAuthority(models.Model):
     crl_next_update = models.DateTimeField(null=True, blank=True)
     # Raised by every revocation; the next CRL fetch or the refresh task rebuilds.
     crl_stale = models.BooleanField(default=True)
+    # Delegated OCSP responder (RFC 6960 4.2.2.2): short-lived, renewed before it expires,
+    # so the CA key itself signs only certificates and CRLs.
+    ocsp_signer_pem = models.TextField(blank=True)
+    ocsp_signer_key = SealedField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -111,6 +115,24 @@ class CertificateAuthority(models.Model):
             while len(_ISSUER_CACHE) > _ISSUER_CACHE_SIZE:
                 _ISSUER_CACHE.popitem(last=False)
         return issuer
+
+
+def ocsp_responder(ca: CertificateAuthority) -> tuple[x509.Certificate, keys.PrivateKey]:
+    """The delegated responder's certificate and key, cached per process like issuers."""
+    cache_key = ("ocsp", ca.pk, ca.ocsp_signer_key, ca.ocsp_signer_pem)
+    with _ISSUER_CACHE_LOCK:
+        cached = _RESPONDER_CACHE.get(cache_key)
+    if cached is None:
+        cert = x509.load_pem_x509_certificate(ca.ocsp_signer_pem.encode())
+        cached = (cert, keys.load_private_key(unseal_for(ca, "ocsp_signer_key")))
+        with _ISSUER_CACHE_LOCK:
+            if len(_RESPONDER_CACHE) >= _ISSUER_CACHE_SIZE:
+                _RESPONDER_CACHE.clear()
+            _RESPONDER_CACHE[cache_key] = cached
+    return cached
+
+
+_RESPONDER_CACHE: dict[tuple[Any, ...], tuple[x509.Certificate, keys.PrivateKey]] = {}
 
 
 def _strings(value: Any, field: str, what: str, fail: Any) -> list[str]:

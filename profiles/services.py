@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from django.db import transaction
 from django.utils import timezone
 
-from certportal.events import Actor, record
+from certportal.events import SYSTEM, Actor, record
 from certportal.secrets import seal_for
 from pki import certs, export, keys, names
 from pki import csr as pki_csr
@@ -314,3 +314,48 @@ def update_profile(
         profile.save()
         record("profile.updated", actor=actor, obj=profile, data={"fields": sorted(fields)})
     return profile
+
+
+OCSP_SIGNER_VALIDITY = timedelta(days=30)
+OCSP_SIGNER_RENEW_BEFORE = timedelta(days=7)
+
+
+def ensure_ocsp_signer(ca: CertificateAuthority) -> CertificateAuthority:
+    """Give the CA a delegated OCSP responder, or a new one when it nears expiry.
+
+    Runs under a row lock so concurrent OCSP requests on several web processes make one.
+    """
+    now = timezone.now()
+    if _signer_is_current(ca, now):
+        return ca
+    with transaction.atomic():
+        locked = CertificateAuthority.objects.select_for_update().get(pk=ca.pk)
+        if _signer_is_current(locked, now):
+            return locked
+        key = keys.generate_private_key(keys.KeyAlgorithm.EC_P256)
+        cert = certs.build_ocsp_signer(
+            locked.issuer(),
+            key.public_key(),
+            not_before=now - timedelta(minutes=1),
+            not_after=now + OCSP_SIGNER_VALIDITY,
+        )
+        locked.ocsp_signer_pem = export.pem(cert)
+        locked.ocsp_signer_key = seal_for(locked, "ocsp_signer_key", keys.private_key_to_pem(key))
+        CertificateAuthority.objects.filter(pk=locked.pk).update(
+            ocsp_signer_pem=locked.ocsp_signer_pem, ocsp_signer_key=locked.ocsp_signer_key
+        )
+        record(
+            "ca.ocsp_signer_issued",
+            actor=SYSTEM,
+            obj=locked,
+            data={"serial": certs.serial_hex(cert.serial_number)},
+            outbox=False,
+        )
+    return locked
+
+
+def _signer_is_current(ca: CertificateAuthority, now: Any) -> bool:
+    if not ca.ocsp_signer_pem:
+        return False
+    cert = x509.load_pem_x509_certificate(ca.ocsp_signer_pem.encode())
+    return bool(cert.not_valid_after_utc - OCSP_SIGNER_RENEW_BEFORE > now)

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from django.urls import reverse
@@ -166,3 +167,50 @@ def test_ca_certificate_and_chain_downloads(client, issuing_ca, root_ca):
         issuing_ca.certificate().subject,
         root_ca.certificate().subject,
     ]
+
+
+def _ocsp_answer(client, leaf, issuing_ca) -> ocsp.OCSPResponse:
+    response = client.post(
+        reverse("issuance:ocsp", args=[issuing_ca.slug]),
+        data=_ocsp_request(leaf, issuing_ca),
+        content_type="application/ocsp-request",
+    )
+    return ocsp.load_der_ocsp_response(response.content)
+
+
+def test_ocsp_is_signed_by_a_delegated_responder_that_is_reused(client, leaf, issuing_ca):
+    first = _ocsp_answer(client, leaf, issuing_ca)
+    [signer] = first.certificates
+    eku = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert x509.oid.ExtendedKeyUsageOID.OCSP_SIGNING in eku
+    assert signer.extensions.get_extension_for_class(x509.OCSPNoCheck)
+    assert signer.issuer == issuing_ca.certificate().subject
+    # The response verifies under the signer's key (raises InvalidSignature otherwise).
+    signer.public_key().verify(
+        first.signature, first.tbs_response_bytes, ec.ECDSA(first.signature_hash_algorithm)
+    )
+    assert (
+        first.responder_key_hash
+        == x509.SubjectKeyIdentifier.from_public_key(signer.public_key()).digest
+    )
+    second = _ocsp_answer(client, leaf, issuing_ca)
+    assert second.certificates[0].serial_number == signer.serial_number
+
+
+def test_delegated_responder_is_replaced_before_it_expires(client, leaf, issuing_ca):
+    import time_machine
+
+    signer = _ocsp_answer(client, leaf, issuing_ca).certificates[0]
+    with time_machine.travel(signer.not_valid_after_utc - timedelta(days=3), tick=False):
+        renewed = _ocsp_answer(client, leaf, issuing_ca).certificates[0]
+    assert renewed.serial_number != signer.serial_number
+
+
+def test_ca_mode_signs_with_the_ca_key(client, leaf, issuing_ca, settings):
+    settings.CERTPORTAL_OCSP_RESPONDER = "ca"
+    answer = _ocsp_answer(client, leaf, issuing_ca)
+    assert answer.certificates == []
+    assert (
+        answer.responder_key_hash
+        == x509.SubjectKeyIdentifier.from_public_key(issuing_ca.certificate().public_key()).digest
+    )
