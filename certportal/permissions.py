@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
+from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
 from applications.choices import Role
@@ -46,11 +47,13 @@ def grant_role(user: User, application: Application, role: str) -> None:
         remove_perm(perm, user, application)
     for perm in wanted:
         assign_perm(perm, user, application)
+    forget_cached_permissions(user)
 
 
 def revoke_all(user: User, application: Application) -> None:
     for perm in ALL_PERMISSIONS:
         remove_perm(perm, user, application)
+    forget_cached_permissions(user)
 
 
 def applications_for(user: AnyUser, perm: str = VIEW) -> QuerySet[Application]:
@@ -65,6 +68,23 @@ def applications_for(user: AnyUser, perm: str = VIEW) -> QuerySet[Application]:
 
 
 def has_perm(user: AnyUser, perm: str, application: Application) -> bool:
+    """Whether the user holds perm on the application.
+
+    One guardian checker lives on the user object for the length of a request, so every
+    tab and control check on a page after the first costs no query.
+    """
     if is_product_admin(user):
         return True
-    return bool(user.is_authenticated and user.has_perm(f"applications.{perm}", application))
+    if not user.is_authenticated or not user.is_active:
+        return False
+    checker = getattr(user, "_certportal_checker", None)
+    if checker is None:
+        checker = ObjectPermissionChecker(user)
+        user._certportal_checker = checker  # type: ignore[attr-defined]
+    return bool(checker.has_perm(perm, application))
+
+
+def forget_cached_permissions(user: AnyUser) -> None:
+    """Drop the per-request checker (after a role change on this same user object)."""
+    if hasattr(user, "_certportal_checker"):
+        del user._certportal_checker

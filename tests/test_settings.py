@@ -15,9 +15,10 @@ KEK = base64.b64encode(os.urandom(32)).decode()
 
 
 def run_manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {
-        k: v for k, v in os.environ.items() if not k.startswith(("CERTPORTAL_", "DATABASE_URL"))
-    }
+    # A clean deployment environment: nothing of ours, and not the browser tests'
+    # DJANGO_ALLOW_ASYNC_UNSAFE (which check --deploy rightly refuses).
+    skip = ("CERTPORTAL_", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "REDIS_URL")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     base.update(
         {"CERTPORTAL_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "certportal.settings"}
     )

@@ -186,7 +186,9 @@ def test_ocsp_is_signed_by_a_delegated_responder_that_is_reused(client, leaf, is
     assert signer.extensions.get_extension_for_class(x509.OCSPNoCheck)
     assert signer.issuer == issuing_ca.certificate().subject
     # The response verifies under the signer's key (raises InvalidSignature otherwise).
-    signer.public_key().verify(
+    signer_key = signer.public_key()
+    assert isinstance(signer_key, ec.EllipticCurvePublicKey)
+    signer_key.verify(
         first.signature, first.tbs_response_bytes, ec.ECDSA(first.signature_hash_algorithm)
     )
     assert (
