@@ -139,3 +139,15 @@ def make_csr() -> Callable[..., bytes]:
         return request.public_bytes(Encoding.PEM)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _test_speedups(settings: Any) -> None:
+    """Tests render pages without running collectstatic: use the plain static storage
+    (production's manifest storage needs the collected manifest). A fast password hasher
+    keeps persona set-up from dominating test time (PBKDF2 costs ~0.5 s per user)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -13,3 +13,19 @@ urlpatterns = [
         r"^pki/ocsp/(?P<slug>[-a-zA-Z0-9_]+)/(?P<encoded>.+)$", views.ocsp_get, name="ocsp-get"
     ),
 ]
+
+_CERT = "applications/<slug:slug>/certificates/"
+urlpatterns += [
+    path(_CERT, views.certificate_list, name="certificates"),
+    path(_CERT + "export.csv", views.certificate_csv, name="certificates-csv"),
+    path(_CERT + "issue/", views.certificate_issue, name="issue"),
+    path(_CERT + "import/", views.certificate_import, name="import"),
+    path(_CERT + "<uuid:pk>/", views.certificate_detail, name="certificate"),
+    path(
+        _CERT + "<uuid:pk>/download/<str:kind>.pem",
+        views.certificate_download,
+        name="download",
+    ),
+    path(_CERT + "<uuid:pk>/pkcs12/", views.certificate_pkcs12, name="pkcs12"),
+    path(_CERT + "<uuid:pk>/revoke/", views.certificate_revoke, name="revoke"),
+]

@@ -1,18 +1,40 @@
-"""Public PKI endpoints: CA certificates, CRLs and OCSP. No login: relying parties call them."""
+"""Public PKI endpoints (CA certificates, CRLs, OCSP; no login: relying parties call them)
+and the portal's certificate pages (login, scoped to the user's Applications)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import csv
+import re
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import unquote
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from issuance import revocation
-from pki import export, ocsp
+from applications.models import Application
+from applications.views import actor_for, application_context, is_htmx, scoped_application
+from certportal import permissions
+from issuance import inventory, revocation, services
+from issuance.choices import EnrollmentMethod
+from issuance.forms import (
+    REJECTION_FIELDS,
+    ImportForm,
+    InventoryFilterForm,
+    IssueForm,
+    Pkcs12Form,
+    RevokeForm,
+)
+from issuance.models import Certificate
+from pki import certs, export, ocsp
 from profiles.choices import CAStatus
 from profiles.models import CertificateAuthority
 
@@ -76,3 +98,268 @@ def ocsp_get(request: HttpRequest, slug: str, encoded: str) -> HttpResponse:
     except (binascii.Error, ValueError):
         return _ocsp_reply(ocsp.ocsp_error_response("malformed_request"), cacheable=False)
     return _ocsp_reply(revocation.ocsp_response(ca, der), cacheable=True)
+
+
+# --- Portal: the Certificates tab of an Application ----------------------------------------
+# Every view fetches the Application through the user's scope (applications_for), then the
+# certificate through that Application: another Application's certificate is a 404.
+
+
+def _application(request: HttpRequest, slug: str, perm: str = permissions.VIEW) -> Application:
+    return scoped_application(request, slug, perm)
+
+
+def _certificate(application: Application, pk: Any) -> Certificate:
+    return get_object_or_404(
+        Certificate.objects.filter(application=application).select_related("profile", "ca"),
+        pk=pk,
+    )
+
+
+def _inventory(request: HttpRequest, application: Application) -> tuple[Any, InventoryFilterForm]:
+    form = InventoryFilterForm(request.GET, profiles=application.profiles.all())
+    queryset = inventory.filter_certificates(
+        Certificate.objects.filter(application=application), **form.filters()
+    )
+    return queryset, form
+
+
+@login_required
+@require_GET
+def certificate_list(request: HttpRequest, slug: str) -> HttpResponse:
+    """The inventory: search, filters, sort, pagination; htmx swaps just the results."""
+    application = _application(request, slug)
+    queryset, form = _inventory(request, application)
+    columns = ("id", "common_name", "serial_number", "status", "not_before", "not_after")
+    page = Paginator(
+        queryset.select_related("profile").only(
+            *columns, "method", "key_algorithm", "created_at", "profile__name", "profile__slug"
+        ),
+        form.page_size(),
+    ).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = application_context(request, application, "certificates")
+    context.update(form=form, page=page, query=query.urlencode(), now=timezone.now())
+    if is_htmx(request):
+        return render(request, "issuance/_certificate_table.html", context)
+    return render(request, "issuance/certificate_list.html", context)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+CSV_COLUMNS = (
+    "common_name", "sans", "serial_number", "fingerprint_sha256", "status", "profile",
+    "method", "key_algorithm", "not_before", "not_after", "revoked_at", "revocation_reason",
+    "issuer", "created_at",
+)  # fmt: skip
+
+
+def _csv_rows(queryset: Any) -> Iterator[list[Any]]:
+    yield list(CSV_COLUMNS)
+    for cert in queryset.select_related("profile").iterator(chunk_size=2000):
+        yield [
+            _csv_safe(cert.common_name), _csv_safe(" ".join(cert.sans)), cert.serial_number,
+            cert.fingerprint_sha256, cert.status, cert.profile.slug if cert.profile else "",
+            cert.method, cert.key_algorithm, cert.not_before.isoformat(),
+            cert.not_after.isoformat(), cert.revoked_at.isoformat() if cert.revoked_at else "",
+            cert.revocation_reason, _csv_safe(cert.issuer), cert.created_at.isoformat(),
+        ]  # fmt: skip
+
+
+def _csv_safe(value: str) -> str:
+    """Neutralise spreadsheet formulas (CSV injection) in names a requester chose."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+@login_required
+@require_GET
+def certificate_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    application = _application(request, slug)
+    queryset, _form = _inventory(request, application)
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in _csv_rows(queryset)), content_type="text/csv"
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = (
+        f'attachment; filename="{application.name}-certificates-{stamp}.csv"'
+    )
+    return response
+
+
+def _renewal_chain(certificate: Certificate) -> dict[str, Any]:
+    replaced_by = Certificate.objects.filter(replaces=certificate).only("id", "common_name").first()
+    return {"replaces": certificate.replaces, "replaced_by": replaced_by}
+
+
+@login_required
+@require_GET
+def certificate_detail(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
+    application = _application(request, slug)
+    certificate = _certificate(application, pk)
+    context = application_context(request, application, "certificates")
+    context.update(
+        certificate=certificate,
+        info=certs.describe_certificate(certificate.as_x509()),
+        chain=[certs.describe_certificate(c) for c in certificate.chain()],
+        pkcs12_form=Pkcs12Form(),
+        **_renewal_chain(certificate),
+    )
+    return render(request, "issuance/certificate_detail.html", context)
+
+
+DOWNLOADS = {"cert": "certificate", "chain": "chain", "fullchain": "fullchain"}
+
+
+@login_required
+@require_GET
+def certificate_download(request: HttpRequest, slug: str, pk: Any, kind: str) -> HttpResponse:
+    """The certificate, its chain, or both, as PEM (public material: any role)."""
+    application = _application(request, slug)
+    certificate = _certificate(application, pk)
+    if kind not in DOWNLOADS:
+        raise Http404
+    chain = export.pem_chain(certificate.chain())
+    body = {
+        "cert": certificate.certificate_pem,
+        "chain": chain,
+        "fullchain": certificate.certificate_pem.strip() + "\n" + chain,
+    }[kind]
+    response = HttpResponse(body, content_type="application/x-pem-file")
+    name = certificate.common_name or certificate.serial_number
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{DOWNLOADS[kind]}.pem"'
+    return response
+
+
+@login_required
+@require_POST
+def certificate_pkcs12(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
+    """The held key, certificate and chain as PKCS#12 under the user's password; audited."""
+    application = _application(request, slug, permissions.DOWNLOAD_KEY)
+    certificate = _certificate(application, pk)
+    form = Pkcs12Form(request.POST)
+    if form.is_valid():
+        try:
+            data = services.export_pkcs12(
+                certificate, password=form.cleaned_data["password"], actor=actor_for(request)
+            )
+        except services.CertificateFileError as exc:
+            form.add_error("password" if exc.field == "password" else None, str(exc))
+        else:
+            response = HttpResponse(data, content_type="application/x-pkcs12")
+            name = re.sub(
+                r"[^A-Za-z0-9._-]", "_", certificate.common_name or certificate.serial_number
+            )
+            response["Content-Disposition"] = f'attachment; filename="{name}.p12"'
+            response["Cache-Control"] = "no-store"
+            return response
+    context = application_context(request, application, "certificates")
+    context.update(
+        certificate=certificate,
+        info=certs.describe_certificate(certificate.as_x509()),
+        chain=[certs.describe_certificate(c) for c in certificate.chain()],
+        pkcs12_form=form,
+        **_renewal_chain(certificate),
+    )
+    return render(request, "issuance/certificate_detail.html", context, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def certificate_revoke(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
+    """A confirmation page with a reason, then the revocation."""
+    application = _application(request, slug, permissions.REVOKE)
+    certificate = _certificate(application, pk)
+    form = RevokeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.revoke(
+                certificate, reason=form.cleaned_data["reason"], actor=actor_for(request)
+            )
+        except services.RevocationError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "The certificate is revoked; the CRL will list it.")
+            return redirect("issuance:certificate", slug=application.name, pk=certificate.pk)
+    context = application_context(request, application, "certificates")
+    context.update(certificate=certificate, form=form)
+    status = 400 if form.errors else 200
+    return render(request, "issuance/certificate_revoke.html", context, status=status)
+
+
+def _issue(request: HttpRequest, application: Application, form: IssueForm) -> Any:
+    data = form.cleaned_data
+    key_spec = None
+    if data["mode"] == "keygen":
+        key_spec = services.KeySpec(
+            algorithm=data["key_algorithm"],
+            common_name=data["common_name"].strip() or None,
+            sans=form.san_list(),
+        )
+    return services.submit(
+        application=application,
+        profile=data["profile"],
+        method=EnrollmentMethod.UI,
+        actor=actor_for(request),
+        csr=data["csr"] if data["mode"] == "csr" else None,
+        key_spec=key_spec,
+        validity_days=data.get("validity_days"),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def certificate_issue(request: HttpRequest, slug: str) -> HttpResponse:
+    """Issue from the UI. A server-generated key is shown on the result page, once: that
+    response is not stored by the browser, and the key is never shown again (the audited
+    PKCS#12 download is the only way back to it)."""
+    application = _application(request, slug, permissions.ISSUE)
+    profiles = application.profiles.filter(is_active=True)
+    form = IssueForm(request.POST or None, profiles=profiles)
+    context = application_context(request, application, "certificates")
+    if request.method == "POST" and form.is_valid():
+        try:
+            submission = _issue(request, application, form)
+        except services.IssuanceRejected as exc:
+            form.add_error(REJECTION_FIELDS.get(exc.field or ""), exc.message)
+        else:
+            context.update(submission=submission, certificate=submission.certificate)
+            response = render(request, "issuance/certificate_issued.html", context)
+            response["Cache-Control"] = "no-store"
+            return response
+    context.update(form=form, has_profiles=profiles.exists())
+    status = 400 if form.errors else 200
+    return render(request, "issuance/certificate_issue.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def certificate_import(request: HttpRequest, slug: str) -> HttpResponse:
+    application = _application(request, slug, permissions.ISSUE)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        password = data["password"].encode() if data["password"] else None
+        try:
+            certificate = services.import_certificate(
+                application,
+                actor=actor_for(request),
+                certificate_pem=data["certificate_pem"] or None,
+                private_key_pem=data["private_key_pem"] or None,
+                pkcs12=data["pkcs12"].read() if data["pkcs12"] else None,
+                password=password,
+            )
+        except services.CertificateFileError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        else:
+            messages.success(request, "Certificate imported.")
+            return redirect("issuance:certificate", slug=application.name, pk=certificate.pk)
+    context = application_context(request, application, "certificates")
+    context["form"] = form
+    status = 400 if form.errors else 200
+    return render(request, "issuance/certificate_import.html", context, status=status)

@@ -1,0 +1,334 @@
+"""Application pages: list, creation, Overview, Members, Enrollment and Audit log tabs.
+
+Every lookup goes through ``permissions.applications_for(user, ...)``: an Application the
+user does not belong to is not found (404). A member without the permission an action
+needs gets 403 (they already know the Application exists).
+
+Other features build their tab pages on ``application_context()`` and the template
+``applications/application_base.html``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from applications import services, tabs
+from applications.forms import AddMemberForm, ApplicationForm, AuditFilterForm, MemberRoleForm
+from applications.models import Application, AuditEvent
+from certportal import permissions
+from certportal.auth import client_ip
+from certportal.events import Actor
+from issuance.choices import CertificateStatus
+from issuance.models import Certificate
+
+logger = logging.getLogger(__name__)
+
+CHART_DAYS = 90
+CHART_BUCKET_DAYS = 7
+EXPIRING_SOON_DAYS = 30
+
+
+def actor_for(request: HttpRequest) -> Actor:
+    return Actor(user=request.user, source_ip=client_ip(request))
+
+
+def scoped_application(
+    request: HttpRequest, slug: str, perm: str = permissions.VIEW
+) -> Application:
+    """The Application named slug if the user may see it (else 404) and holds perm (else 403)."""
+    application = get_object_or_404(permissions.applications_for(request.user), name=slug)
+    if perm != permissions.VIEW and not permissions.has_perm(request.user, perm, application):
+        raise PermissionDenied
+    return application
+
+
+def tab_links(user: Any, application: Application) -> list[dict[str, Any]]:
+    """The visible tabs with their URLs. A tab whose URL does not resolve (a feature
+    registered it but its routes are missing) is logged and left out rather than
+    breaking every page of the Application."""
+    links = []
+    for tab in tabs.tabs_for(user, application):
+        try:
+            url = reverse(tab.url_name, kwargs={"slug": application.name})
+        except NoReverseMatch:
+            logger.warning("tab %r: URL %r does not resolve", tab.key, tab.url_name)
+            continue
+        links.append({"key": tab.key, "label": tab.label, "url": url})
+    return links
+
+
+def application_context(
+    request: HttpRequest, application: Application, active_tab: str
+) -> dict[str, Any]:
+    """Context for templates extending applications/application_base.html."""
+    user = request.user
+    return {
+        "application": application,
+        "tabs": tab_links(user, application),
+        "active_tab": active_tab,
+        "can": {
+            "issue": permissions.has_perm(user, permissions.ISSUE, application),
+            "revoke": permissions.has_perm(user, permissions.REVOKE, application),
+            "download_key": permissions.has_perm(user, permissions.DOWNLOAD_KEY, application),
+            "manage": permissions.has_perm(user, permissions.MANAGE, application),
+        },
+    }
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    """An htmx partial request (it swaps a fragment; history requests get the full page)."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def require_product_admin(request: HttpRequest) -> None:
+    """Product-admin pages do not exist for anyone else."""
+    if not permissions.is_product_admin(request.user):
+        raise Http404
+
+
+# --- List and creation --------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def application_list(request: HttpRequest) -> HttpResponse:
+    applications = permissions.applications_for(request.user).annotate(
+        active_count=Count("certificates", filter=Q(certificates__status=CertificateStatus.ACTIVE))
+    )
+    return render(
+        request,
+        "applications/list.html",
+        {
+            "applications": applications,
+            "is_product_admin": permissions.is_product_admin(request.user),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def application_create(request: HttpRequest) -> HttpResponse:
+    require_product_admin(request)
+    form = ApplicationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        application = services.create_application(
+            name=data["name"],
+            description=data["description"],
+            profiles=data["profiles"],
+            first_admin=data["first_admin"],
+            actor=actor_for(request),
+        )
+        messages.success(request, f"Application {application.name} created.")
+        return redirect("applications:overview", slug=application.name)
+    return render(request, "applications/create.html", {"form": form})
+
+
+# --- Overview -----------------------------------------------------------------------------
+
+
+def expiry_buckets(certificates: QuerySet[Certificate]) -> list[dict[str, Any]]:
+    """Active certificates expiring in each week of the next CHART_DAYS, in one query."""
+    now = timezone.now()
+    edges = [now + timedelta(days=d) for d in range(0, CHART_DAYS + 1, CHART_BUCKET_DAYS)]
+    if edges[-1] < now + timedelta(days=CHART_DAYS):
+        edges.append(now + timedelta(days=CHART_DAYS))
+    aggregates = {
+        f"b{i}": Count("id", filter=Q(not_after__gte=start, not_after__lt=end))
+        for i, (start, end) in enumerate(itertools.pairwise(edges))
+    }
+    counts = certificates.filter(status=CertificateStatus.ACTIVE).aggregate(**aggregates)
+    return [
+        {"start": edges[i], "end": edges[i + 1], "count": counts[f"b{i}"]}
+        for i in range(len(edges) - 1)
+    ]
+
+
+@login_required
+@require_GET
+def overview(request: HttpRequest, slug: str) -> HttpResponse:
+    application = scoped_application(request, slug)
+    certificates = Certificate.objects.filter(application=application)
+    by_status = dict(
+        certificates.order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    now = timezone.now()
+    expiring = (
+        certificates.filter(
+            status=CertificateStatus.ACTIVE,
+            not_after__gt=now,
+            not_after__lte=now + timedelta(days=EXPIRING_SOON_DAYS),
+        )
+        .select_related("profile")
+        .order_by("not_after")[:10]
+    )
+    context = application_context(request, application, "overview")
+    context.update(
+        status_counts=[(s.value, s.label, by_status.get(s.value, 0)) for s in CertificateStatus],
+        total=sum(by_status.values()),
+        expiring=expiring,
+        expiring_days=EXPIRING_SOON_DAYS,
+        buckets=expiry_buckets(certificates),
+        chart_days=CHART_DAYS,
+        profiles=application.profiles.all(),
+    )
+    return render(request, "applications/overview.html", context)
+
+
+# --- Members ------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def members(request: HttpRequest, slug: str) -> HttpResponse:
+    """The member list (every role); adding a member needs MANAGE."""
+    perm = permissions.MANAGE if request.method == "POST" else permissions.VIEW
+    application = scoped_application(request, slug, perm)
+    form = AddMemberForm(request.POST or None, application=application)
+    if request.method == "POST" and form.is_valid():
+        user = form.cleaned_data["username"]
+        services.set_member_role(
+            application, user, form.cleaned_data["role"], actor=actor_for(request)
+        )
+        messages.success(request, f"{user.get_username()} added as {form.cleaned_data['role']}.")
+        return redirect("applications:members", slug=application.name)
+    context = application_context(request, application, "members")
+    context.update(
+        memberships=application.memberships.select_related("user").order_by("user__username"),
+        form=form,
+        role_choices=MemberRoleForm.base_fields["role"].choices,  # type: ignore[attr-defined]
+    )
+    return render(request, "applications/members.html", context, status=400 if form.errors else 200)
+
+
+def _member(application: Application, user_id: int) -> Any:
+    return get_object_or_404(
+        get_user_model().objects.filter(memberships__application=application), pk=user_id
+    )
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    application = scoped_application(request, slug, permissions.MANAGE)
+    user = _member(application, user_id)
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a role: Admin, Operator or Auditor.")
+    else:
+        try:
+            services.set_member_role(
+                application, user, form.cleaned_data["role"], actor=actor_for(request)
+            )
+            messages.success(request, f"{user.get_username()} is now {form.cleaned_data['role']}.")
+        except services.MembershipError as exc:
+            messages.error(request, str(exc))
+    return redirect("applications:members", slug=application.name)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    application = scoped_application(request, slug, permissions.MANAGE)
+    user = _member(application, user_id)
+    try:
+        services.remove_member(application, user, actor=actor_for(request))
+        messages.success(request, f"{user.get_username()} removed.")
+    except services.MembershipError as exc:
+        messages.error(request, str(exc))
+    return redirect("applications:members", slug=application.name)
+
+
+# --- Enrollment ---------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def enrollment(request: HttpRequest, slug: str) -> HttpResponse:
+    """How certificates get into this Application: the web UI, plus every section other
+    features (ACME, EST, SCEP, API) register."""
+    application = scoped_application(request, slug)
+    # Each section renders with its own context (plus application and request).
+    sections = [
+        {
+            "key": s.key,
+            "html": render_to_string(
+                s.template,
+                {"application": application, **s.context(request, application)},
+                request=request,
+            ),
+        }
+        for s in tabs.enrollment_sections_for(request.user, application)
+    ]
+    context = application_context(request, application, "enrollment")
+    context.update(sections=sections, profiles=application.profiles.select_related("issuing_ca"))
+    return render(request, "applications/enrollment.html", context)
+
+
+# --- Audit log ----------------------------------------------------------------------------
+
+
+def filter_audit(events: QuerySet[AuditEvent], form: AuditFilterForm) -> QuerySet[AuditEvent]:
+    form.is_valid()
+    data = form.cleaned_data
+    if data.get("action"):
+        events = events.filter(action__startswith=data["action"].strip())
+    if data.get("actor"):
+        events = events.filter(actor_label__icontains=data["actor"].strip())
+    if data.get("since"):
+        events = events.filter(created_at__date__gte=data["since"])
+    if data.get("until"):
+        events = events.filter(created_at__date__lte=data["until"])
+    return events
+
+
+def _audit_page(request: HttpRequest, events: QuerySet[AuditEvent]) -> dict[str, Any]:
+    form = AuditFilterForm(request.GET)
+    page = Paginator(filter_audit(events, form), 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return {"filter_form": form, "page": page, "query": query.urlencode()}
+
+
+@login_required
+@require_GET
+def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
+    application = scoped_application(request, slug)
+    context = application_context(request, application, "audit")
+    context.update(_audit_page(request, AuditEvent.objects.filter(application=application)))
+    template = "applications/_audit_table.html" if is_htmx(request) else "applications/audit.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def global_audit_log(request: HttpRequest) -> HttpResponse:
+    require_product_admin(request)
+    context = _audit_page(request, AuditEvent.objects.select_related("application"))
+    context["global_log"] = True
+    template = (
+        "applications/_audit_table.html" if is_htmx(request) else "applications/audit_global.html"
+    )
+    return render(request, template, context)

@@ -1,0 +1,122 @@
+"""Every portal URL, for every persona, answers the expected status code.
+
+anonymous -> login redirect (302); a member of another Application (outsider) -> 404 on
+this Application's URLs and on product-admin pages; a member lacking the permission an
+action needs -> 403; allowed -> 200 (page) or 302 (action done, redirect).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from applications.choices import Role
+from applications.models import Membership
+from issuance import services
+from issuance.choices import EnrollmentMethod
+
+PERSONAS = ("anonymous", "outsider", "auditor", "operator", "admin", "product_admin")
+
+# status per persona, in PERSONAS order
+APP_READ = (302, 404, 200, 200, 200, 200)
+APP_WRITE_PAGE = (302, 404, 403, 200, 200, 200)
+APP_MANAGE_ACTION = (302, 404, 403, 403, 302, 302)
+PRODUCT_ADMIN_PAGE = (302, 404, 404, 404, 404, 200)
+ANY_USER = (302, 200, 200, 200, 200, 200)
+
+# (url name, kwargs kind, method, POST data kind, expected)
+MATRIX: list[tuple[str, str, str, str, tuple[int, ...]]] = [
+    ("home", "", "get", "", ANY_USER),
+    ("applications:list", "", "get", "", ANY_USER),
+    ("applications:create", "", "get", "", PRODUCT_ADMIN_PAGE),
+    ("applications:overview", "app", "get", "", APP_READ),
+    ("applications:members", "app", "get", "", APP_READ),
+    ("applications:members", "app", "post", "add_member", APP_MANAGE_ACTION),
+    ("applications:member-role", "member", "post", "role", APP_MANAGE_ACTION),
+    ("applications:member-remove", "member", "post", "", APP_MANAGE_ACTION),
+    ("applications:enrollment", "app", "get", "", APP_READ),
+    ("applications:audit", "app", "get", "", APP_READ),
+    ("applications:audit-global", "", "get", "", PRODUCT_ADMIN_PAGE),
+    ("issuance:certificates", "app", "get", "", APP_READ),
+    ("issuance:certificates-csv", "app", "get", "", APP_READ),
+    ("issuance:certificate", "cert", "get", "", APP_READ),
+    ("issuance:download", "cert_pem", "get", "", APP_READ),
+    ("issuance:issue", "app", "get", "", APP_WRITE_PAGE),
+    ("issuance:import", "app", "get", "", APP_WRITE_PAGE),
+    ("issuance:revoke", "cert", "get", "", APP_WRITE_PAGE),
+    ("issuance:revoke", "cert", "post", "revoke", (302, 404, 403, 302, 302, 302)),
+    ("issuance:pkcs12", "cert", "post", "pkcs12", APP_WRITE_PAGE),
+    ("profiles:ca-list", "", "get", "", PRODUCT_ADMIN_PAGE),
+    ("profiles:ca-create", "ca_kind", "get", "", PRODUCT_ADMIN_PAGE),
+    ("profiles:ca-import", "", "get", "", PRODUCT_ADMIN_PAGE),
+    ("profiles:ca-detail", "ca", "get", "", PRODUCT_ADMIN_PAGE),
+    ("profiles:ca-status", "ca", "post", "ca_status", (302, 404, 404, 404, 404, 302)),
+    ("profiles:profile-list", "", "get", "", PRODUCT_ADMIN_PAGE),
+    ("profiles:profile-create", "", "get", "", PRODUCT_ADMIN_PAGE),
+    ("profiles:profile-edit", "profile", "get", "", PRODUCT_ADMIN_PAGE),
+]
+
+CASES = [
+    pytest.param(name, kwargs, method, data, persona, expected[i], id=f"{method}-{name}-{persona}")
+    for name, kwargs, method, data, expected in MATRIX
+    for i, persona in enumerate(PERSONAS)
+]
+
+
+@pytest.fixture
+def world(personas: dict[str, Any], application: Any, tls_profile: Any, actor: Any) -> dict:
+    submission = services.submit(
+        application=application,
+        profile=tls_profile,
+        method=EnrollmentMethod.UI,
+        actor=actor,
+        key_spec=services.KeySpec(algorithm="EC_P256", common_name="www.example.test"),
+    )
+    return {"personas": personas, "certificate": submission.certificate}
+
+
+def _kwargs(kind: str, world: dict, application: Any, tls_profile: Any) -> dict[str, Any]:
+    cert = world["certificate"]
+    return {
+        "": {},
+        "app": {"slug": application.name},
+        "member": {"slug": application.name, "user_id": world["personas"]["operator"].pk},
+        "cert": {"slug": application.name, "pk": cert.pk},
+        "cert_pem": {"slug": application.name, "pk": cert.pk, "kind": "cert"},
+        "ca_kind": {"kind": "root"},
+        "ca": {"slug": tls_profile.issuing_ca.slug},
+        "profile": {"slug": tls_profile.slug},
+    }[kind]
+
+
+def _data(kind: str, make_user: Any) -> dict[str, Any]:
+    if kind == "add_member":
+        return {"username": make_user("newcomer").username, "role": Role.AUDITOR}
+    data: dict[str, dict[str, Any]] = {
+        "": {},
+        "role": {"role": Role.AUDITOR},
+        "revoke": {"reason": "keyCompromise", "confirm": "on"},
+        "pkcs12": {"password": "correct horse battery"},
+        "ca_status": {"status": "active"},
+    }
+    return data[kind]
+
+
+@pytest.mark.parametrize(("name", "kwargs", "method", "data", "persona", "expected"), CASES)
+def test_portal_url_answers_expected_status(
+    name: str, kwargs: str, method: str, data: str, persona: str, expected: int,
+    world: dict, application: Any, tls_profile: Any, make_user: Any,
+) -> None:  # fmt: skip
+    client = Client()
+    user = world["personas"][persona]
+    if user is not None:
+        client.force_login(user)
+    url = reverse(name, kwargs=_kwargs(kwargs, world, application, tls_profile))
+    before = Membership.objects.count()
+    response = client.get(url) if method == "get" else client.post(url, _data(data, make_user))
+    assert response.status_code == expected, (url, persona, response.status_code)
+    if response.status_code in (403, 404) and method == "post":
+        assert Membership.objects.count() == before

@@ -1,0 +1,181 @@
+"""The Certificates tab: search, filters, sort, pagination, CSV; overview; login throttle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from issuance import inventory, services
+from issuance.choices import CertificateStatus, EnrollmentMethod
+from issuance.models import Certificate
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def certificates(application: Any, tls_profile: Any, actor: Any) -> list[Certificate]:
+    names = ["alpha.example.test", "beta.example.test", "gamma.example.test", "localhost"]
+    issued = [
+        services.submit(
+            application=application, profile=tls_profile, method=EnrollmentMethod.UI,
+            actor=actor, key_spec=services.KeySpec("EC_P256", common_name=n,
+                                                   sans=[n, f"san-{i}.example.test"]),
+            validity_days=10 + 30 * i,
+        ).certificate
+        for i, n in enumerate(names)
+    ]  # fmt: skip
+    services.revoke(issued[1], reason="superseded", actor=actor)
+    return issued
+
+
+def _names(queryset: Any) -> list[str]:
+    return [c.common_name for c in queryset]
+
+
+def test_search_matches_cn_san_serial_and_fingerprint(
+    application: Any, certificates: list[Certificate]
+) -> None:
+    base = Certificate.objects.filter(application=application)
+    alpha = certificates[0]
+    assert _names(inventory.filter_certificates(base, q="ALPHA")) == ["alpha.example.test"]
+    assert _names(inventory.filter_certificates(base, q="san-2")) == ["gamma.example.test"]
+    serial = ":".join(alpha.serial_number[i : i + 2] for i in range(0, 20, 2)).lower()
+    assert _names(inventory.filter_certificates(base, q=alpha.serial_number)) == [alpha.common_name]
+    assert serial  # colon-separated prefixes are not exact serials: no crash, no false match
+    fp = alpha.fingerprint_sha256.upper()
+    assert _names(inventory.filter_certificates(base, q=fp)) == ["alpha.example.test"]
+    assert _names(inventory.filter_certificates(base, q="nothing-like-this")) == []
+
+
+def test_filters_status_profile_method_and_expiring(
+    application: Any, certificates: list[Certificate], tls_profile: Any
+) -> None:
+    base = Certificate.objects.filter(application=application)
+    revoked = inventory.filter_certificates(base, status=CertificateStatus.REVOKED)
+    assert _names(revoked) == ["beta.example.test"]
+    assert inventory.filter_certificates(base, status="bogus").count() == 0
+    assert inventory.filter_certificates(base, profile=tls_profile.slug).count() == 4
+    assert inventory.filter_certificates(base, profile="nope").count() == 0
+    assert inventory.filter_certificates(base, method=EnrollmentMethod.ACME).count() == 0
+    soon = inventory.filter_certificates(base, expiring_within_days=45, sort="not_after")
+    assert _names(soon) == ["alpha.example.test"]  # beta (40 d) is revoked
+    by_expiry = _names(inventory.filter_certificates(base, sort="-not_after"))
+    assert by_expiry[0] == "localhost"
+
+
+def test_inventory_query_count_does_not_grow_with_page_size(
+    personas: dict, application: Any, certificates: list[Certificate],
+    django_assert_num_queries: Any,
+) -> None:  # fmt: skip
+    services.submit_many(
+        application=application, profile=certificates[0].profile, method=EnrollmentMethod.API,
+        actor=services.SYSTEM, asks=[
+            services.Ask(key_spec=services.KeySpec("EC_P256", common_name=f"n{i}.example.test"))
+            for i in range(30)
+        ],
+    )  # fmt: skip
+    client = Client()
+    client.force_login(personas["auditor"])
+    url = reverse("issuance:certificates", args=[application.name])
+    client.get(url)  # warm caches (content types, sessions)
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(url, {"per_page": "25", "status": "active"}).status_code == 200
+    counts = len(small.captured_queries)
+    assert counts > 0
+    with django_assert_num_queries(counts):
+        response = client.get(url, {"per_page": "100", "status": "active"})
+    assert response.status_code == 200
+    assert len(response.context["page"].object_list) == 33  # all active: more than 25
+
+
+def test_inventory_paginates_and_htmx_gets_only_the_table(
+    personas: dict, application: Any, certificates: list[Certificate]
+) -> None:
+    client = Client()
+    client.force_login(personas["operator"])
+    url = reverse("issuance:certificates", args=[application.name])
+    full = client.get(url, {"q": "example"})
+    assert b"<html" in full.content and b"Issue a certificate" in full.content
+    partial = client.get(url, {"q": "alpha"}, headers={"HX-Request": "true"})
+    assert b"<html" not in partial.content
+    assert b"alpha.example.test" in partial.content and b"beta.example.test" not in partial.content
+
+
+def test_csv_export_streams_filtered_rows(
+    personas: dict, application: Any, certificates: list[Certificate]
+) -> None:
+    client = Client()
+    client.force_login(personas["auditor"])
+    response = client.get(
+        reverse("issuance:certificates-csv", args=[application.name]), {"status": "active"}
+    )
+    assert response.streaming
+    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    lines = body.decode().strip().splitlines()
+    assert lines[0].startswith("common_name,sans,serial_number")
+    assert len(lines) == 1 + 3
+    assert not any("beta.example.test" in line for line in lines)
+
+
+def test_overview_shows_counts_expiring_and_svg_chart(
+    personas: dict, application: Any, certificates: list[Certificate]
+) -> None:
+    client = Client()
+    client.force_login(personas["auditor"])
+    body = client.get(reverse("applications:overview", args=[application.name])).content.decode()
+    assert '<svg class="chart"' in body
+    # Active: 10, 70 and 100 days (beta, 40 days, is revoked); two fall within 90 days.
+    assert "2 active certificates expire in this period" in body
+    assert "alpha.example.test" in body  # expires within 30 days
+    assert "gamma.example.test" not in body
+
+
+def test_login_is_throttled_per_username_after_failures(personas: dict) -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+    client = Client()
+    url = reverse("login")
+    for _ in range(5):
+        client.post(url, {"username": "app-operator", "password": "wrong"})
+    response = client.post(url, {"username": "app-operator", "password": "pw-app-operator"})
+    assert "Too many failed log-in attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    other = client.post(url, {"username": "app-auditor", "password": "pw-app-auditor"})
+    assert other.status_code == 302
+    cache.clear()
+
+
+def test_login_is_throttled_per_ip_across_usernames(personas: dict) -> None:
+    from django.core.cache import cache
+
+    from certportal import auth
+
+    cache.clear()
+    client = Client(REMOTE_ADDR="203.0.113.9")
+    for i in range(auth.MAX_FAILURES_PER_IP):
+        client.post(reverse("login"), {"username": f"guess{i}", "password": "x"})
+    response = client.post(
+        reverse("login"), {"username": "app-auditor", "password": "pw-app-auditor"}
+    )
+    assert "Too many failed log-in attempts" in response.content.decode()
+    assert (
+        Client(REMOTE_ADDR="198.51.100.1")
+        .post(reverse("login"), {"username": "app-auditor", "password": "pw-app-auditor"})
+        .status_code
+        == 302
+    )
+    cache.clear()
+
+
+def test_audit_log_filters_by_action(personas: dict, application: Any, certificates: Any) -> None:
+    client = Client()
+    client.force_login(personas["auditor"])
+    url = reverse("applications:audit", args=[application.name])
+    body = client.get(url, {"action": "certificate.revoked"}).content.decode()
+    assert "certificate.revoked" in body and "certificate.issued" not in body
