@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db import models
+from django.db import models, transaction
 
 from applications.models import AuditEvent
 from certportal.models import OutboxEvent
+from certportal.outbox import queue_dispatch
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -105,3 +106,6 @@ def record_many(events: Sequence[Event]) -> None:
     AuditEvent.objects.bulk_create(audits)
     if outbox:
         OutboxEvent.objects.bulk_create(outbox)
+        # After commit, hand the events to the dispatcher (certportal.outbox).
+        ids = [event.pk for event in outbox]
+        transaction.on_commit(lambda: queue_dispatch(ids))

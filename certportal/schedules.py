@@ -14,7 +14,18 @@ class Declared:
     minutes: int
 
 
-SCHEDULES = (Declared("crl-refresh", "issuance.tasks.refresh_due_crls", minutes=15),)
+SCHEDULES = (
+    Declared("crl-refresh", "issuance.tasks.refresh_due_crls", minutes=15),
+    # Automatic renewal and alerting (issue 6).
+    Declared("outbox-sweep", "certportal.outbox.sweep", minutes=1),
+    Declared("renewal-sweep", "issuance.tasks.renew_due_certificates", minutes=10),
+    Declared("expiry-alerts", "alerts.tasks.scan_expiring_certificates", minutes=15),
+    Declared("alert-retries", "alerts.tasks.send_due_deliveries", minutes=1),
+    # ACME (issue 5): expire stale orders and authorizations, purge used nonces.
+    Declared("acme-expiry", "issuance.acme.tasks.expire_objects", minutes=15),
+    # Approvals (issue 4): end requests whose approval was not given in time.
+    Declared("approval-expiry", "issuance.services.expire_pending_requests", minutes=15),
+)
 
 
 def install() -> list[str]:

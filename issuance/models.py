@@ -149,6 +149,14 @@ class Certificate(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced_by"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Automatic renewal (issuance.renewal). None inherits the Application's setting, then
+    # the profile's renewal_window_days. next_renewal_attempt_at is when the sweep next
+    # looks at this certificate: notAfter minus the window, or a backoff after a failure.
+    auto_renew = models.BooleanField(null=True, blank=True)
+    renew_days_before = models.PositiveIntegerField(null=True, blank=True)
+    next_renewal_attempt_at = models.DateTimeField(null=True, blank=True)
+    renewal_attempts = models.PositiveIntegerField(default=0)
+    last_renewal_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -170,6 +178,13 @@ class Certificate(models.Model):
             models.Index(fields=["ca", "status"], name="cert_ca_status_idx"),
             models.Index(fields=["status", "not_after"], name="cert_status_expiry_idx"),
             models.Index(fields=["application", "serial_number"], name="cert_app_serial_idx"),
+            # The renewal due-scan: only active certificates whose key the portal holds.
+            models.Index(
+                fields=["next_renewal_attempt_at"],
+                name="cert_renewal_due_idx",
+                condition=models.Q(status="active", profile__isnull=False)
+                & ~models.Q(private_key=""),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -31,3 +31,33 @@ def mark_expired() -> int:
     from issuance.services import expire_certificates
 
     return expire_certificates()
+
+
+# --- Automatic renewal (issuance.renewal) ------------------------------------------------
+
+RENEWAL_FANOUT = 8
+
+
+def renew_due_certificates() -> int:
+    """Scheduled: plan new certificates, then spread the due ones over the workers: one
+    task per batch, up to RENEWAL_FANOUT; each task claims its own rows, so running
+    this twice, or on two clusters, renews nothing twice. Returns the due count."""
+    from django.conf import settings
+    from django_q.tasks import async_task
+
+    from issuance import renewal
+
+    while renewal.plan():
+        pass
+    count = renewal.due(timezone.now()).count()
+    tasks = min(-(-count // settings.CERTPORTAL_RENEWAL_BATCH), RENEWAL_FANOUT)
+    for index in range(tasks):
+        async_task("issuance.tasks.renew_certificates", task_name=f"renewal-{index}")
+    return count
+
+
+def renew_certificates() -> int:
+    """Renew due certificates until none is left; returns how many were renewed here."""
+    from issuance import renewal
+
+    return renewal.renew_due().renewed

@@ -1,0 +1,172 @@
+"""The Alerting and Renewal tabs of an Application (Admins: MANAGE).
+
+Every lookup goes through the Application the user may manage: a channel, rule or
+certificate of another Application is not found (404).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.forms import BaseForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from alerts import services
+from alerts.forms import AlertRuleForm, CertificateRenewalForm, ChannelForm, RenewalSettingsForm
+from alerts.models import AlertRule, Channel, RenewalSettings
+from applications.views import actor_for, application_context, scoped_application
+from certportal import permissions
+from issuance import renewal
+from issuance.choices import CertificateStatus
+
+
+def _add_errors(form: BaseForm, error: ValidationError) -> None:
+    for field, problems in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, problems)
+
+
+@login_required
+def alerting(request: HttpRequest, slug: str) -> HttpResponse:
+    """Channels, rules and the delivery log."""
+    application = scoped_application(request, slug, permissions.MANAGE)
+    log = application.alert_deliveries.select_related("channel", "rule").order_by("-created_at")
+    context = application_context(request, application, "alerting")
+    context.update(
+        channels=application.alert_channels.all(),
+        rules=application.alert_rules.prefetch_related("channels"),
+        page=Paginator(log, 50).get_page(request.GET.get("page")),
+        target="#delivery-log",
+    )
+    return render(request, "alerts/alerting.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def channel_edit(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
+    application = scoped_application(request, slug, permissions.MANAGE)
+    channel = get_object_or_404(application.alert_channels, pk=pk) if pk else None
+    initial = ChannelForm.initial_for(channel) if channel else None
+    form = ChannelForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        config, secrets = form.settings()
+        try:
+            services.save_channel(
+                application,
+                name=form.cleaned_data["name"],
+                kind=form.cleaned_data["kind"],
+                config=config,
+                secrets=secrets,
+                actor=actor_for(request),
+                channel=channel,
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"Channel {form.cleaned_data['name']} saved.")
+            return redirect("alerts:alerting", slug=application.name)
+    context = application_context(request, application, "alerting")
+    context.update(form=form, channel=channel)
+    status = 400 if form.errors else 200
+    return render(request, "alerts/channel_form.html", context, status=status)
+
+
+@login_required
+@require_POST
+def channel_test(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """The test-send button: send now and say what happened."""
+    application = scoped_application(request, slug, permissions.MANAGE)
+    channel: Channel = get_object_or_404(application.alert_channels, pk=pk)
+    delivery = services.send_test_message(channel, actor=actor_for(request))
+    if delivery.sent_at:
+        messages.success(request, f"Test message sent to {channel.name}.")
+    else:
+        messages.error(request, f"Test message to {channel.name} failed: {delivery.last_error}")
+    return redirect("alerts:alerting", slug=application.name)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rule_edit(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
+    application = scoped_application(request, slug, permissions.MANAGE)
+    rule = get_object_or_404(application.alert_rules, pk=pk) if pk else AlertRule()
+    form = AlertRuleForm(request.POST or None, instance=rule, application=application)
+    if request.method == "POST" and form.is_valid():
+        channel_ids = [c.pk for c in form.cleaned_data["channels"]]
+        try:
+            services.save_rule(application, form.rule(), channel_ids, actor=actor_for(request))
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"Rule {form.cleaned_data['name']} saved.")
+            return redirect("alerts:alerting", slug=application.name)
+    context = application_context(request, application, "alerting")
+    context.update(form=form, rule=rule if pk else None)
+    status = 400 if form.errors else 200
+    return render(request, "alerts/rule_form.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def renewal_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    """Application renewal defaults, and the certificates whose renewal needs a look."""
+    application = scoped_application(request, slug, permissions.MANAGE)
+    current = RenewalSettings.objects.filter(application=application).first()
+    form = RenewalSettingsForm(request.POST or None, instance=current or RenewalSettings())
+    if request.method == "POST" and form.is_valid():
+        try:
+            renewal.configure_application(
+                application, **form.cleaned_data, actor=actor_for(request)
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, "Renewal settings saved.")
+            return redirect("alerts:renewal", slug=application.name)
+    context = application_context(request, application, "renewal")
+    context.update(form=form, **_renewal_lists(application))
+    return render(request, "alerts/renewal.html", context, status=400 if form.errors else 200)
+
+
+def _renewal_lists(application: Any) -> dict[str, Any]:
+    active = application.certificates.filter(status=CertificateStatus.ACTIVE)
+    return {
+        "failing": active.filter(renewal_attempts__gt=0).order_by("not_after")[:50],
+        "upcoming": active.exclude(private_key="")
+        .filter(next_renewal_attempt_at__isnull=False, renewal_attempts=0)
+        .order_by("next_renewal_attempt_at")[:50],
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def certificate_renewal(request: HttpRequest, slug: str, pk: str) -> HttpResponse:
+    """One certificate's own auto-renew switch and window."""
+    application = scoped_application(request, slug, permissions.MANAGE)
+    certificate = get_object_or_404(
+        application.certificates.filter(status=CertificateStatus.ACTIVE), pk=pk
+    )
+    initial = {
+        "auto_renew": {None: "", True: "on", False: "off"}[certificate.auto_renew],
+        "renew_days_before": certificate.renew_days_before,
+    }
+    form = CertificateRenewalForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            renewal.configure_certificate(
+                certificate, **form.cleaned_data, actor=actor_for(request)
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, "Renewal settings of the certificate saved.")
+            return redirect("alerts:renewal", slug=application.name)
+    context = application_context(request, application, "renewal")
+    context.update(form=form, certificate=certificate)
+    status = 400 if form.errors else 200
+    return render(request, "alerts/certificate_renewal.html", context, status=status)

@@ -1,0 +1,395 @@
+"""Automatic renewal: plan when each certificate is due, then renew due ones in batches.
+
+Only certificates whose key the portal holds are renewed here (fresh key, or the same
+key where the Application's renewal settings say so), through the pipeline
+(``submit_many`` with method "renewal" and ``replaces``, the same asks as
+``services.renew``), so approval policies see renewals as renewals. CSR, ACME, EST and
+SCEP certificates have no held key; they get expiry alerts instead.
+
+Claiming: a batch is locked with ``select_for_update(skip_locked=True)`` (PostgreSQL;
+SQLite's IMMEDIATE transactions serialize writers) and renewed in that same transaction,
+so a second worker skips it and a killed worker's batch simply rolls back. The unique
+``replaces`` link makes a second successor impossible even so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from certportal.events import SYSTEM, Actor, Event, record, record_many
+from issuance import services
+from issuance.choices import CertificateStatus, EnrollmentMethod
+from issuance.models import Certificate
+
+logger = logging.getLogger(__name__)
+
+RETRY_BASE = timedelta(minutes=15)
+RETRY_CAP = timedelta(days=1)
+MIN_RETRY = timedelta(seconds=30)
+RENEWAL_ACTOR = Actor(label="automatic renewal")
+
+
+@dataclass(frozen=True)
+class AppRenewal:
+    """An Application's renewal defaults (alerts.RenewalSettings, or these when unset)."""
+
+    auto_renew: bool = True
+    renew_days_before: int | None = None
+    key_mode: str = "new"
+
+
+def settings_for(application_id: int) -> AppRenewal:
+    from alerts.models import RenewalSettings
+
+    row = RenewalSettings.objects.filter(application_id=application_id).first()
+    if row is None:
+        return AppRenewal()
+    return AppRenewal(row.auto_renew, row.renew_days_before, row.key_mode)
+
+
+def window_days(certificate: Certificate, app: AppRenewal) -> int:
+    if certificate.renew_days_before is not None:
+        return certificate.renew_days_before
+    if app.renew_days_before is not None:
+        return app.renew_days_before
+    return certificate.profile.renewal_window_days if certificate.profile else 0
+
+
+def auto_renews(certificate: Certificate, app: AppRenewal) -> bool:
+    held = bool(certificate.private_key) and certificate.profile_id is not None
+    wanted = app.auto_renew if certificate.auto_renew is None else certificate.auto_renew
+    return held and wanted
+
+
+def renews_itself(row: dict[str, Any], app: AppRenewal) -> bool:
+    """For the expiry scan's rows: will the sweep renew this one (no failure so far)?"""
+    wanted = app.auto_renew if row["auto_renew"] is None else row["auto_renew"]
+    return bool(row["held_key"] and row["profile_id"] and wanted and not row["renewal_attempts"])
+
+
+def renew_at(certificate: Certificate, app: AppRenewal) -> datetime:
+    """When the sweep should renew it; notAfter (never, in effect) when auto-renew is off."""
+    if not auto_renews(certificate, app):
+        return certificate.not_after
+    return certificate.not_after - timedelta(days=window_days(certificate, app))
+
+
+# --- Configuration -----------------------------------------------------------------------
+
+
+def validity_days(certificate: Certificate) -> int:
+    return max((certificate.not_after - certificate.not_before).days, 1)
+
+
+def configure_certificate(
+    certificate: Certificate,
+    *,
+    auto_renew: bool | None,
+    renew_days_before: int | None,
+    actor: Actor,
+) -> Certificate:
+    """Set a certificate's own renewal settings (None inherits). A window as long as the
+    validity is refused: the successor would be due at once and renewal would loop."""
+    if renew_days_before is not None and renew_days_before >= validity_days(certificate):
+        raise ValidationError(
+            {
+                "renew_days_before": (
+                    f"Renewing {renew_days_before} days before expiry is not shorter than "
+                    f"this certificate's validity ({validity_days(certificate)} days)."
+                )
+            }
+        )
+    certificate.auto_renew = auto_renew
+    certificate.renew_days_before = renew_days_before
+    certificate.next_renewal_attempt_at = renew_at(
+        certificate, settings_for(certificate.application_id)
+    )
+    with transaction.atomic():
+        Certificate.objects.filter(pk=certificate.pk).update(
+            auto_renew=auto_renew,
+            renew_days_before=renew_days_before,
+            next_renewal_attempt_at=certificate.next_renewal_attempt_at,
+        )
+        record(
+            "certificate.renewal_configured",
+            actor=actor,
+            obj=certificate,
+            application=certificate.application,
+            data={"auto_renew": auto_renew, "renew_days_before": renew_days_before},
+            outbox=False,
+        )
+    return certificate
+
+
+def shortest_validity(application: Any) -> int | None:
+    return min((p.validity_days_default for p in application.profiles.all()), default=None)
+
+
+def configure_application(
+    application: Any,
+    *,
+    auto_renew: bool,
+    renew_days_before: int | None,
+    key_mode: str,
+    actor: Actor,
+) -> Any:
+    """Set an Application's renewal defaults; a window not shorter than the shortest
+    default validity of its profiles is refused."""
+    from alerts.models import RenewalSettings
+
+    shortest = shortest_validity(application)
+    if renew_days_before is not None and shortest is not None and renew_days_before >= shortest:
+        raise ValidationError(
+            {
+                "renew_days_before": (
+                    f"Renewing {renew_days_before} days before expiry is not shorter than the "
+                    f"shortest validity of this Application's profiles ({shortest} days)."
+                )
+            }
+        )
+    if key_mode not in ("new", "reuse"):
+        raise ValidationError({"key_mode": "Use a fresh key or reuse the held key."})
+    with transaction.atomic():
+        row, _ = RenewalSettings.objects.update_or_create(
+            application=application,
+            defaults={
+                "auto_renew": auto_renew,
+                "renew_days_before": renew_days_before,
+                "key_mode": key_mode,
+            },
+        )
+        replan(application.pk)
+        record(
+            "application.renewal_configured",
+            actor=actor,
+            application=application,
+            obj=row,
+            data={
+                "auto_renew": auto_renew,
+                "renew_days_before": renew_days_before,
+                "key_mode": key_mode,
+            },
+            outbox=False,
+        )
+    return row
+
+
+def replan(application_id: int) -> int:
+    """After a settings change: let the sweep recompute the due time of the
+    Application's certificates (those not in a failure backoff)."""
+    return Certificate.objects.filter(
+        application_id=application_id, status=CertificateStatus.ACTIVE, renewal_attempts=0
+    ).update(next_renewal_attempt_at=None)
+
+
+# --- Planning ------------------------------------------------------------------------------
+
+
+def _renewable() -> Any:
+    return Certificate.objects.filter(
+        status=CertificateStatus.ACTIVE, profile__isnull=False
+    ).exclude(private_key="")
+
+
+def plan(limit: int = 5000) -> int:
+    """Set next_renewal_attempt_at on renewable certificates that have none yet (new
+    ones, or after a settings change). Returns how many were planned."""
+    rows = list(
+        _renewable()
+        .filter(next_renewal_attempt_at__isnull=True)
+        .select_related("profile")
+        .only(
+            "pk",
+            "application_id",
+            "profile__renewal_window_days",
+            "not_after",
+            "auto_renew",
+            "renew_days_before",
+            "private_key",
+            "profile_id",
+        )[:limit]
+    )
+    apps: dict[int, AppRenewal] = {}
+    for certificate in rows:
+        app_id = certificate.application_id
+        if app_id not in apps:
+            apps[app_id] = settings_for(app_id)
+        certificate.next_renewal_attempt_at = renew_at(certificate, apps[app_id])
+    Certificate.objects.bulk_update(rows, ["next_renewal_attempt_at"], batch_size=500)
+    return len(rows)
+
+
+def due(now: datetime) -> Any:
+    return _renewable().filter(next_renewal_attempt_at__lte=now, not_after__gt=now)
+
+
+# --- The sweep -----------------------------------------------------------------------------
+
+
+def retry_delay(attempts: int, time_left: timedelta) -> timedelta:
+    """Exponential backoff, capped, and always shorter than the time left: half of it."""
+    delay = min(RETRY_BASE * (2 ** max(attempts - 1, 0)), RETRY_CAP)
+    return max(min(delay, time_left / 2), min(MIN_RETRY, time_left / 2))
+
+
+@dataclass
+class BatchResult:
+    renewed: int = 0
+    pending: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.renewed + self.pending + self.failed
+
+
+def renew_due(
+    *, now: datetime | None = None, batch: int | None = None, time_budget: float = 120.0
+) -> BatchResult:
+    """Renew due certificates batch after batch until none is left (or the time budget
+    runs out: the next run goes on). Safe to run on any number of workers at once."""
+    batch = batch or settings.CERTPORTAL_RENEWAL_BATCH
+    total = BatchResult()
+    started = time.monotonic()
+    while time.monotonic() - started < time_budget:
+        result = renew_batch(now=now, batch=batch)
+        total.renewed += result.renewed
+        total.pending += result.pending
+        total.failed += result.failed
+        if result.total == 0:
+            break
+    return total
+
+
+def renew_batch(*, now: datetime | None = None, batch: int = 100) -> BatchResult:
+    """Lock up to `batch` due certificates that no other worker holds and renew them."""
+    now = now or timezone.now()
+    result = BatchResult()
+    with transaction.atomic():
+        claimed = list(
+            due(now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("profile", "profile__issuing_ca", "application")
+            .order_by("next_renewal_attempt_at")[:batch]
+        )
+        groups: dict[tuple[Any, ...], list[Certificate]] = defaultdict(list)
+        apps: dict[int, AppRenewal] = {}
+        for certificate in claimed:
+            app = apps.setdefault(
+                certificate.application_id, settings_for(certificate.application_id)
+            )
+            groups[(certificate.application_id, certificate.profile_id, app.key_mode)].append(
+                certificate
+            )
+        failures: list[tuple[Certificate, str]] = []
+        for (_, _, key_mode), certificates in groups.items():
+            _renew_group(certificates, key_mode, result, failures)
+        _record_failures(failures, now)
+        result.failed = len(failures)
+    return result
+
+
+def _renew_group(
+    certificates: list[Certificate],
+    key_mode: str,
+    result: BatchResult,
+    failures: list[tuple[Certificate, str]],
+) -> None:
+    """One pipeline call for the group; if it fails as a whole, one call per certificate
+    so a single bad certificate cannot hold back the others."""
+    try:
+        with transaction.atomic():
+            outcomes = _submit_group(certificates, key_mode)
+    except Exception as exc:
+        logger.warning("renewal batch failed (%s); renewing one by one", exc)
+        outcomes = [_renew_one(c, key_mode) for c in certificates]
+    for certificate, outcome in zip(certificates, outcomes, strict=True):
+        if isinstance(outcome, services.Submission):
+            _succeeded(certificate, outcome, result)
+        else:
+            failures.append((certificate, outcome))
+
+
+def _ask(certificate: Certificate, key_mode: str) -> services.Ask:
+    reuse = certificate.private_key_pem() if key_mode == "reuse" else None
+    spec = services._key_spec_like(certificate)
+    return services.Ask(key_spec=spec, replaces=certificate, reuse_key_pem=reuse)
+
+
+def _submit_group(
+    certificates: list[Certificate], key_mode: str
+) -> list[services.Submission | str]:
+    first = certificates[0]
+    assert first.profile is not None
+    results = services.submit_many(
+        application=first.application,
+        profile=first.profile,
+        method=EnrollmentMethod.RENEWAL,
+        actor=RENEWAL_ACTOR,
+        asks=[_ask(c, key_mode) for c in certificates],
+    )
+    return [r if isinstance(r, services.Submission) else r.message for r in results]
+
+
+def _renew_one(certificate: Certificate, key_mode: str) -> services.Submission | str:
+    try:
+        with transaction.atomic():
+            return services.renew(certificate, actor=RENEWAL_ACTOR, key_mode=key_mode)
+    except (services.RenewalError, services.IssuanceRejected) as exc:
+        return str(exc)
+    except Exception as exc:
+        logger.exception("renewal of certificate %s failed", certificate.pk)
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _succeeded(
+    certificate: Certificate, submission: services.Submission, result: BatchResult
+) -> None:
+    if submission.certificate is None:
+        # Held for approval: look again once the approval window has passed.
+        result.pending += 1
+        Certificate.objects.filter(pk=certificate.pk).update(
+            next_renewal_attempt_at=submission.request.expires_at or certificate.not_after
+        )
+        return
+    result.renewed += 1
+    # The successor keeps the certificate's own settings; the sweep plans its due time.
+    if certificate.auto_renew is not None or certificate.renew_days_before is not None:
+        Certificate.objects.filter(pk=submission.certificate.pk).update(
+            auto_renew=certificate.auto_renew, renew_days_before=certificate.renew_days_before
+        )
+
+
+def _record_failures(failures: Sequence[tuple[Certificate, str]], now: datetime) -> None:
+    """Record each failure on its certificate, back off, and emit an event (alerts)."""
+    events = []
+    for certificate, error in failures:
+        attempts = certificate.renewal_attempts + 1
+        retry_at = now + retry_delay(attempts, certificate.not_after - now)
+        Certificate.objects.filter(pk=certificate.pk).update(
+            renewal_attempts=attempts,
+            last_renewal_error=error[:2000],
+            next_renewal_attempt_at=retry_at,
+        )
+        data = {
+            **services.certificate_event_data(certificate),
+            "error": error[:500],
+            "attempts": attempts,
+            "next_attempt_at": retry_at.isoformat(),
+        }
+        events.append(
+            Event("certificate.renewal_failed", SYSTEM, certificate, certificate.application, data)
+        )
+    if events:
+        record_many(events)
