@@ -1,7 +1,45 @@
-"""REST API (DRF) routes under /api/."""
+"""REST API (DRF) routes under /api/: v1 resources, the OpenAPI schema and its docs."""
 
-from django.urls import URLPattern
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from applications.api.views import (
+    ApplicationViewSet,
+    AuditEventViewSet,
+    MemberViewSet,
+    ServiceAccountViewSet,
+    TokenViewSet,
+)
+from approvals.api.views import ApprovalPolicyViewSet
+from certportal.api.views import not_found
+from issuance.api.views import ApprovalInboxViewSet, CertificateRequestViewSet, CertificateViewSet
+from profiles.api.views import CertificateAuthorityViewSet, CertificateProfileViewSet
 
 app_name = "api"
 
-urlpatterns: list[URLPattern] = []
+router = SimpleRouter(trailing_slash=True)
+router.register("applications", ApplicationViewSet, basename="application")
+router.register("cas", CertificateAuthorityViewSet, basename="ca")
+router.register("profiles", CertificateProfileViewSet, basename="profile")
+router.register("tokens", TokenViewSet, basename="token")
+router.register("events", AuditEventViewSet, basename="event")
+router.register("approvals", ApprovalInboxViewSet, basename="approval")
+
+app = "applications/<slug:slug>/"
+nested = SimpleRouter(trailing_slash=True)
+nested.register("members", MemberViewSet, basename="member")
+nested.register("service-accounts", ServiceAccountViewSet, basename="service-account")
+nested.register("certificates", CertificateViewSet, basename="certificate")
+nested.register("requests", CertificateRequestViewSet, basename="request")
+nested.register("approval-policies", ApprovalPolicyViewSet, basename="approval-policy")
+
+urlpatterns = [
+    path("v1/", include(router.urls)),
+    path(f"v1/{app}", include(nested.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # Anything else under /api/ (e.g. an id that is not a UUID) is a JSON 404, not HTML.
+    re_path(r"^[\s\S]*$", not_found),
+]

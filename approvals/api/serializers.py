@@ -1,0 +1,80 @@
+"""Approval policies and the Application's approval settings over the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from applications.choices import Role
+from approvals.choices import Trigger
+from approvals.models import ApprovalPolicy, ApprovalStep
+
+
+class StepSerializer(serializers.Serializer):
+    required = serializers.IntegerField(min_value=1, max_value=50, default=1)
+    role = serializers.ChoiceField(choices=[("", "none"), *Role.choices], default="")
+    users = serializers.ListField(
+        child=serializers.CharField(max_length=150), default=list, max_length=100
+    )
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        if isinstance(instance, ApprovalStep):
+            return {
+                "required": instance.required,
+                "role": instance.approver_role,
+                "users": [u.get_username() for u in instance.approvers.all()],
+            }
+        return dict(super().to_representation(instance))
+
+
+class ApprovalPolicySerializer(serializers.ModelSerializer):
+    profiles = serializers.ListField(
+        child=serializers.SlugField(max_length=63), default=list, max_length=100
+    )
+    trigger = serializers.ChoiceField(choices=Trigger.choices, default=Trigger.ANY)
+    on_san_patterns = serializers.ListField(
+        child=serializers.CharField(max_length=255), default=list, max_length=100
+    )
+    on_validity_over_days = serializers.IntegerField(
+        min_value=1, max_value=36500, required=False, allow_null=True
+    )
+    steps = StepSerializer(many=True)
+
+    class Meta:
+        model = ApprovalPolicy
+        fields = [
+            "id",
+            "name",
+            "is_active",
+            "profiles",
+            "trigger",
+            "on_wildcard",
+            "on_validity_over_days",
+            "on_san_patterns",
+            "on_server_keygen",
+            "bypass_service_accounts",
+            "steps",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"name": {"validators": [], "max_length": 100}}
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        plain = ("id", "name", "is_active", "trigger", "on_wildcard", "on_validity_over_days")
+        data = {name: getattr(instance, name) for name in plain}
+        data.update(
+            on_san_patterns=list(instance.on_san_patterns),
+            on_server_keygen=instance.on_server_keygen,
+            bypass_service_accounts=instance.bypass_service_accounts,
+            profiles=[p.slug for p in instance.profiles.all()],
+            steps=[StepSerializer(step).data for step in instance.steps.all()],
+            created_at=serializers.DateTimeField().to_representation(instance.created_at),
+            updated_at=serializers.DateTimeField().to_representation(instance.updated_at),
+        )
+        return data
+
+
+class ApprovalSettingsSerializer(serializers.Serializer):
+    renewals_bypass = serializers.BooleanField()

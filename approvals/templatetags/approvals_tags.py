@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from approvals import services
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def approval_inbox_count(context: dict[str, Any]) -> int:
+    """Held requests the current user may decide now (the nav badge)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    return len(services.inbox(user)) if user is not None else 0

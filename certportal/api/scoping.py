@@ -1,0 +1,60 @@
+"""Scoped lookups for API views: outside the caller's scope is 404, inside it a missing
+role is 403 (the caller can already see the Application exists)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from rest_framework import exceptions, permissions
+from rest_framework.request import Request
+
+from applications.models import Application
+from certportal import permissions as perms
+from certportal.events import Actor
+
+
+def application_for(request: Request, slug: str, perm: str = perms.VIEW) -> Application:
+    application = get_object_or_404(perms.applications_for(request.user, perms.VIEW), name=slug)
+    require(request, perm, application)
+    return application
+
+
+def require(request: Request, perm: str, application: Application) -> None:
+    if not perms.has_perm(request.user, perm, application):
+        raise exceptions.PermissionDenied(
+            "Your role in this Application does not allow this.", code="permission_denied"
+        )
+
+
+def actor_for(request: Request) -> Actor:
+    return Actor(user=request.user, source_ip=request.META.get("REMOTE_ADDR"))
+
+
+class IsProductAdminOrReadOnly(permissions.BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return bool(request.user and request.user.is_authenticated)
+        return perms.is_product_admin(request.user)
+
+
+class ApplicationScopedMixin:
+    """For views nested under /applications/{slug}/: resolves the Application once."""
+
+    request: Request
+    kwargs: dict[str, Any]
+    # The permission each action needs on the Application; VIEW when not listed.
+    action_permissions: dict[str, str] = {}
+    action: str | None
+
+    def get_application(self) -> Application:
+        if not hasattr(self, "_application"):
+            needed = self.action_permissions.get(self.action or "", perms.VIEW)
+            self._application = application_for(self.request, self.kwargs["slug"], needed)
+        return self._application
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        if getattr(self, "swagger_fake_view", False):
+            return
+        self.get_application()

@@ -1,0 +1,169 @@
+"""Verbs on API credentials; the only writers of ApiToken and ServiceAccount."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from applications.choices import Role
+from applications.services import set_member_role
+from certportal.api.models import ApiToken, ServiceAccount
+from certportal.events import Actor, record
+
+if TYPE_CHECKING:
+    from applications.models import Application
+
+TOKEN_PREFIX = "cpt_"
+KEY_ID_LENGTH = 12
+# Last use is written at most this often per token, not on every request.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+class TokenError(Exception):
+    """A credential operation refused (bad name, unknown role, expiry in the past)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(
+    user: Any, *, name: str, actor: Actor, expires_at: datetime | None = None
+) -> tuple[ApiToken, str]:
+    """A new token for the user; returns the row and the plaintext, which is never stored."""
+    if not name.strip():
+        raise TokenError("Give the token a name.", "name")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise TokenError("The expiry must be in the future.", "expires_at")
+    key_id = secrets.token_hex(KEY_ID_LENGTH // 2)
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user,
+            name=name.strip(),
+            key_id=key_id,
+            secret_hash=_hash(secret),
+            expires_at=expires_at,
+        )
+        record(
+            "api_token.created",
+            actor=actor,
+            obj=token,
+            application=_application_of(user),
+            data={"user": user.get_username(), "name": token.name, "key_id": key_id},
+            outbox=False,
+        )
+    return token, f"{TOKEN_PREFIX}{key_id}{secret}"
+
+
+def revoke_token(token: ApiToken, *, actor: Actor) -> None:
+    with transaction.atomic():
+        updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        if updated:
+            record(
+                "api_token.revoked",
+                actor=actor,
+                obj=token,
+                application=_application_of(token.user),
+                data={"user": token.user.get_username(), "key_id": token.key_id},
+                outbox=False,
+            )
+
+
+def authenticate(raw: str, *, source_ip: str | None = None) -> ApiToken | None:
+    """The usable token for a presented bearer value, or None. Compares in constant time."""
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    body = raw[len(TOKEN_PREFIX) :]
+    key_id, secret = body[:KEY_ID_LENGTH], body[KEY_ID_LENGTH:]
+    token = ApiToken.objects.select_related("user").filter(key_id=key_id).first()
+    if token is None or not hmac.compare_digest(token.secret_hash, _hash(secret)):
+        return None
+    if not token.is_usable or not token.user.is_active:
+        return None
+    _touch(token, source_ip)
+    return token
+
+
+def _touch(token: ApiToken, source_ip: str | None) -> None:
+    now = timezone.now()
+    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
+        return
+    # Conditional update: concurrent requests in the same minute write once between them.
+    stale = now - LAST_USED_RESOLUTION
+    ApiToken.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=token.pk
+    ).update(last_used_at=now, last_used_ip=source_ip)
+    token.last_used_at = now
+
+
+def create_service_account(
+    application: Application, *, name: str, role: str, actor: Actor, description: str = ""
+) -> ServiceAccount:
+    """A machine identity with a login-less backing user holding the role as a member."""
+    if role not in Role.values:
+        raise TokenError(f"Unknown role {role!r}.", "role")
+    if ServiceAccount.objects.filter(application=application, name=name).exists():
+        raise TokenError("A service account with this name already exists.", "name")
+    username = f"svc.{application.name}.{name}"[:150]
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(username=username, password=None)
+        account = ServiceAccount.objects.create(
+            application=application, user=user, name=name, role=role, description=description
+        )
+        set_member_role(application, user, role, actor=actor)
+        record(
+            "service_account.created",
+            actor=actor,
+            obj=account,
+            application=application,
+            data={"name": name, "role": role},
+            outbox=False,
+        )
+    return account
+
+
+def delete_service_account(account: ServiceAccount, *, actor: Actor) -> None:
+    """Deactivate the backing user and revoke its tokens; the audit trail keeps the name."""
+    from applications.services import remove_member
+
+    with transaction.atomic():
+        remove_member(account.application, account.user, actor=actor)
+        ApiToken.objects.filter(user=account.user, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        type(account.user).objects.filter(pk=account.user.pk).update(is_active=False)
+        record(
+            "service_account.deleted",
+            actor=actor,
+            obj=account.application,
+            application=account.application,
+            data={"name": account.name},
+            outbox=False,
+        )
+        account.delete()
+
+
+def is_service_account(user: Any) -> bool:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return ServiceAccount.objects.filter(user_id=user.pk).exists()
+
+
+def _application_of(user: Any) -> Application | None:
+    account = ServiceAccount.objects.filter(user_id=user.pk).select_related("application").first()
+    return account.application if account else None

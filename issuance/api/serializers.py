@@ -1,0 +1,212 @@
+"""Certificates and certificate requests over the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from approvals.models import ApprovalFlow
+from issuance.choices import CertificateStatus, EnrollmentMethod, RequestState, RevocationReason
+from issuance.inventory import DEFAULT_SORT, MAX_QUERY_LENGTH, SORTS
+from issuance.models import Certificate, CertificateRequest
+from pki.csr import MAX_CSR_BYTES
+from profiles.choices import KeyAlgorithm
+
+
+class CertificateSerializer(serializers.ModelSerializer):
+    profile = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    certificate = serializers.CharField(source="certificate_pem", read_only=True)
+    chain = serializers.SerializerMethodField()
+    has_private_key = serializers.BooleanField(read_only=True)
+    replaces = serializers.UUIDField(source="replaces_id", read_only=True, allow_null=True)
+    request_id = serializers.UUIDField(read_only=True, allow_null=True)
+    sans = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = Certificate
+        fields = [
+            "id",
+            "serial_number",
+            "common_name",
+            "sans",
+            "subject",
+            "issuer",
+            "not_before",
+            "not_after",
+            "status",
+            "revoked_at",
+            "revocation_reason",
+            "profile",
+            "method",
+            "key_algorithm",
+            "fingerprint_sha256",
+            "has_private_key",
+            "replaces",
+            "request_id",
+            "requester_label",
+            "created_at",
+            "certificate",
+            "chain",
+        ]
+        read_only_fields = fields
+
+    def get_chain(self, obj: Certificate) -> str:
+        if obj.chain_pem:
+            return obj.chain_pem
+        return obj.ca.chain_pem_with_self() if obj.ca is not None else ""
+
+
+class IssuedCertificateSerializer(CertificateSerializer):
+    """The 201 answer to an issue or renewal: the key only when the server generated it."""
+
+    private_key = serializers.SerializerMethodField()
+
+    class Meta(CertificateSerializer.Meta):
+        fields = [*CertificateSerializer.Meta.fields, "private_key"]
+        read_only_fields = fields
+
+    def get_private_key(self, obj: Certificate) -> str | None:
+        return self.context.get("private_key_pem")
+
+
+class PendingSerializer(serializers.Serializer):
+    """The 202 answer: the request waits for approval; poll it at ``request_url``."""
+
+    request_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=[RequestState.PENDING_APPROVAL.value])
+    expires_at = serializers.DateTimeField(allow_null=True)
+    request_url = serializers.CharField()
+
+
+class IssueSerializer(serializers.Serializer):
+    """A CSR, or the names and key algorithm of a server-generated key."""
+
+    profile = serializers.SlugField(max_length=63)
+    csr = serializers.CharField(
+        required=False, max_length=MAX_CSR_BYTES, trim_whitespace=False, write_only=True
+    )
+    common_name = serializers.CharField(required=False, max_length=255, allow_blank=True)
+    sans = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, max_length=100
+    )
+    key_algorithm = serializers.ChoiceField(choices=KeyAlgorithm.choices, required=False)
+    validity_days = serializers.IntegerField(required=False, min_value=1, max_value=36500)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        has_csr = bool(attrs.get("csr"))
+        if has_csr == ("key_algorithm" in attrs):
+            raise serializers.ValidationError(
+                "Give either a csr, or a key_algorithm with common_name and/or sans.",
+                code="csr_or_key_algorithm",
+            )
+        if has_csr and (attrs.get("common_name") or attrs.get("sans")):
+            raise serializers.ValidationError(
+                "With a csr, the names come from the CSR: drop common_name and sans.",
+                code="names_with_csr",
+            )
+        return attrs
+
+
+class RenewSerializer(serializers.Serializer):
+    key = serializers.ChoiceField(choices=["new", "reuse", "csr"], default="new")
+    csr = serializers.CharField(
+        required=False, max_length=MAX_CSR_BYTES, trim_whitespace=False, write_only=True
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["key"] == "csr" and not attrs.get("csr"):
+            raise serializers.ValidationError(
+                {"csr": [serializers.ErrorDetail("Key mode 'csr' needs a CSR.", code="required")]}
+            )
+        if attrs["key"] != "csr" and attrs.get("csr"):
+            raise serializers.ValidationError(
+                {"csr": [serializers.ErrorDetail("Only key mode 'csr' takes a CSR.", "unexpected")]}
+            )
+        return attrs
+
+
+class RevokeSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(
+        choices=RevocationReason.choices, default=RevocationReason.UNSPECIFIED
+    )
+
+
+class Pkcs12Serializer(serializers.Serializer):
+    password = serializers.CharField(min_length=8, max_length=256, write_only=True)
+
+
+class CertificateFilterSerializer(serializers.Serializer):
+    """Query parameters of the certificate list (the inventory's filters)."""
+
+    q = serializers.CharField(required=False, max_length=MAX_QUERY_LENGTH, allow_blank=True)
+    status = serializers.ChoiceField(choices=CertificateStatus.choices, required=False)
+    profile = serializers.SlugField(required=False, max_length=63)
+    method = serializers.ChoiceField(choices=EnrollmentMethod.choices, required=False)
+    expiring_within_days = serializers.IntegerField(required=False, min_value=0, max_value=36500)
+    sort = serializers.ChoiceField(choices=list(SORTS), required=False, default=DEFAULT_SORT)
+
+
+class RequestFilterSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=RequestState.choices, required=False)
+
+
+class ApprovalDecisionSerializer(serializers.Serializer):
+    approver = serializers.CharField(source="approver_label")
+    verdict = serializers.CharField()
+    step = serializers.IntegerField()
+    comment = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ApprovalStateSerializer(serializers.Serializer):
+    policy = serializers.CharField(source="policy_name")
+    current_step = serializers.IntegerField()
+    steps = serializers.ListField(child=serializers.DictField())
+    decisions = ApprovalDecisionSerializer(many=True, source="decisions.all")
+
+
+class CertificateRequestSerializer(serializers.ModelSerializer):
+    profile = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    status = serializers.CharField(source="state", read_only=True)
+    certificate = serializers.SerializerMethodField()
+    approval = serializers.SerializerMethodField()
+    sans = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = CertificateRequest
+        fields = [
+            "id",
+            "status",
+            "method",
+            "profile",
+            "common_name",
+            "sans",
+            "key_algorithm",
+            "validity_days",
+            "requester_label",
+            "reason",
+            "replaces",
+            "created_at",
+            "updated_at",
+            "expires_at",
+            "approval",
+            "certificate",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(CertificateSerializer(allow_null=True))
+    def get_certificate(self, obj: CertificateRequest) -> dict[str, Any] | None:
+        certificate = Certificate.objects.filter(request=obj).select_related("ca", "profile")
+        found = certificate.first()
+        return CertificateSerializer(found).data if found is not None else None
+
+    @extend_schema_field(ApprovalStateSerializer(allow_null=True))
+    def get_approval(self, obj: CertificateRequest) -> dict[str, Any] | None:
+        flow = ApprovalFlow.objects.filter(request=obj).first()
+        return ApprovalStateSerializer(flow).data if flow is not None else None
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")

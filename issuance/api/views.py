@@ -1,0 +1,307 @@
+"""Certificate and request endpoints under /api/v1/applications/{slug}/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from approvals import services as approvals
+from certportal import permissions as perms
+from certportal.api.errors import Conflict, field_error
+from certportal.api.renderers import PemRenderer, Pkcs12Renderer
+from certportal.api.scoping import ApplicationScopedMixin, actor_for
+from issuance import services
+from issuance.api import serializers as s
+from issuance.choices import EnrollmentMethod, RequestState
+from issuance.inventory import filter_certificates
+from issuance.models import Certificate, CertificateRequest
+
+# Pipeline rejection fields that name an input of the issue call, per kind of ask.
+_FIELD_WITH_CSR = {"profile": "profile", "validity_days": "validity_days"}
+_FIELD_WITH_SPEC = {
+    "profile": "profile",
+    "validity_days": "validity_days",
+    "key": "key_algorithm",
+    "key_algorithm": "key_algorithm",
+    "subject": "common_name",
+    "sans": "sans",
+}
+
+
+def rejected(exc: services.IssuanceRejected, *, with_csr: bool) -> Exception:
+    """An IssuanceRejected as a DRF field error carrying the pipeline's code."""
+    mapping = _FIELD_WITH_CSR if with_csr else _FIELD_WITH_SPEC
+    default = "csr" if with_csr else None
+    field = mapping.get(exc.field or "", default)
+    if exc.code == "invalid_state":
+        return Conflict(exc.message, code=exc.code)
+    return field_error(field, exc.code, exc.message)
+
+
+def issued_response(request: Request, slug: str, submission: services.Submission) -> Response:
+    if submission.pending or submission.certificate is None:
+        url = reverse(
+            "api:request-detail",
+            kwargs={"slug": slug, "pk": submission.request.pk},
+            request=request,
+        )
+        body = {
+            "request_id": submission.request.pk,
+            "status": submission.request.state,
+            "expires_at": submission.request.expires_at,
+            "request_url": url,
+        }
+        return Response(s.PendingSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+    context = {"private_key_pem": submission.private_key_pem}
+    data = s.IssuedCertificateSerializer(submission.certificate, context=context).data
+    return Response(data, status=status.HTTP_201_CREATED)
+
+
+ISSUE_RESPONSES = {
+    201: s.IssuedCertificateSerializer,
+    202: s.PendingSerializer,
+}
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[s.CertificateFilterSerializer], summary="List certificates"),
+    retrieve=extend_schema(summary="Show a certificate"),
+)
+class CertificateViewSet(
+    ApplicationScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """An Application's certificates: list, show, issue, renew, revoke, download."""
+
+    serializer_class = s.CertificateSerializer
+    lookup_value_regex = "[0-9a-fA-F-]{36}"
+    action_permissions = {
+        "create": perms.ISSUE,
+        "renew": perms.ISSUE,
+        "revoke": perms.REVOKE,
+        "pkcs12": perms.DOWNLOAD_KEY,
+    }
+
+    def get_queryset(self) -> QuerySet[Certificate]:
+        if getattr(self, "swagger_fake_view", False):
+            return Certificate.objects.none()
+        base = Certificate.objects.filter(application=self.get_application()).select_related(
+            "ca", "profile"
+        )
+        if self.action != "list":
+            return base
+        params = s.CertificateFilterSerializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        return filter_certificates(base, **params.validated_data)
+
+    @extend_schema(request=s.IssueSerializer, responses=ISSUE_RESPONSES, summary="Issue")
+    def create(self, request: Request, slug: str) -> Response:
+        application = self.get_application()
+        ask = s.IssueSerializer(data=request.data)
+        ask.is_valid(raise_exception=True)
+        data = ask.validated_data
+        profile = application.profiles.filter(slug=data["profile"]).first()
+        if profile is None:
+            raise field_error("profile", "unknown_profile", "No such profile in this Application.")
+        key_spec = None
+        if "key_algorithm" in data:
+            key_spec = services.KeySpec(
+                algorithm=data["key_algorithm"],
+                common_name=data.get("common_name") or None,
+                sans=data.get("sans", []),
+            )
+        try:
+            submission = services.submit(
+                application=application,
+                profile=profile,
+                method=EnrollmentMethod.API,
+                actor=actor_for(request),
+                csr=data.get("csr"),
+                key_spec=key_spec,
+                validity_days=data.get("validity_days"),
+            )
+        except services.IssuanceRejected as exc:
+            raise rejected(exc, with_csr=key_spec is None) from exc
+        if submission.certificate is not None:
+            submission.certificate.profile = profile  # already loaded: no query to render it
+        return issued_response(request, slug, submission)
+
+    @extend_schema(request=s.RenewSerializer, responses=ISSUE_RESPONSES, summary="Renew")
+    @action(detail=True, methods=["post"])
+    def renew(self, request: Request, slug: str, pk: str) -> Response:
+        certificate = self.get_object()
+        ask = s.RenewSerializer(data=request.data)
+        ask.is_valid(raise_exception=True)
+        try:
+            submission = services.renew(
+                certificate,
+                actor=actor_for(request),
+                key_mode=ask.validated_data["key"],
+                csr=ask.validated_data.get("csr"),
+            )
+        except services.RenewalError as exc:
+            raise field_error("key", "renewal_refused", str(exc)) from exc
+        except services.IssuanceRejected as exc:
+            raise rejected(exc, with_csr=ask.validated_data["key"] == "csr") from exc
+        return issued_response(request, slug, submission)
+
+    @extend_schema(request=s.RevokeSerializer, responses={200: s.CertificateSerializer})
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, slug: str, pk: str) -> Response:
+        certificate = self.get_object()
+        ask = s.RevokeSerializer(data=request.data)
+        ask.is_valid(raise_exception=True)
+        try:
+            services.revoke(
+                certificate, reason=ask.validated_data["reason"], actor=actor_for(request)
+            )
+        except services.RevocationError as exc:
+            raise Conflict(str(exc), code="already_revoked") from exc
+        return Response(s.CertificateSerializer(certificate).data)
+
+    @extend_schema(
+        responses={(200, PemRenderer.media_type): OpenApiTypes.STR}, summary="Certificate PEM"
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[PemRenderer])
+    def pem(self, request: Request, slug: str, pk: str) -> HttpResponse:
+        certificate = self.get_object()
+        return _pem_file(certificate, certificate.certificate_pem)
+
+    @extend_schema(
+        responses={(200, PemRenderer.media_type): OpenApiTypes.STR},
+        summary="Certificate and issuer chain, PEM",
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[PemRenderer])
+    def chain(self, request: Request, slug: str, pk: str) -> HttpResponse:
+        certificate = self.get_object()
+        chain = s.CertificateSerializer().get_chain(certificate)
+        return _pem_file(certificate, certificate.certificate_pem.strip() + "\n" + chain)
+
+    @extend_schema(
+        request=s.Pkcs12Serializer,
+        responses={(200, Pkcs12Renderer.media_type): OpenApiTypes.BINARY},
+        summary="Certificate, chain and held key as PKCS#12 (audited)",
+    )
+    @action(detail=True, methods=["post"], renderer_classes=[Pkcs12Renderer])
+    def pkcs12(self, request: Request, slug: str, pk: str) -> HttpResponse:
+        certificate = self.get_object()
+        ask = s.Pkcs12Serializer(data=request.data)
+        ask.is_valid(raise_exception=True)
+        try:
+            data = services.export_pkcs12(
+                certificate, password=ask.validated_data["password"], actor=actor_for(request)
+            )
+        except services.CertificateFileError as exc:
+            raise Conflict(str(exc), code="no_private_key") from exc
+        response = HttpResponse(data, content_type=Pkcs12Renderer.media_type)
+        response["Content-Disposition"] = f'attachment; filename="{_filename(certificate)}.p12"'
+        return response
+
+
+def _filename(certificate: Certificate) -> str:
+    name = certificate.common_name or certificate.serial_number
+    return "".join(c if c.isalnum() or c in "-." else "_" for c in name)[:100]
+
+
+def _pem_file(certificate: Certificate, body: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=PemRenderer.media_type)
+    response["Content-Disposition"] = f'attachment; filename="{_filename(certificate)}.pem"'
+    return response
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[s.RequestFilterSerializer], summary="List requests"),
+    retrieve=extend_schema(summary="Show a request and, once issued, its certificate"),
+)
+class CertificateRequestViewSet(
+    ApplicationScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """An Application's certificate requests; held ones are approved or rejected here."""
+
+    serializer_class = s.CertificateRequestSerializer
+    lookup_value_regex = "[0-9a-fA-F-]{36}"
+
+    def get_queryset(self) -> QuerySet[CertificateRequest]:
+        if getattr(self, "swagger_fake_view", False):
+            return CertificateRequest.objects.none()
+        base = CertificateRequest.objects.filter(application=self.get_application()).select_related(
+            "profile"
+        )
+        if self.action == "list":
+            params = s.RequestFilterSerializer(data=self.request.query_params)
+            params.is_valid(raise_exception=True)
+            if params.validated_data.get("state"):
+                base = base.filter(state=params.validated_data["state"])
+        return base
+
+    @extend_schema(
+        request=s.DecisionInputSerializer,
+        responses={200: s.CertificateRequestSerializer, 409: OpenApiResponse(description="")},
+        summary="Approve a held request (the last approval issues it)",
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, slug: str, pk: str) -> Response:
+        return self._decide(request, "approve")
+
+    @extend_schema(
+        request=s.DecisionInputSerializer,
+        responses={200: s.CertificateRequestSerializer},
+        summary="Reject a held request",
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, slug: str, pk: str) -> Response:
+        return self._decide(request, "reject")
+
+    def _decide(self, request: Request, verdict: str) -> Response:
+        held = self.get_object()
+        ask = s.DecisionInputSerializer(data=request.data)
+        ask.is_valid(raise_exception=True)
+        try:
+            approvals.decide(
+                held,
+                user=request.user,
+                verdict=verdict,
+                comment=ask.validated_data["comment"],
+                actor=actor_for(request),
+            )
+        except approvals.ApprovalError as exc:
+            if exc.code in ("not_eligible", "own_request"):
+                from rest_framework.exceptions import PermissionDenied
+
+                raise PermissionDenied(exc.message, code=exc.code) from exc
+            raise Conflict(exc.message, code=exc.code) from exc
+        fresh = get_object_or_404(self.get_queryset(), pk=held.pk)
+        return Response(s.CertificateRequestSerializer(fresh).data)
+
+
+class ApprovalInboxViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Held requests, across Applications, that the caller may decide now."""
+
+    serializer_class = s.CertificateRequestSerializer
+    pagination_class = None
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        flows = approvals.inbox(request.user)
+        data = [
+            {**s.CertificateRequestSerializer(f.request).data, "application": f.application.name}
+            for f in flows
+        ]
+        return Response(data)
+
+    def get_queryset(self) -> QuerySet[CertificateRequest]:
+        return CertificateRequest.objects.filter(state=RequestState.PENDING_APPROVAL).none()

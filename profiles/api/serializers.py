@@ -1,0 +1,123 @@
+"""Certificate authorities and profiles over the API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from profiles.choices import CAStatus, KeyAlgorithm, Preset
+from profiles.models import CertificateAuthority, CertificateProfile
+
+
+class CertificateAuthoritySerializer(serializers.ModelSerializer):
+    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    certificate = serializers.CharField(source="certificate_pem", read_only=True)
+
+    class Meta:
+        model = CertificateAuthority
+        fields = [
+            "slug",
+            "name",
+            "kind",
+            "status",
+            "parent",
+            "key_algorithm",
+            "subject",
+            "serial_number",
+            "fingerprint_sha256",
+            "not_before",
+            "not_after",
+            "path_length",
+            "certificate",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class CACreateSerializer(serializers.Serializer):
+    """An internal root (no parent) or intermediate CA."""
+
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=63)
+    common_name = serializers.CharField(max_length=64)
+    organization = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    key_algorithm = serializers.ChoiceField(
+        choices=KeyAlgorithm.choices, default=KeyAlgorithm.EC_P256
+    )
+    validity_days = serializers.IntegerField(min_value=1, max_value=36500, default=3650)
+    path_length = serializers.IntegerField(
+        min_value=0, max_value=10, required=False, allow_null=True
+    )
+    parent = serializers.SlugField(max_length=63, required=False, allow_null=True)
+
+
+class CAStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[CAStatus.ACTIVE.value, CAStatus.DISABLED.value])
+
+
+class CertificateProfileSerializer(serializers.ModelSerializer):
+    issuing_ca = serializers.SlugRelatedField(
+        slug_field="slug", queryset=CertificateAuthority.objects.all()
+    )
+    preset = serializers.ChoiceField(choices=Preset.choices, required=False)
+    key_algorithms = serializers.ListField(
+        child=serializers.ChoiceField(choices=["RSA", "EC", "ED25519"]), required=False
+    )
+    ec_curves = serializers.ListField(
+        child=serializers.ChoiceField(choices=["P-256", "P-384"]), required=False
+    )
+    key_usages = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
+    extended_key_usages = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False
+    )
+    dns_rules = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, max_length=500
+    )
+    ip_cidrs = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, max_length=500
+    )
+    email_patterns = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, max_length=500
+    )
+    uri_patterns = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, max_length=500
+    )
+    subject_rules = serializers.DictField(child=serializers.DictField(), required=False)
+
+    class Meta:
+        model = CertificateProfile
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "preset",
+            "issuing_ca",
+            "is_active",
+            "validity_days_default",
+            "validity_days_max",
+            "key_algorithms",
+            "rsa_min_bits",
+            "ec_curves",
+            "key_usages",
+            "extended_key_usages",
+            "dns_rules",
+            "allow_wildcards",
+            "ip_cidrs",
+            "email_patterns",
+            "uri_patterns",
+            "subject_rules",
+            "copy_cn_to_sans",
+            "require_san",
+            "max_sans",
+            "allow_server_keygen",
+            "renewal_window_days",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {
+            "slug": {"validators": []},
+            "name": {"validators": []},
+            "rsa_min_bits": {"min_value": 1024, "max_value": 16384},
+            "max_sans": {"max_value": 1000},
+            "renewal_window_days": {"max_value": 36500},
+        }

@@ -1,0 +1,163 @@
+"""Every endpoint and method, for every persona: the status the permission rules give.
+
+Levels: VIEW (any member and product admins), ISSUE / MANAGE (by role), PA (product
+admins only), AUTH (anyone signed in, scoped to what they can see). Outside the
+Application's scope is 404, a missing role inside it 403, no credentials 401.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+PERSONAS = ["product_admin", "admin", "operator", "auditor", "outsider", "anonymous"]
+
+
+def level(ok: int, allowed: set[str], forbidden: int = 403) -> dict[str, int]:
+    statuses = {}
+    for persona in PERSONAS:
+        if persona == "anonymous":
+            statuses[persona] = 401
+        elif persona in allowed:
+            statuses[persona] = ok
+        elif persona == "outsider" and forbidden == 403:
+            statuses[persona] = 404
+        else:
+            statuses[persona] = forbidden
+    return statuses
+
+
+VIEW = {"product_admin", "admin", "operator", "auditor"}
+ISSUE = {"product_admin", "admin", "operator"}
+MANAGE = {"product_admin", "admin"}
+PA = {"product_admin"}
+AUTH = {"product_admin", "admin", "operator", "auditor", "outsider"}
+
+
+def pa_only(ok: int) -> dict[str, int]:
+    statuses = level(ok, PA, forbidden=403)
+    statuses["outsider"] = 403
+    return statuses
+
+
+APP = "/api/v1/applications/payments-api"
+CSR = object()  # replaced by a fresh CSR body
+
+CASES: list[tuple[str, str, Any, dict[str, int]]] = [
+    ("get", "/api/v1/applications/", None, level(200, AUTH)),
+    ("post", "/api/v1/applications/", {"name": "new-app"}, pa_only(201)),
+    ("get", f"{APP}/", None, level(200, VIEW)),
+    ("get", f"{APP}/members/", None, level(200, VIEW)),
+    ("get", f"{APP}/members/app-auditor/", None, level(200, VIEW)),
+    ("post", f"{APP}/members/", {"username": "newbie", "role": "auditor"}, level(201, MANAGE)),
+    ("patch", f"{APP}/members/app-auditor/", {"role": "operator"}, level(200, MANAGE)),
+    ("delete", f"{APP}/members/app-auditor/", None, level(204, MANAGE)),
+    ("get", f"{APP}/service-accounts/", None, level(200, MANAGE)),
+    ("get", f"{APP}/service-accounts/ci/", None, level(200, MANAGE)),
+    (
+        "post",
+        f"{APP}/service-accounts/",
+        {"name": "deploy", "role": "operator"},
+        level(201, MANAGE),
+    ),
+    ("post", f"{APP}/service-accounts/ci/tokens/", {"name": "t"}, level(201, MANAGE)),
+    ("delete", f"{APP}/service-accounts/ci/", None, level(204, MANAGE)),
+    ("get", f"{APP}/certificates/", None, level(200, VIEW)),
+    ("get", f"{APP}/certificates/{{cert}}/", None, level(200, VIEW)),
+    ("post", f"{APP}/certificates/", CSR, level(201, ISSUE)),
+    ("post", f"{APP}/certificates/{{cert}}/renew/", {"key": "new"}, level(201, ISSUE)),
+    ("post", f"{APP}/certificates/{{cert}}/revoke/", {"reason": "superseded"}, level(200, ISSUE)),
+    ("get", f"{APP}/certificates/{{cert}}/pem/", None, level(200, VIEW)),
+    ("get", f"{APP}/certificates/{{cert}}/chain/", None, level(200, VIEW)),
+    (
+        "post",
+        f"{APP}/certificates/{{cert}}/pkcs12/",
+        {"password": "s3cret-pass"},
+        level(200, ISSUE),
+    ),
+    ("get", f"{APP}/requests/", None, level(200, VIEW)),
+    ("get", f"{APP}/requests/{{req}}/", None, level(200, VIEW)),
+    # Only Application Admins are approvers of the held request; its requester is the operator.
+    ("post", f"{APP}/requests/{{req}}/approve/", {"comment": "ok"}, level(200, {"admin"})),
+    ("post", f"{APP}/requests/{{req}}/reject/", {"comment": "no"}, level(200, {"admin"})),
+    ("get", f"{APP}/approval-policies/", None, level(200, MANAGE)),
+    ("get", f"{APP}/approval-policies/{{policy}}/", None, level(200, MANAGE)),
+    (
+        "post",
+        f"{APP}/approval-policies/",
+        {"name": "all", "steps": [{"required": 1, "role": "admin"}]},
+        level(201, MANAGE),
+    ),
+    (
+        "put",
+        f"{APP}/approval-policies/{{policy}}/",
+        {"name": "renamed", "steps": [{"required": 1, "role": "admin"}]},
+        level(200, MANAGE),
+    ),
+    ("delete", f"{APP}/approval-policies/{{policy}}/", None, level(204, MANAGE)),
+    ("get", f"{APP}/approval-policies/settings/", None, level(200, MANAGE)),
+    ("put", f"{APP}/approval-policies/settings/", {"renewals_bypass": False}, level(200, MANAGE)),
+    ("get", "/api/v1/cas/", None, level(200, AUTH)),
+    ("get", "/api/v1/cas/test-issuing/", None, level(200, AUTH)),
+    ("get", "/api/v1/cas/test-issuing/chain/", None, level(200, AUTH)),
+    (
+        "post",
+        "/api/v1/cas/",
+        {"name": "New root", "slug": "new-root", "common_name": "New root"},
+        pa_only(201),
+    ),
+    ("patch", "/api/v1/cas/test-issuing/", {"status": "disabled"}, pa_only(200)),
+    ("get", "/api/v1/profiles/", None, level(200, AUTH)),
+    ("get", "/api/v1/profiles/tls-server/", None, level(200, AUTH)),
+    (
+        "post",
+        "/api/v1/profiles/",
+        {"name": "New", "slug": "new", "issuing_ca": "test-issuing", "preset": "tls_server"},
+        pa_only(201),
+    ),
+    ("patch", "/api/v1/profiles/tls-server/", {"validity_days_default": 60}, pa_only(200)),
+    ("get", "/api/v1/tokens/", None, level(200, AUTH)),
+    ("post", "/api/v1/tokens/", {"name": "laptop"}, level(201, AUTH)),
+    ("get", "/api/v1/events/", None, level(200, AUTH)),
+    ("get", "/api/v1/approvals/", None, level(200, AUTH)),
+]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize(
+    ("method", "url", "body", "expected"),
+    CASES,
+    ids=[f"{m.upper()} {u.replace('/api/v1', '')}" for m, u, _, _ in CASES],
+)
+def test_permission_matrix(
+    api: Any,
+    world: Any,
+    make_csr: Any,
+    persona: str,
+    method: str,
+    url: str,
+    body: Any,
+    expected: dict[str, int],
+) -> None:
+    url = url.format(cert=world.certificate.pk, req=world.request.pk, policy=world.policy.pk)
+    if body is CSR:
+        body = {"profile": "tls-server", "csr": make_csr("m.example.test", ["m.example.test"])}
+        body["csr"] = body["csr"].decode()
+    response = getattr(api(persona), method)(url, body, format="json")
+    assert response.status_code == expected[persona], response.content
+    if response.status_code >= 400:
+        assert set(response.json()) == {"code", "message", "errors"}
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_personal_token_revocation_is_scoped_to_its_owner(
+    api: Any, personas: dict[str, Any], persona: str
+) -> None:
+    from certportal.api import services as credentials
+    from certportal.events import Actor
+
+    mine = credentials.create_token(personas["admin"], name="admin's", actor=Actor(label="t"))[0]
+    response = api(persona).delete(f"/api/v1/tokens/{mine.pk}/")
+    expected = {"admin": 204, "anonymous": 401}.get(persona, 404)
+    assert response.status_code == expected
