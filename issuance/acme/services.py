@@ -1,0 +1,713 @@
+"""ACME verbs: the only writers of ACME state. Views authenticate through
+``authenticate`` and call one verb each; every verb that changes state runs in a
+transaction and records its audit event there."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import josepy as jose
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from applications.models import Application
+from certportal.events import Actor, record
+from certportal.secrets import seal_for
+from issuance import services as issuance
+from issuance.acme import jws, messages, nonces, validation
+from issuance.acme.choices import (
+    AccountStatus,
+    AuthorizationStatus,
+    ChallengeStatus,
+    ChallengeType,
+    IdentifierType,
+    OrderStatus,
+)
+from issuance.acme.messages import AcmeProblem, Identifier
+from issuance.acme.models import Account, Authorization, Challenge, ExternalAccountKey, Order
+from issuance.choices import CertificateStatus, EnrollmentMethod, RequestState
+from issuance.models import Certificate
+from pki import certs, policy
+from pki import csr as pki_csr
+from pki.errors import PKIError
+from profiles.models import CertificateProfile
+
+# --- EAB credentials (portal side) ------------------------------------------------------
+
+
+def create_eab_key(
+    application: Application, *, name: str, actor: Actor, expires_at: datetime | None = None
+) -> tuple[ExternalAccountKey, str]:
+    """A new EAB credential; returns it with the HMAC key (base64url), shown once."""
+    hmac_key = secrets.token_bytes(32)
+    with transaction.atomic():
+        eab = ExternalAccountKey(
+            application=application, name=name, expires_at=expires_at, created_by=actor.describe()
+        )
+        eab.hmac_key = seal_for(eab, "hmac_key", hmac_key)
+        eab.save(force_insert=True)
+        record(
+            "acme.eab_created",
+            actor=actor,
+            obj=eab,
+            application=application,
+            data={"name": name, "key_id": eab.key_id, "expires_at": messages.timestamp(expires_at)},
+        )
+    return eab, jose.encode_b64jose(hmac_key)
+
+
+def revoke_eab_key(eab: ExternalAccountKey, *, actor: Actor) -> None:
+    """Revoke an EAB credential: no new account can bind with it (existing ones stay)."""
+    with transaction.atomic():
+        updated = ExternalAccountKey.objects.filter(pk=eab.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        if updated:
+            record(
+                "acme.eab_revoked",
+                actor=actor,
+                obj=eab,
+                application=eab.application,
+                data={"name": eab.name, "key_id": eab.key_id},
+            )
+
+
+# --- Request authentication -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """A verified ACME POST: the signer (account or bare key) and the payload."""
+
+    key: jose.JWK
+    account: Account | None
+    payload: bytes
+    source_ip: str | None
+
+    @property
+    def post_as_get(self) -> bool:
+        return self.payload == b""
+
+    def json(self) -> dict[str, Any]:
+        return messages.parse_json_object(self.payload)
+
+    def actor(self) -> Actor:
+        label = f"acme-account:{self.account.id}" if self.account else "acme"
+        return Actor(label=label, source_ip=self.source_ip)
+
+
+def authenticate(
+    application: Application,
+    *,
+    body: bytes,
+    url: str,
+    want_jwk: bool | None,
+    source_ip: str | None,
+) -> Authenticated:
+    """Check a JWS POST: shape, algorithm, url, single-use nonce, signer, signature.
+
+    want_jwk: True where a jwk is required (newAccount), False where a kid is (most),
+    None where either is allowed (revokeCert)."""
+    try:
+        parsed = jws.parse(body, settings.CERTPORTAL_ACME_MAX_BODY_BYTES)
+        if parsed.url != url:
+            raise AcmeProblem("unauthorized", "The JWS url is not the URL of this request.", 401)
+        if not nonces.consume(parsed.nonce):
+            raise AcmeProblem("badNonce", "The nonce is unknown, used or expired.")
+        if want_jwk is True and parsed.jwk is None:
+            raise AcmeProblem("malformed", "This request must carry a jwk, not a kid.")
+        if want_jwk is False and parsed.kid is None:
+            raise AcmeProblem("malformed", "This request must carry a kid, not a jwk.")
+        account = None
+        if parsed.kid is not None:
+            account = _account_for_kid(application, parsed.kid)
+            key = jws.jwk_from_json(account.jwk)
+        else:
+            assert parsed.jwk is not None
+            jws.check_account_key(parsed.jwk)
+            key = parsed.jwk
+        jws.verify(parsed, key)
+    except jws.JWSError as error:
+        raise AcmeProblem(error.kind, error.detail, error.status) from error
+    return Authenticated(key=key, account=account, payload=parsed.payload, source_ip=source_ip)
+
+
+def _account_for_kid(application: Application, kid: str) -> Account:
+    account_id = kid.rstrip("/").rsplit("/", 1)[-1]
+    prefix = f"/acme/{application.name}/acct/"
+    account = (
+        Account.objects.filter(pk=account_id, application=application).first()
+        if prefix in kid
+        else None
+    )
+    if account is None:
+        raise AcmeProblem("accountDoesNotExist", "No such account for this directory.")
+    if account.status != AccountStatus.VALID:
+        raise AcmeProblem("unauthorized", f"The account is {account.status}.", 403)
+    return account
+
+
+# --- Accounts ---------------------------------------------------------------------------
+
+
+def new_account(
+    application: Application,
+    profile: CertificateProfile,
+    auth: Authenticated,
+    *,
+    url: str,
+) -> tuple[Account, bool]:
+    """newAccount: find the key's account, or create one bound through EAB."""
+    payload = auth.json()
+    thumbprint = jws.thumbprint(auth.key)
+    existing = Account.objects.filter(thumbprint=thumbprint).first()
+    if existing is not None:
+        if existing.application_id != application.pk:
+            # The key belongs to another Application: it cannot be reused here.
+            raise AcmeProblem("unauthorized", "This key is bound to another account.", 403)
+        return existing, False
+    if payload.get("onlyReturnExisting") is True:
+        raise AcmeProblem("accountDoesNotExist", "No account exists for this key.")
+    if payload.get("termsOfServiceAgreed") is not True:
+        raise AcmeProblem("userActionRequired", "Agree to the terms of service.", 403)
+    contacts = messages.parse_contacts(payload.get("contact"))
+    eab = _checked_eab(application, payload.get("externalAccountBinding"), auth.key, url)
+    return _create_account(application, profile, auth, eab, contacts, thumbprint), True
+
+
+def _checked_eab(
+    application: Application, binding: Any, key: jose.JWK, url: str
+) -> ExternalAccountKey:
+    if binding is None:
+        raise AcmeProblem(
+            "externalAccountRequired", "This server requires external account binding."
+        )
+    try:
+        kid = jws.eab_key_id(binding)
+        eab = ExternalAccountKey.objects.filter(key_id=kid, application=application).first()
+        if eab is None:
+            raise AcmeProblem("unauthorized", "Unknown external account key id.", 403)
+        if eab.revoked_at or (eab.expires_at and eab.expires_at <= timezone.now()):
+            raise AcmeProblem(
+                "unauthorized", "This external account key is revoked or expired.", 403
+            )
+        jws.verify_eab(binding, expected_url=url, account_key=key, hmac_key=eab.hmac_key_bytes())
+    except jws.JWSError as error:
+        raise AcmeProblem(error.kind, error.detail, error.status) from error
+    return eab
+
+
+def _create_account(
+    application: Application,
+    profile: CertificateProfile,
+    auth: Authenticated,
+    eab: ExternalAccountKey,
+    contacts: list[str],
+    thumbprint: str,
+) -> Account:
+    account = Account(
+        application=application,
+        profile=profile,
+        eab_key=eab,
+        jwk=auth.key.public_key().to_json(),
+        thumbprint=thumbprint,
+        contact=contacts,
+    )
+    try:
+        with transaction.atomic():
+            account.save(force_insert=True)
+            record(
+                "acme.account_created",
+                actor=Actor(label=f"acme-account:{account.id}", source_ip=auth.source_ip),
+                obj=account,
+                application=application,
+                data={"eab_key_id": eab.key_id, "eab_name": eab.name, "contact": contacts},
+            )
+    except IntegrityError:
+        # Two newAccount requests with one key raced; the other one created it.
+        existing = Account.objects.filter(thumbprint=thumbprint, application=application).first()
+        if existing is None:
+            raise
+        return existing
+    return account
+
+
+def update_account(account: Account, auth: Authenticated) -> Account:
+    """POST to the account URL: contact change and/or deactivation (POST-as-GET reads)."""
+    if auth.post_as_get:
+        return account
+    payload = auth.json()
+    with transaction.atomic():
+        if "contact" in payload:
+            account.contact = messages.parse_contacts(payload["contact"])
+            Account.objects.filter(pk=account.pk).update(contact=account.contact)
+        if payload.get("status") == AccountStatus.DEACTIVATED:
+            _deactivate(account, auth.actor())
+        elif payload.get("status") not in (None, AccountStatus.VALID):
+            raise AcmeProblem("malformed", "An account may only be deactivated.")
+    return account
+
+
+def _deactivate(account: Account, actor: Actor) -> None:
+    Account.objects.filter(pk=account.pk).update(status=AccountStatus.DEACTIVATED)
+    Authorization.objects.filter(order__account=account, status=AuthorizationStatus.PENDING).update(
+        status=AuthorizationStatus.DEACTIVATED
+    )
+    account.status = AccountStatus.DEACTIVATED
+    record("acme.account_deactivated", actor=actor, obj=account, application=account.application)
+
+
+def change_key(account: Account, auth: Authenticated, *, url: str, account_url: str) -> Account:
+    """keyChange (RFC 8555 7.3.5): the inner JWS, signed by the new key, names the old."""
+    try:
+        inner = jws.parse(auth.payload, settings.CERTPORTAL_ACME_MAX_BODY_BYTES, inner=True)
+        if inner.jwk is None or inner.kid is not None:
+            raise AcmeProblem("malformed", "The inner JWS must carry the new key as jwk.")
+        if inner.url != url:
+            raise AcmeProblem("malformed", "The inner JWS url must be the keyChange URL.")
+        jws.check_account_key(inner.jwk)
+        jws.verify(inner, inner.jwk)
+    except jws.JWSError as error:
+        raise AcmeProblem(error.kind, error.detail, error.status) from error
+    body = messages.parse_json_object(inner.payload)
+    if body.get("account") != account_url:
+        raise AcmeProblem("malformed", "The inner payload must name this account.")
+    if not _same_key(body.get("oldKey"), auth.key):
+        raise AcmeProblem("malformed", "oldKey is not this account's key.")
+    new_thumbprint = jws.thumbprint(inner.jwk)
+    conflict = Account.objects.filter(thumbprint=new_thumbprint).first()
+    if conflict is not None:
+        raise AcmeProblem("conflict", "The new key is already in use.", 409, location=conflict.id)
+    with transaction.atomic():
+        Account.objects.filter(pk=account.pk).update(
+            jwk=inner.jwk.public_key().to_json(), thumbprint=new_thumbprint
+        )
+        record(
+            "acme.account_key_changed",
+            actor=auth.actor(),
+            obj=account,
+            application=account.application,
+        )
+    account.refresh_from_db()
+    return account
+
+
+def _same_key(claimed: Any, key: jose.JWK) -> bool:
+    try:
+        return bool(jws.jwk_from_json(claimed).thumbprint() == key.thumbprint())
+    except (jose.DeserializationError, ValueError, TypeError, KeyError):
+        return False
+
+
+# --- Orders -----------------------------------------------------------------------------
+
+
+def new_order(
+    account: Account, profile: CertificateProfile, auth: Authenticated
+) -> tuple[Order, list[Authorization]]:
+    """newOrder: check every identifier against the profile, then one authorization each."""
+    request = messages.parse_new_order(auth.json())
+    rules = profile.policy()
+    for identifier in request.identifiers:
+        _check_identifier(identifier, profile, rules)
+    replaces = _replaced_certificate(account, request.replaces) if request.replaces else None
+    now = timezone.now()
+    expires = now + timedelta(hours=settings.CERTPORTAL_ACME_ORDER_LIFETIME_HOURS)
+    with transaction.atomic():
+        order = Order(
+            account=account,
+            profile=profile,
+            identifiers=[i.as_json() for i in request.identifiers],
+            expires_at=expires,
+            replaces=replaces,
+            replaces_ari=request.replaces or "",
+        )
+        order.save(force_insert=True)
+        authorizations = [
+            Authorization(
+                order=order,
+                identifier_type=i.type,
+                identifier_value=i.base,
+                wildcard=i.wildcard,
+                expires_at=expires,
+            )
+            for i in request.identifiers
+        ]
+        Authorization.objects.bulk_create(authorizations)
+        Challenge.objects.bulk_create(
+            [
+                Challenge(authorization=a, type=t)
+                for a in authorizations
+                for t in _challenge_types(a)
+            ]
+        )
+    return order, authorizations
+
+
+def _check_identifier(
+    identifier: Identifier, profile: CertificateProfile, rules: policy.Policy
+) -> None:
+    if identifier.type == IdentifierType.IP:
+        address = ipaddress.ip_address(identifier.value)
+        networks = [ipaddress.ip_network(c, strict=False) for c in profile.ip_cidrs]
+        if not any(address in network for network in networks):
+            raise AcmeProblem(
+                "rejectedIdentifier",
+                f"IP address {identifier.value} is not allowed by this profile.",
+            )
+        return
+    reason = policy.validate_dns_name(identifier.value)
+    if reason is not None:
+        raise AcmeProblem("rejectedIdentifier", f"{identifier.value} is not a valid name: {reason}")
+    if identifier.wildcard and not rules.allow_wildcards:
+        raise AcmeProblem("rejectedIdentifier", "This profile does not allow wildcard names.")
+    if not policy.dns_name_allowed(rules.dns_rules, identifier.value, rules.allow_wildcards):
+        raise AcmeProblem(
+            "rejectedIdentifier", f"{identifier.value} is not allowed by profile {profile.slug}."
+        )
+
+
+def _challenge_types(authz: Authorization) -> list[str]:
+    if authz.wildcard:
+        return [ChallengeType.DNS_01]
+    if authz.identifier_type == IdentifierType.IP:
+        return [ChallengeType.HTTP_01, ChallengeType.TLS_ALPN_01]
+    return [ChallengeType.HTTP_01, ChallengeType.DNS_01, ChallengeType.TLS_ALPN_01]
+
+
+def _replaced_certificate(account: Account, cert_id: str) -> Certificate:
+    """The certificate a newOrder "replaces" (RFC 9773 5): this Application's, not yet replaced."""
+    certificate = find_certificate_by_ari_id(account.application, cert_id)
+    if certificate is None:
+        raise AcmeProblem(
+            "malformed", "replaces names no certificate of this account's Application."
+        )
+    if Order.objects.filter(replaces=certificate, status=OrderStatus.VALID).exists() or (
+        certificate.status == CertificateStatus.SUPERSEDED
+    ):
+        raise AcmeProblem("alreadyReplaced", "That certificate has already been replaced.", 409)
+    return certificate
+
+
+def find_certificate_by_ari_id(application: Application, cert_id: str) -> Certificate | None:
+    aki, serial = messages.parse_ari_cert_id(cert_id)
+    candidates = Certificate.objects.filter(
+        application=application, serial_number=certs.serial_hex(serial)
+    ).select_related("ca")
+    for certificate in candidates:
+        if certificate.ca is not None and _ski(certificate.ca.certificate()) == aki:
+            return certificate
+    return None
+
+
+def _ski(cert: x509.Certificate) -> bytes:
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+
+
+def refresh_order(order: Order) -> Order:
+    """Bring an order up to date: expiry, authorizations done, a pending request decided."""
+    now = timezone.now()
+    if order.status in (OrderStatus.PENDING, OrderStatus.READY) and order.expires_at <= now:
+        _set_order(order, OrderStatus.INVALID, messages.problem("malformed", "The order expired."))
+        Authorization.objects.filter(order=order, status=AuthorizationStatus.PENDING).update(
+            status=AuthorizationStatus.EXPIRED
+        )
+    elif order.status == OrderStatus.PROCESSING and order.request_id:
+        _follow_request(order)
+    return order
+
+
+def _follow_request(order: Order) -> None:
+    assert order.request is not None
+    state = order.request.state
+    if state == RequestState.ISSUED:
+        certificate = Certificate.objects.filter(request_id=order.request_id).first()
+        if certificate is not None:
+            Order.objects.filter(pk=order.pk, status=OrderStatus.PROCESSING).update(
+                status=OrderStatus.VALID, certificate=certificate
+            )
+            order.status, order.certificate = OrderStatus.VALID, certificate
+    elif state in (RequestState.REJECTED, RequestState.EXPIRED, RequestState.FAILED):
+        detail = order.request.reason or f"The certificate request was {state}."
+        _set_order(order, OrderStatus.INVALID, messages.problem("unauthorized", detail))
+
+
+def _set_order(order: Order, status: str, error: dict[str, Any] | None = None) -> None:
+    Order.objects.filter(pk=order.pk, status=order.status).update(status=status, error=error)
+    order.status, order.error = status, error
+
+
+# --- Challenges -------------------------------------------------------------------------
+
+
+def answer_challenge(challenge: Challenge, auth: Authenticated) -> Challenge:
+    """The client says the challenge is ready: validate it off the request path."""
+    if auth.post_as_get:
+        return challenge
+    authz = challenge.authorization
+    if authz.status != AuthorizationStatus.PENDING or challenge.status != ChallengeStatus.PENDING:
+        return challenge
+    if authz.expires_at <= timezone.now():
+        raise AcmeProblem("malformed", "The authorization has expired.")
+    updated = Challenge.objects.filter(pk=challenge.pk, status=ChallengeStatus.PENDING).update(
+        status=ChallengeStatus.PROCESSING
+    )
+    if updated:
+        challenge.status = ChallengeStatus.PROCESSING
+        challenge_id = challenge.pk
+        transaction.on_commit(lambda: _queue_validation(challenge_id))
+    return challenge
+
+
+def _queue_validation(challenge_id: str) -> None:
+    from django_q.tasks import async_task
+
+    async_task(
+        "issuance.acme.tasks.validate_challenge", challenge_id, task_name=f"acme-{challenge_id}"
+    )
+
+
+def validate_challenge(challenge_id: str) -> str | None:
+    """The task: check one processing challenge and settle its authorization and order.
+    Safe to run twice: only a challenge still processing is decided."""
+    challenge = (
+        Challenge.objects.select_related("authorization__order__account")
+        .filter(pk=challenge_id, status=ChallengeStatus.PROCESSING)
+        .first()
+    )
+    if challenge is None:
+        return None
+    authz = challenge.authorization
+    account = authz.order.account
+    key_auth = messages.key_authorization(challenge.token, account.thumbprint)
+    failure = _run_check(challenge.type, authz.identifier_value, challenge.token, key_auth)
+    with transaction.atomic():
+        if failure is None:
+            _challenge_valid(challenge)
+        else:
+            _challenge_invalid(challenge, messages.problem(*failure))
+    return challenge.status
+
+
+def _run_check(kind: str, identifier: str, token: str, key_auth: str) -> validation.Failure:
+    if kind == ChallengeType.HTTP_01:
+        return validation.http01(identifier, token, key_auth)
+    if kind == ChallengeType.DNS_01:
+        return validation.dns01(identifier, key_auth)
+    return validation.tls_alpn01(identifier, key_auth)
+
+
+def _challenge_valid(challenge: Challenge) -> None:
+    now = timezone.now()
+    if not Challenge.objects.filter(pk=challenge.pk, status=ChallengeStatus.PROCESSING).update(
+        status=ChallengeStatus.VALID, validated_at=now
+    ):
+        return
+    challenge.status = ChallengeStatus.VALID
+    authz = challenge.authorization
+    Authorization.objects.filter(pk=authz.pk, status=AuthorizationStatus.PENDING).update(
+        status=AuthorizationStatus.VALID
+    )
+    order = authz.order
+    pending = Authorization.objects.filter(order=order).exclude(status=AuthorizationStatus.VALID)
+    if not pending.exists():
+        Order.objects.filter(pk=order.pk, status=OrderStatus.PENDING).update(
+            status=OrderStatus.READY
+        )
+
+
+def _challenge_invalid(challenge: Challenge, error: dict[str, Any]) -> None:
+    if not Challenge.objects.filter(pk=challenge.pk, status=ChallengeStatus.PROCESSING).update(
+        status=ChallengeStatus.INVALID, error=error
+    ):
+        return
+    challenge.status = ChallengeStatus.INVALID
+    authz = challenge.authorization
+    Authorization.objects.filter(pk=authz.pk).update(status=AuthorizationStatus.INVALID)
+    Order.objects.filter(pk=authz.order_id, status=OrderStatus.PENDING).update(
+        status=OrderStatus.INVALID, error=error
+    )
+
+
+def deactivate_authorization(authz: Authorization, auth: Authenticated) -> Authorization:
+    payload = auth.json() if not auth.post_as_get else {}
+    if payload.get("status") == AuthorizationStatus.DEACTIVATED:
+        Authorization.objects.filter(pk=authz.pk).update(status=AuthorizationStatus.DEACTIVATED)
+        authz.status = AuthorizationStatus.DEACTIVATED
+    return authz
+
+
+# --- Finalize ---------------------------------------------------------------------------
+
+
+def finalize(order: Order, auth: Authenticated) -> Order:
+    """finalize: the CSR must name exactly the order's identifiers; then the pipeline."""
+    refresh_order(order)
+    if order.status != OrderStatus.READY:
+        raise AcmeProblem("orderNotReady", f"The order is {order.status}, not ready.", 403)
+    csr_der = messages.csr_from_finalize(auth.json())
+    _check_csr_matches(order, csr_der)
+    actor = auth.actor()
+    claimed = Order.objects.filter(pk=order.pk, status=OrderStatus.READY).update(
+        status=OrderStatus.PROCESSING
+    )
+    if not claimed:
+        raise AcmeProblem("orderNotReady", "The order is already being finalized.", 403)
+    try:
+        submission = issuance.submit(
+            application=order.account.application,
+            profile=order.profile,
+            method=EnrollmentMethod.ACME,
+            actor=actor,
+            csr=csr_der,
+            replaces=order.replaces,
+        )
+    except issuance.IssuanceRejected as rejected:
+        # The order goes back to ready: the client may send a better CSR.
+        Order.objects.filter(pk=order.pk).update(status=OrderStatus.READY)
+        kind = messages.PIPELINE_PROBLEMS.get(rejected.code, "badCSR")
+        raise AcmeProblem(kind, rejected.message) from rejected
+    return _record_finalized(order, submission, actor)
+
+
+def _record_finalized(order: Order, submission: issuance.Submission, actor: Actor) -> Order:
+    status = OrderStatus.PROCESSING if submission.pending else OrderStatus.VALID
+    with transaction.atomic():
+        Order.objects.filter(pk=order.pk).update(
+            status=status, request=submission.request, certificate=submission.certificate
+        )
+        record(
+            "acme.order_finalized",
+            actor=actor,
+            obj=order,
+            application=order.account.application,
+            data={
+                "identifiers": order.identifiers,
+                "status": status,
+                "request_id": str(submission.request.pk),
+                "certificate_id": str(submission.certificate.pk)
+                if submission.certificate
+                else None,
+            },
+        )
+    order.status, order.request, order.certificate = (
+        status,
+        submission.request,
+        submission.certificate,
+    )
+    return order
+
+
+def _check_csr_matches(order: Order, csr_der: bytes) -> None:
+    try:
+        parsed = pki_csr.parse_csr(csr_der)
+    except PKIError as exc:
+        raise AcmeProblem("badCSR", exc.message) from exc
+    requested = {(i["type"], i["value"]) for i in order.identifiers}
+    named = {("dns", n.lower()) for n in parsed.dns_names} | {
+        ("ip", str(a)) for a in parsed.ip_addresses
+    }
+    if parsed.emails or parsed.uris:
+        raise AcmeProblem("badCSR", "The CSR may only name DNS names and IP addresses.")
+    if parsed.common_name and not _cn_in(parsed.common_name, requested):
+        raise AcmeProblem(
+            "badCSR", f"The CSR's common name {parsed.common_name} is not in the order."
+        )
+    if named != requested:
+        extra = sorted(v for _, v in named - requested)
+        missing = sorted(v for _, v in requested - named)
+        raise AcmeProblem(
+            "badCSR", f"The CSR names do not match the order (extra: {extra}, missing: {missing})."
+        )
+
+
+def _cn_in(common_name: str, requested: set[tuple[str, str]]) -> bool:
+    return ("dns", common_name.lower()) in requested or ("ip", common_name) in requested
+
+
+def certificate_chain_pem(certificate: Certificate) -> str:
+    """The certificate and its issuers, without the self-signed root."""
+    pems = [certificate.certificate_pem.strip()]
+    for issuer in certificate.chain():
+        if issuer.issuer != issuer.subject:
+            pems.append(certs_pem(issuer))
+    return "\n".join(pems) + "\n"
+
+
+def certs_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(Encoding.PEM).decode().strip()
+
+
+# --- Revocation -------------------------------------------------------------------------
+
+
+def revoke(application: Application, auth: Authenticated) -> Certificate:
+    """revokeCert by the account that ordered the certificate, or by the certificate's key."""
+    cert, code = messages.certificate_from_revoke(auth.json())
+    reason = messages.REVOCATION_REASONS.get(code)
+    if reason is None:
+        raise AcmeProblem("badRevocationReason", f"Reason code {code} is not accepted.")
+    fingerprint = certs.fingerprint_sha256(cert)
+    certificate = Certificate.objects.filter(
+        application=application, fingerprint_sha256=fingerprint
+    ).first()
+    if certificate is None:
+        raise AcmeProblem("malformed", "This certificate was not issued to this Application.", 404)
+    if not _may_revoke(certificate, cert, auth):
+        raise AcmeProblem("unauthorized", "Neither this account nor this key may revoke it.", 403)
+    if certificate.status == CertificateStatus.REVOKED:
+        raise AcmeProblem("alreadyRevoked", "The certificate is already revoked.")
+    try:
+        return issuance.revoke(certificate, reason=reason, actor=auth.actor())
+    except issuance.RevocationError as exc:
+        raise AcmeProblem("alreadyRevoked", str(exc)) from exc
+
+
+def _may_revoke(certificate: Certificate, cert: x509.Certificate, auth: Authenticated) -> bool:
+    if auth.account is not None:
+        return Order.objects.filter(account=auth.account, certificate=certificate).exists()
+    cert_key = jws.jwk_for_public_key(cert.public_key())
+    return cert_key is not None and cert_key.thumbprint() == auth.key.thumbprint()
+
+
+# --- ARI --------------------------------------------------------------------------------
+
+
+def renewal_window(certificate: Certificate) -> tuple[datetime, datetime]:
+    """The suggested renewal window (RFC 9773): the profile's renewal_window_days before
+    expiry, over its first half; revoked certificates should be replaced now."""
+    now = timezone.now()
+    if certificate.status == CertificateStatus.REVOKED:
+        return now - timedelta(hours=1), now
+    days = certificate.profile.renewal_window_days if certificate.profile else 30
+    start = certificate.not_after - timedelta(days=days)
+    end = start + timedelta(days=days) / 2
+    return start, end
+
+
+# --- Housekeeping -----------------------------------------------------------------------
+
+
+def expire_objects(*, now: datetime | None = None) -> int:
+    """Scheduled: mark expired pending orders and authorizations, drop used-up nonces."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        orders = Order.objects.filter(
+            status__in=[OrderStatus.PENDING, OrderStatus.READY], expires_at__lte=now
+        ).update(
+            status=OrderStatus.INVALID, error=messages.problem("malformed", "The order expired.")
+        )
+        Authorization.objects.filter(
+            status=AuthorizationStatus.PENDING, expires_at__lte=now
+        ).update(status=AuthorizationStatus.EXPIRED)
+    return orders + nonces.purge_expired()

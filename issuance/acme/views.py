@@ -1,0 +1,350 @@
+"""ACME endpoints (RFC 8555): each view authenticates through services.authenticate,
+calls one service verb and renders with messages. Every response carries a fresh
+Replay-Nonce and a Link to the directory; errors are problem documents."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from applications.models import Application
+from issuance.acme import messages, nonces, services
+from issuance.acme.choices import OrderStatus
+from issuance.acme.messages import AcmeProblem, Urls
+from issuance.acme.models import Account, Authorization, Challenge, Order
+from issuance.models import Certificate
+from profiles.models import CertificateProfile
+
+
+@dataclass
+class Reply:
+    """What an endpoint answers, before the common ACME headers are added."""
+
+    body: Any = None
+    status: int = 200
+    content_type: str = messages.JSON
+    location: str | None = None
+    links: list[tuple[str, str]] = field(default_factory=list)
+    retry_after: int | None = None
+
+
+def acme_endpoint(view: Callable[..., Reply]) -> Callable[..., HttpResponse]:
+    """Turn a Reply or an AcmeProblem into the HTTP response, with the common headers."""
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        try:
+            reply = view(request, **kwargs)
+        except AcmeProblem as problem:
+            reply = Reply(problem.as_json(), problem.status, messages.PROBLEM_JSON)
+        return _render(request, reply, kwargs)
+
+    return wrapper
+
+
+def _render(request: HttpRequest, reply: Reply, kwargs: dict[str, Any]) -> HttpResponse:
+    if reply.body is None or isinstance(reply.body, str):
+        content = reply.body or ""
+    else:
+        content = json.dumps(reply.body)
+    response = HttpResponse(content, status=reply.status, content_type=reply.content_type)
+    response["Replay-Nonce"] = nonces.issue()
+    response["Cache-Control"] = "no-store"
+    links = list(reply.links)
+    if "profile" in kwargs:
+        links.append((_base(request, kwargs["app"]) + f"/{kwargs['profile']}/directory", "index"))
+    response["Link"] = ", ".join(f'<{url}>;rel="{rel}"' for url, rel in links)
+    if reply.location:
+        response["Location"] = reply.location
+    if reply.retry_after is not None:
+        response["Retry-After"] = str(reply.retry_after)
+    return response
+
+
+def _base(request: HttpRequest, app: str) -> str:
+    return request.build_absolute_uri(f"/acme/{app}")
+
+
+def _urls(request: HttpRequest, application: Application, profile_slug: str) -> Urls:
+    base = _base(request, application.name)
+    return Urls(directory_base=f"{base}/{profile_slug}", object_base=base)
+
+
+def _index_link(urls: Urls) -> tuple[str, str]:
+    return (urls.index(), "index")
+
+
+def _application(app: str) -> Application:
+    application = Application.objects.filter(name=app).first()
+    if application is None:
+        raise AcmeProblem("malformed", "No such ACME directory.", 404)
+    return application
+
+
+def _directory(app: str, profile: str) -> tuple[Application, CertificateProfile]:
+    application = _application(app)
+    found = application.profiles.filter(slug=profile, is_active=True).first()
+    if found is None:
+        raise AcmeProblem("malformed", "No such ACME directory.", 404)
+    return application, found
+
+
+def _auth(
+    request: HttpRequest, application: Application, want_jwk: bool | None = False
+) -> services.Authenticated:
+    if request.content_type != messages.JOSE_JSON:
+        raise AcmeProblem("malformed", f"Use Content-Type {messages.JOSE_JSON}.", 415)
+    return services.authenticate(
+        application,
+        body=request.body,
+        url=request.build_absolute_uri(request.path),
+        want_jwk=want_jwk,
+        source_ip=request.META.get("REMOTE_ADDR"),
+    )
+
+
+# --- Directory, nonces, terms -----------------------------------------------------------
+
+
+@acme_endpoint
+@require_http_methods(["GET"])
+def directory(request: HttpRequest, app: str, profile: str) -> Reply:
+    application, found = _directory(app, profile)
+    urls = _urls(request, application, found.slug)
+    terms = settings.CERTPORTAL_ACME_TERMS_URL or request.build_absolute_uri("/acme/terms")
+    return Reply(messages.directory(urls, terms, settings.CERTPORTAL_BASE_URL))
+
+
+@acme_endpoint
+@require_http_methods(["GET", "HEAD"])
+def new_nonce(request: HttpRequest, app: str, profile: str) -> Reply:
+    _directory(app, profile)
+    return Reply(status=200 if request.method == "HEAD" else 204)
+
+
+@require_http_methods(["GET"])
+def terms(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(settings.CERTPORTAL_ACME_TERMS_TEXT, content_type="text/plain")
+
+
+# --- Accounts ---------------------------------------------------------------------------
+
+
+@acme_endpoint
+@require_http_methods(["POST"])
+def new_account(request: HttpRequest, app: str, profile: str) -> Reply:
+    application, found = _directory(app, profile)
+    auth = _auth(request, application, want_jwk=True)
+    urls = _urls(request, application, found.slug)
+    account, created = services.new_account(
+        application, found, auth, url=request.build_absolute_uri(request.path)
+    )
+    return Reply(
+        messages.account_json(account, urls),
+        status=201 if created else 200,
+        location=urls.account(account.id),
+    )
+
+
+def _own_account(
+    request: HttpRequest, app: str, account_id: str
+) -> tuple[Account, services.Authenticated, Urls]:
+    application = _application(app)
+    auth = _auth(request, application)
+    assert auth.account is not None
+    if auth.account.id != account_id:
+        raise AcmeProblem("unauthorized", "This is not your account.", 403)
+    return auth.account, auth, _urls(request, application, auth.account.profile.slug)
+
+
+@acme_endpoint
+@require_http_methods(["POST"])
+def account(request: HttpRequest, app: str, account_id: str) -> Reply:
+    found, auth, urls = _own_account(request, app, account_id)
+    found = services.update_account(found, auth)
+    return Reply(messages.account_json(found, urls), links=[_index_link(urls)])
+
+
+@acme_endpoint
+@require_http_methods(["POST"])
+def account_orders(request: HttpRequest, app: str, account_id: str) -> Reply:
+    found, _, urls = _own_account(request, app, account_id)
+    ids = Order.objects.filter(account=found).values_list("pk", flat=True)
+    return Reply({"orders": [urls.obj("order", i) for i in ids]}, links=[_index_link(urls)])
+
+
+@acme_endpoint
+@require_http_methods(["POST"])
+def key_change(request: HttpRequest, app: str, profile: str) -> Reply:
+    application, found = _directory(app, profile)
+    auth = _auth(request, application)
+    assert auth.account is not None
+    urls = _urls(request, application, found.slug)
+    changed = services.change_key(
+        auth.account,
+        auth,
+        url=request.build_absolute_uri(request.path),
+        account_url=urls.account(auth.account.id),
+    )
+    return Reply(messages.account_json(changed, urls), location=urls.account(changed.id))
+
+
+# --- Orders, authorizations, challenges -------------------------------------------------
+
+
+def _order_reply(order: Order, urls: Urls, status: int = 200, location: bool = False) -> Reply:
+    authz_ids = list(order.authorizations.values_list("pk", flat=True))
+    retry = settings.CERTPORTAL_ACME_RETRY_AFTER_SECONDS
+    return Reply(
+        messages.order_json(order, authz_ids, urls),
+        status=status,
+        location=urls.obj("order", order.id) if location or status == 201 else None,
+        retry_after=retry if order.status == OrderStatus.PROCESSING else None,
+    )
+
+
+@acme_endpoint
+@require_http_methods(["POST"])
+def new_order(request: HttpRequest, app: str, profile: str) -> Reply:
+    application, found = _directory(app, profile)
+    auth = _auth(request, application)
+    assert auth.account is not None
+    order, _ = services.new_order(auth.account, found, auth)
+    return _order_reply(order, _urls(request, application, found.slug), status=201)
+
+
+def _account_order(
+    request: HttpRequest, app: str, order_id: str
+) -> tuple[Order, services.Authenticated, Urls]:
+    application = _application(app)
+    auth = _auth(request, application)
+    order = (
+        Order.objects.select_related("account__application", "profile", "request")
+        .filter(pk=order_id, account=auth.account)
+        .first()
+    )
+    if order is None:
+        raise AcmeProblem("malformed", "No such order for this account.", 404)
+    return order, auth, _urls(request, application, order.profile.slug)
+
+
+@acme_endpoint
+@require_http_methods(["POST"])
+def order(request: HttpRequest, app: str, order_id: str) -> Reply:
+    found, _, urls = _account_order(request, app, order_id)
+    services.refresh_order(found)
+    reply = _order_reply(found, urls)
+    reply.links.append(_index_link(urls))
+    return reply
+
+
+@acme_endpoint
+@require_http_methods(["POST"])
+def finalize(request: HttpRequest, app: str, order_id: str) -> Reply:
+    found, auth, urls = _account_order(request, app, order_id)
+    found = services.finalize(found, auth)
+    reply = _order_reply(found, urls, location=True)
+    reply.links.append(_index_link(urls))
+    return reply
+
+
+@acme_endpoint
+@require_http_methods(["POST"])
+def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
+    application = _application(app)
+    auth = _auth(request, application)
+    authz = (
+        Authorization.objects.select_related("order__profile")
+        .filter(pk=authz_id, order__account=auth.account)
+        .first()
+    )
+    if authz is None:
+        raise AcmeProblem("malformed", "No such authorization for this account.", 404)
+    authz = services.deactivate_authorization(authz, auth)
+    urls = _urls(request, application, authz.order.profile.slug)
+    challenges = list(authz.challenges.order_by("type"))
+    body = messages.authorization_json(authz, challenges, urls)
+    pending = authz.status == "pending" and any(c.status == "processing" for c in challenges)
+    return Reply(
+        body,
+        links=[_index_link(urls)],
+        retry_after=settings.CERTPORTAL_ACME_RETRY_AFTER_SECONDS if pending else None,
+    )
+
+
+@acme_endpoint
+@require_http_methods(["POST"])
+def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
+    application = _application(app)
+    auth = _auth(request, application)
+    found = (
+        Challenge.objects.select_related("authorization__order__profile")
+        .filter(pk=challenge_id, authorization__order__account=auth.account)
+        .first()
+    )
+    if found is None:
+        raise AcmeProblem("malformed", "No such challenge for this account.", 404)
+    found = services.answer_challenge(found, auth)
+    urls = _urls(request, application, found.authorization.order.profile.slug)
+    return Reply(
+        messages.challenge_json(found, urls),
+        links=[_index_link(urls), (urls.obj("authz", found.authorization_id), "up")],
+        retry_after=settings.CERTPORTAL_ACME_RETRY_AFTER_SECONDS
+        if found.status == "processing"
+        else None,
+    )
+
+
+# --- Certificates -----------------------------------------------------------------------
+
+
+@acme_endpoint
+@require_http_methods(["POST"])
+def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
+    application = _application(app)
+    auth = _auth(request, application)
+    order_row = (
+        Order.objects.select_related("certificate", "profile")
+        .filter(account=auth.account, certificate_id=cert_id)
+        .first()
+    )
+    if order_row is None or order_row.certificate is None:
+        raise AcmeProblem("malformed", "No such certificate for this account.", 404)
+    urls = _urls(request, application, order_row.profile.slug)
+    return Reply(
+        services.certificate_chain_pem(order_row.certificate),
+        content_type=messages.PEM_CHAIN,
+        links=[_index_link(urls)],
+    )
+
+
+@acme_endpoint
+@require_http_methods(["POST"])
+def revoke_cert(request: HttpRequest, app: str, profile: str) -> Reply:
+    application, _ = _directory(app, profile)
+    auth = _auth(request, application, want_jwk=None)
+    services.revoke(application, auth)
+    return Reply()
+
+
+@acme_endpoint
+@require_http_methods(["GET"])
+def renewal_info(request: HttpRequest, app: str, profile: str, cert_id: str) -> Reply:
+    application, _ = _directory(app, profile)
+    found: Certificate | None = services.find_certificate_by_ari_id(application, cert_id)
+    if found is None:
+        raise AcmeProblem("malformed", "No such certificate.", 404)
+    start, end = services.renewal_window(found)
+    return Reply(
+        messages.renewal_info(start, end),
+        retry_after=settings.CERTPORTAL_ACME_ARI_RETRY_AFTER_SECONDS,
+    )
