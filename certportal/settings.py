@@ -8,6 +8,7 @@ cache. Scale-out: DATABASE_URL (PostgreSQL), REDIS_URL (cache, throttles, q2 bro
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -76,9 +77,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "guardian",
     "django_q",
     "certportal",
+    "certportal.api",
     "applications",
     "profiles",
     "issuance",
@@ -251,6 +254,53 @@ if CERTPORTAL_CRL_REFRESH_MARGIN_HOURS >= CERTPORTAL_CRL_VALIDITY_HOURS:
         "CERTPORTAL_CRL_REFRESH_MARGIN_HOURS must be shorter than CERTPORTAL_CRL_VALIDITY_HOURS"
     )
 
+CERTPORTAL_API_RATE = env.get_str("CERTPORTAL_API_RATE", "1200/min")
+if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", CERTPORTAL_API_RATE):
+    raise ImproperlyConfigured(
+        f"CERTPORTAL_API_RATE={CERTPORTAL_API_RATE!r}: use <count>/<s|min|hour|day>"
+    )
+# REST API (certportal/api/): bearer tokens or the browser session (with CSRF), one error
+# format, page-number pagination, per-token throttling in the cache (Redis with REDIS_URL).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "certportal.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "certportal.api.pagination.ApiPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["certportal.api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": CERTPORTAL_API_RATE},
+    "EXCEPTION_HANDLER": "certportal.api.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "certportal API",
+    "DESCRIPTION": "Certificate lifecycle automation: issue, renew, revoke, approve, audit.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "certportal.api.schema.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "KeyAlgorithmEnum": "profiles.choices.KeyAlgorithm",
+        "RevocationReasonEnum": "issuance.choices.RevocationReason",
+        "RoleEnum": "applications.choices.Role",
+        "CertificateStatusEnum": "issuance.choices.CertificateStatus",
+        "CAStatusEnum": "profiles.choices.CAStatus",
+        "PendingStatusEnum": ["pending_approval"],
+        "SettableCAStatusEnum": ["active", "disabled"],
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -259,3 +309,85 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.get_str("CERTPORTAL_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Alerting and renewal (issue 6) ---------------------------------------------------------
+# Email: CERTPORTAL_EMAIL_URL (smtp://user:pass@host:587?starttls=1, smtps://host:465)
+# or the EMAIL_HOST / EMAIL_PORT / EMAIL_HOST_USER / EMAIL_HOST_PASSWORD(_FILE) /
+# EMAIL_USE_TLS / EMAIL_USE_SSL variables.
+_EMAIL_URL = env.get_str("CERTPORTAL_EMAIL_URL")
+if _EMAIL_URL:
+    from urllib.parse import parse_qs, unquote, urlparse
+
+    _email = urlparse(_EMAIL_URL)
+    if _email.scheme not in ("smtp", "smtps") or not _email.hostname:
+        raise ImproperlyConfigured(
+            "CERTPORTAL_EMAIL_URL must look like smtp://user:password@host:port or smtps://..."
+        )
+    try:
+        _email_port = _email.port
+    except ValueError as exc:
+        raise ImproperlyConfigured("CERTPORTAL_EMAIL_URL has an invalid port") from exc
+    EMAIL_HOST = _email.hostname
+    EMAIL_USE_SSL = _email.scheme == "smtps"
+    EMAIL_PORT = _email_port or (465 if EMAIL_USE_SSL else 25)
+    EMAIL_HOST_USER = unquote(_email.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_email.password or "")
+    EMAIL_USE_TLS = parse_qs(_email.query).get("starttls", ["0"])[0] in ("1", "true", "yes")
+else:
+    EMAIL_HOST = env.get_str("EMAIL_HOST", "localhost")
+    EMAIL_PORT = env.get_int("EMAIL_PORT", 25, minimum=1)
+    EMAIL_HOST_USER = env.get_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env.get_str("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env.get_bool("EMAIL_USE_TLS", False)
+    EMAIL_USE_SSL = env.get_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on")
+EMAIL_TIMEOUT = env.get_int("CERTPORTAL_EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env.get_str("CERTPORTAL_EMAIL_FROM", "certportal@localhost")
+# Alerts use this backend explicitly (tests swap EMAIL_BACKEND for locmem; alerts still
+# speak SMTP, to a test server).
+CERTPORTAL_ALERT_EMAIL_BACKEND = env.get_str(
+    "CERTPORTAL_ALERT_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"
+)
+# How long a worker holds an alert it is sending before another may take it over.
+CERTPORTAL_ALERT_SEND_LEASE_SECONDS = env.get_int(
+    "CERTPORTAL_ALERT_SEND_LEASE_SECONDS", 120, minimum=1
+)
+# The outbox sweeper takes events left undispatched this long after they were written.
+CERTPORTAL_OUTBOX_SWEEP_GRACE_SECONDS = env.get_int(
+    "CERTPORTAL_OUTBOX_SWEEP_GRACE_SECONDS", 30, minimum=1
+)
+# Certificates renewed per transaction (one pipeline call) by the renewal sweep.
+CERTPORTAL_RENEWAL_BATCH = env.get_int("CERTPORTAL_RENEWAL_BATCH", 100, minimum=1)
+# A distinct cluster name keeps separate deployments (or test runs) on one Redis apart.
+Q_CLUSTER["name"] = env.get_str("CERTPORTAL_Q_NAME", str(Q_CLUSTER["name"]))
+
+# ACME (issue 5). Challenge ports and the resolver are the server's choice, never the
+# client's; tests use port 5002, a test DNS server and allow private addresses.
+CERTPORTAL_ACME_HTTP01_PORT = env.get_int("CERTPORTAL_ACME_HTTP01_PORT", 80, minimum=1)
+CERTPORTAL_ACME_TLSALPN01_PORT = env.get_int("CERTPORTAL_ACME_TLSALPN01_PORT", 443, minimum=1)
+# host:port of the DNS server for dns-01 TXT and http-01/tls-alpn-01 targets; empty = system.
+CERTPORTAL_ACME_DNS_RESOLVER = env.get_str("CERTPORTAL_ACME_DNS_RESOLVER", "")
+if CERTPORTAL_ACME_DNS_RESOLVER and not CERTPORTAL_ACME_DNS_RESOLVER.rpartition(":")[2].isdigit():
+    raise ImproperlyConfigured(
+        f"CERTPORTAL_ACME_DNS_RESOLVER={CERTPORTAL_ACME_DNS_RESOLVER!r} is not host:port"
+    )
+CERTPORTAL_ACME_ALLOW_PRIVATE = env.get_bool("CERTPORTAL_ACME_ALLOW_PRIVATE", False)
+CERTPORTAL_ACME_NONCE_LIFETIME_SECONDS = env.get_int(
+    "CERTPORTAL_ACME_NONCE_LIFETIME_SECONDS", 3600, minimum=10
+)
+CERTPORTAL_ACME_ORDER_LIFETIME_HOURS = env.get_int(
+    "CERTPORTAL_ACME_ORDER_LIFETIME_HOURS", 24, minimum=1
+)
+CERTPORTAL_ACME_MAX_BODY_BYTES = env.get_int("CERTPORTAL_ACME_MAX_BODY_BYTES", 65536, minimum=4096)
+CERTPORTAL_ACME_RETRY_AFTER_SECONDS = env.get_int(
+    "CERTPORTAL_ACME_RETRY_AFTER_SECONDS", 1, minimum=1
+)
+CERTPORTAL_ACME_ARI_RETRY_AFTER_SECONDS = env.get_int(
+    "CERTPORTAL_ACME_ARI_RETRY_AFTER_SECONDS", 6 * 3600, minimum=60
+)
+CERTPORTAL_ACME_TERMS_URL = env.get_str("CERTPORTAL_ACME_TERMS_URL", "")
+CERTPORTAL_ACME_TERMS_TEXT = env.get_str(
+    "CERTPORTAL_ACME_TERMS_TEXT",
+    "Certificates from this portal are for the Application's own services only.",
+)

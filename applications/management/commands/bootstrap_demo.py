@@ -116,7 +116,41 @@ class Command(BaseCommand):
             "profiles": [p.slug for p in profiles],
             "certificate_authorities": [root.slug, issuing.slug],
             "members": members,
+            "acme": _acme_demo(application, profiles[0]),
+            "api_tokens": _api_tokens(application),
         }
+
+
+def _api_tokens(application: Application) -> dict[str, str]:
+    """A fresh API token per member role (issue 4); earlier demo tokens are revoked."""
+    from certportal.api import services as credentials
+    from certportal.api.models import ApiToken
+
+    tokens = {}
+    for role, username in MEMBERS.items():
+        user = application.memberships.get(user__username=username).user
+        for old in ApiToken.objects.filter(user=user, name="bootstrap_demo", revoked_at=None):
+            credentials.revoke_token(old, actor=ACTOR)
+        tokens[str(role)] = credentials.create_token(user, name="bootstrap_demo", actor=ACTOR)[1]
+    return tokens
+
+
+def _acme_demo(application: Application, profile: CertificateProfile) -> dict[str, str]:
+    """ACME directory of the tls-server profile and a fresh EAB credential (issue 5);
+    the previous demo credential is revoked, like the passwords it is shown once."""
+    from django.urls import reverse
+
+    from issuance.acme import services as acme_services
+
+    for old in application.acme_eab_keys.filter(name="bootstrap_demo", revoked_at__isnull=True):
+        acme_services.revoke_eab_key(old, actor=ACTOR)
+    eab, hmac_key = acme_services.create_eab_key(application, name="bootstrap_demo", actor=ACTOR)
+    path = reverse("acme:directory", kwargs={"app": application.name, "profile": profile.slug})
+    return {
+        "directory": settings.CERTPORTAL_BASE_URL + path,
+        "eab_kid": eab.key_id,
+        "eab_hmac": hmac_key,
+    }
 
 
 def _user(username: str, *, superuser: bool = False) -> tuple[Any, str]:
