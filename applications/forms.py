@@ -40,6 +40,18 @@ class ApplicationForm(forms.Form):
         return _active_user(self.cleaned_data["first_admin"])
 
 
+class ApplicationEditForm(forms.Form):
+    """What a product admin may change after creation: description and profiles."""
+
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    profiles = forms.ModelMultipleChoiceField(
+        queryset=CertificateProfile.objects.filter(is_active=True),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Detaching a profile stops new issuance from it; issued certificates stay.",
+    )
+
+
 def _active_user(username: str) -> Any:
     user = get_user_model().objects.filter(username=username.strip(), is_active=True).first()
     if user is None:

@@ -91,3 +91,31 @@ def _refuse_losing_last_admin(membership: Membership) -> None:
     )
     if admins.count() <= 1:
         raise MembershipError("An Application must keep at least one Admin.")
+
+
+def update_application(
+    application: Application,
+    *,
+    actor: Actor,
+    description: str,
+    profiles: Iterable[CertificateProfile],
+) -> Application:
+    """Change the description and the attached profiles (product admins).
+
+    Detaching a profile stops new issuance from it; certificates already issued keep it.
+    """
+    wanted = list(profiles)
+    with transaction.atomic():
+        before = set(application.profiles.values_list("slug", flat=True))
+        application.description = description
+        application.save(update_fields=["description", "updated_at"])
+        application.profiles.set(wanted)
+        after = {p.slug for p in wanted}
+        record(
+            "application.updated",
+            actor=actor,
+            obj=application,
+            application=application,
+            data={"attached": sorted(after - before), "detached": sorted(before - after)},
+        )
+    return application

@@ -8,6 +8,7 @@ urlpatterns = [
     path("applications/", views.application_list, name="list"),
     path("applications/new/", views.application_create, name="create"),
     path("applications/<slug:slug>/", views.overview, name="overview"),
+    path("applications/<slug:slug>/edit/", views.application_edit, name="edit"),
     path("applications/<slug:slug>/members/", views.members, name="members"),
     path(
         "applications/<slug:slug>/members/<int:user_id>/role/",

@@ -29,7 +29,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from applications import services, tabs
-from applications.forms import AddMemberForm, ApplicationForm, AuditFilterForm, MemberRoleForm
+from applications.forms import (
+    AddMemberForm,
+    ApplicationEditForm,
+    ApplicationForm,
+    AuditFilterForm,
+    MemberRoleForm,
+)
 from applications.models import Application, AuditEvent
 from certportal import permissions
 from certportal.auth import client_ip
@@ -141,6 +147,25 @@ def application_create(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Application {application.name} created.")
         return redirect("applications:overview", slug=application.name)
     return render(request, "applications/create.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def application_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    require_product_admin(request)
+    application = get_object_or_404(Application, name=slug)
+    initial = {"description": application.description, "profiles": application.profiles.all()}
+    form = ApplicationEditForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.update_application(
+            application,
+            actor=actor_for(request),
+            description=form.cleaned_data["description"],
+            profiles=form.cleaned_data["profiles"],
+        )
+        messages.success(request, f"Application {application.name} updated.")
+        return redirect("applications:overview", slug=application.name)
+    return render(request, "applications/edit.html", {"form": form, "application": application})
 
 
 # --- Overview -----------------------------------------------------------------------------

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import BigIntegerField, QuerySet
+from django.db.models.functions import Cast
 from guardian.core import ObjectPermissionChecker
-from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
+from guardian.models import UserObjectPermission
+from guardian.shortcuts import assign_perm, remove_perm
 
 from applications.choices import Role
 from applications.models import Application
@@ -62,9 +65,18 @@ def applications_for(user: AnyUser, perm: str = VIEW) -> QuerySet[Application]:
         return Application.objects.none()
     if is_product_admin(user):
         return Application.objects.all()
-    return get_objects_for_user(
-        user, f"applications.{perm}", klass=Application, accept_global_perms=False
+    # guardian's own rows, read with one indexed subquery: get_objects_for_user builds the
+    # same answer with several extra queries and far more ORM work per request.
+    granted = (
+        UserObjectPermission.objects.filter(
+            user_id=user.pk,
+            content_type=ContentType.objects.get_for_model(Application),
+            permission__codename=perm,
+        )
+        .annotate(application_id=Cast("object_pk", BigIntegerField()))
+        .values("application_id")
     )
+    return Application.objects.filter(pk__in=granted)
 
 
 def has_perm(user: AnyUser, perm: str, application: Application) -> bool:

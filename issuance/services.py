@@ -220,15 +220,29 @@ def _store_and_issue(
         )
 
 
+def attached_profile(application: Application, slug: str) -> CertificateProfile | None:
+    """The Application's profile with this slug (and its CA, in the same query).
+
+    Fronts resolve profiles through here; the profile remembers which Application it was
+    found through, so the pipeline need not ask again whether it is attached.
+    """
+    profile = application.profiles.filter(slug=slug).select_related("issuing_ca").first()
+    if profile is not None:
+        profile._attached_to = application.pk  # type: ignore[attr-defined]
+    return profile
+
+
 def _usable_ca(application: Application, profile: CertificateProfile) -> CertificateAuthority:
     if not profile.is_active:
         raise IssuanceRejected(
             "profile_unavailable", f"Profile {profile.slug} is disabled.", "profile"
         )
-    attached = Application.profiles.through.objects.filter(
-        application_id=application.pk, certificateprofile_id=profile.pk
+    attached = getattr(profile, "_attached_to", None) == application.pk or (
+        Application.profiles.through.objects.filter(
+            application_id=application.pk, certificateprofile_id=profile.pk
+        ).exists()
     )
-    if not attached.exists():
+    if not attached:
         raise IssuanceRejected(
             "profile_unavailable",
             f"Profile {profile.slug} is not attached to Application {application.name}.",
@@ -776,12 +790,13 @@ def expire_certificates(*, now: datetime | None = None, batch: int = 5000) -> in
     total = 0
     while True:
         ids = list(
-            Certificate.objects.filter(status=CertificateStatus.ACTIVE, not_after__lte=now)
-            .values_list("pk", flat=True)[:batch]
+            Certificate.objects.filter(
+                status=CertificateStatus.ACTIVE, not_after__lte=now
+            ).values_list("pk", flat=True)[:batch]
         )
         if not ids:
             return total
         with transaction.atomic():
-            total += Certificate.objects.filter(
-                pk__in=ids, status=CertificateStatus.ACTIVE
-            ).update(status=CertificateStatus.EXPIRED)
+            total += Certificate.objects.filter(pk__in=ids, status=CertificateStatus.ACTIVE).update(
+                status=CertificateStatus.EXPIRED
+            )

@@ -33,6 +33,8 @@ MATRIX: list[tuple[str, str, str, str, tuple[int, ...]]] = [
     ("applications:list", "", "get", "", ANY_USER),
     ("applications:create", "", "get", "", PRODUCT_ADMIN_PAGE),
     ("applications:overview", "app", "get", "", APP_READ),
+    ("applications:edit", "app", "get", "", PRODUCT_ADMIN_PAGE),
+    ("applications:edit", "app", "post", "", (302, 404, 404, 404, 404, 302)),
     ("applications:members", "app", "get", "", APP_READ),
     ("applications:members", "app", "post", "add_member", APP_MANAGE_ACTION),
     ("applications:member-role", "member", "post", "role", APP_MANAGE_ACTION),
@@ -54,6 +56,8 @@ MATRIX: list[tuple[str, str, str, str, tuple[int, ...]]] = [
     ("profiles:ca-import", "", "get", "", PRODUCT_ADMIN_PAGE),
     ("profiles:ca-detail", "ca", "get", "", PRODUCT_ADMIN_PAGE),
     ("profiles:ca-status", "ca", "post", "ca_status", (302, 404, 404, 404, 404, 302)),
+    # An empty install form on an active CA: refused with the form shown again.
+    ("profiles:ca-install", "ca", "post", "", (302, 404, 404, 404, 404, 400)),
     ("profiles:profile-list", "", "get", "", PRODUCT_ADMIN_PAGE),
     ("profiles:profile-create", "", "get", "", PRODUCT_ADMIN_PAGE),
     ("profiles:profile-edit", "profile", "get", "", PRODUCT_ADMIN_PAGE),
@@ -120,3 +124,28 @@ def test_portal_url_answers_expected_status(
     assert response.status_code == expected, (url, persona, response.status_code)
     if response.status_code in (403, 404) and method == "post":
         assert Membership.objects.count() == before
+
+
+# Public PKI endpoints (no login) and the htmx partial of a listed page are not portal pages.
+NOT_IN_MATRIX = {
+    "issuance:ca-certificate",
+    "issuance:ca-chain",
+    "issuance:crl",
+    "issuance:ocsp",
+    "issuance:ocsp-get",
+}
+
+
+def test_matrix_names_every_portal_url():
+    """A new page in these namespaces must be added to MATRIX (or knowingly excluded)."""
+    from django.urls import get_resolver
+
+    resolver = get_resolver()
+    named = set()
+    for namespace in ("applications", "issuance", "profiles"):
+        ns_resolver = resolver.namespace_dict[namespace][1]
+        named |= {
+            f"{namespace}:{name}" for name in ns_resolver.reverse_dict if isinstance(name, str)
+        }
+    covered = {row[0] for row in MATRIX}
+    assert named - covered - NOT_IN_MATRIX == set()

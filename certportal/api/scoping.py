@@ -15,9 +15,13 @@ from certportal.events import Actor
 
 
 def application_for(request: Request, slug: str, perm: str = perms.VIEW) -> Application:
-    application = get_object_or_404(perms.applications_for(request.user, perms.VIEW), name=slug)
-    require(request, perm, application)
-    return application
+    """One query when the caller holds perm; a second only to tell 403 from 404."""
+    application = perms.applications_for(request.user, perm).filter(name=slug).first()
+    if application is not None:
+        return application
+    visible = get_object_or_404(perms.applications_for(request.user, perms.VIEW), name=slug)
+    require(request, perm, visible)  # raises: the caller sees it but lacks perm
+    return visible
 
 
 def require(request: Request, perm: str, application: Application) -> None:

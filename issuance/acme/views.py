@@ -21,6 +21,7 @@ from issuance.acme.choices import OrderStatus
 from issuance.acme.messages import AcmeProblem, Urls
 from issuance.acme.models import Account, Authorization, Challenge, Order
 from issuance.models import Certificate
+from issuance.services import attached_profile
 from profiles.models import CertificateProfile
 
 
@@ -92,8 +93,8 @@ def _application(app: str) -> Application:
 
 def _directory(app: str, profile: str) -> tuple[Application, CertificateProfile]:
     application = _application(app)
-    found = application.profiles.filter(slug=profile, is_active=True).first()
-    if found is None:
+    found = attached_profile(application, profile)
+    if found is None or not found.is_active:
         raise AcmeProblem("malformed", "No such ACME directory.", 404)
     return application, found
 

@@ -112,7 +112,7 @@ class CertificateViewSet(
         ask = s.IssueSerializer(data=request.data)
         ask.is_valid(raise_exception=True)
         data = ask.validated_data
-        profile = application.profiles.filter(slug=data["profile"]).first()
+        profile = services.attached_profile(application, data["profile"])
         if profile is None:
             raise field_error("profile", "unknown_profile", "No such profile in this Application.")
         key_spec = None
