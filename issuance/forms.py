@@ -194,6 +194,38 @@ class RevokeForm(forms.Form):
     )
 
 
+class RenewForm(forms.Form):
+    """How to renew: a fresh held key, the same held key, or the requester's CSR."""
+
+    key = forms.ChoiceField(
+        choices=[
+            ("new", "New key (generated and held by the portal)"),
+            ("reuse", "Same key (held by the portal)"),
+            ("csr", "My CSR"),
+        ],
+        initial="new",
+        widget=forms.RadioSelect,
+    )
+    csr = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        required=False,
+        max_length=64 * 1024,
+        label='CSR (PEM), for "My CSR"',
+    )
+
+    def __init__(self, *args: Any, holds_key: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not holds_key:
+            self.fields["key"].choices = [("csr", "My CSR")]
+            self.fields["key"].initial = "csr"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("key") == "csr" and not (data.get("csr") or "").strip():
+            self.add_error("csr", "Paste the CSR for the renewed certificate.")
+        return data
+
+
 class Pkcs12Form(forms.Form):
     password = forms.CharField(
         widget=forms.PasswordInput,

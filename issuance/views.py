@@ -31,6 +31,7 @@ from issuance.forms import (
     InventoryFilterForm,
     IssueForm,
     Pkcs12Form,
+    RenewForm,
     RevokeForm,
 )
 from issuance.models import Certificate
@@ -290,6 +291,42 @@ def certificate_revoke(request: HttpRequest, slug: str, pk: Any) -> HttpResponse
     context.update(certificate=certificate, form=form)
     status = 400 if form.errors else 200
     return render(request, "issuance/certificate_revoke.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def certificate_renew(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
+    """Renew through the pipeline: same profile, subject and SANs; the old one is superseded
+    once the new one exists (or the request waits for approval)."""
+    application = _application(request, slug, permissions.ISSUE)
+    certificate = _certificate(application, pk)
+    form = RenewForm(
+        request.POST if request.method == "POST" else None, holds_key=certificate.has_private_key
+    )
+    context = application_context(request, application, "certificates")
+    if request.method == "POST" and form.is_valid():
+        try:
+            submission = services.renew(
+                certificate,
+                actor=actor_for(request),
+                key_mode=form.cleaned_data["key"],
+                csr=form.cleaned_data.get("csr") or None,
+                method=EnrollmentMethod.UI,
+            )
+        except (services.RenewalError, services.IssuanceRejected) as exc:
+            form.add_error("csr" if getattr(exc, "field", None) == "csr" else None, str(exc))
+        else:
+            if submission.pending:
+                messages.info(request, "The renewal is waiting for approval.")
+                return redirect("issuance:certificate", slug=application.name, pk=certificate.pk)
+            messages.success(request, "Renewed: this is the new certificate.")
+            assert submission.certificate is not None
+            return redirect(
+                "issuance:certificate", slug=application.name, pk=submission.certificate.pk
+            )
+    context.update(certificate=certificate, form=form)
+    status = 400 if form.errors else 200
+    return render(request, "issuance/certificate_renew.html", context, status=status)
 
 
 def _issue(request: HttpRequest, application: Application, form: IssueForm) -> Any:

@@ -51,6 +51,8 @@ MATRIX: list[tuple[str, str, str, str, tuple[int, ...]]] = [
     ("issuance:revoke", "cert", "get", "", APP_WRITE_PAGE),
     ("issuance:revoke", "cert", "post", "revoke", (302, 404, 403, 302, 302, 302)),
     ("issuance:pkcs12", "cert", "post", "pkcs12", APP_WRITE_PAGE),
+    ("issuance:renew", "cert", "get", "", APP_WRITE_PAGE),
+    ("issuance:renew", "cert", "post", "renew", (302, 404, 403, 302, 302, 302)),
     ("profiles:ca-list", "", "get", "", PRODUCT_ADMIN_PAGE),
     ("profiles:ca-create", "ca_kind", "get", "", PRODUCT_ADMIN_PAGE),
     ("profiles:ca-import", "", "get", "", PRODUCT_ADMIN_PAGE),
@@ -105,6 +107,7 @@ def _data(kind: str, make_user: Any) -> dict[str, Any]:
         "revoke": {"reason": "keyCompromise", "confirm": "on"},
         "pkcs12": {"password": "correct horse battery"},
         "ca_status": {"status": "active"},
+        "renew": {"key": "new"},
     }
     return data[kind]
 
