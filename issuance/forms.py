@@ -216,8 +216,10 @@ class RenewForm(forms.Form):
     def __init__(self, *args: Any, holds_key: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not holds_key:
-            self.fields["key"].choices = [("csr", "My CSR")]
-            self.fields["key"].initial = "csr"
+            key_field = self.fields["key"]
+            assert isinstance(key_field, forms.ChoiceField)
+            key_field.choices = [("csr", "My CSR")]
+            key_field.initial = "csr"
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
