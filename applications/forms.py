@@ -81,6 +81,8 @@ class MemberRoleForm(forms.Form):
 
 
 class AuditFilterForm(forms.Form):
+    # Only on the global log: an Application's own log is already scoped to it.
+    application = forms.CharField(required=False, max_length=63, label="Application")
     action = forms.CharField(required=False, max_length=64, label="Action")
     actor = forms.CharField(required=False, max_length=150, label="Who")
     since = forms.DateField(

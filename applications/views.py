@@ -318,6 +318,8 @@ def enrollment(request: HttpRequest, slug: str) -> HttpResponse:
 def filter_audit(events: QuerySet[AuditEvent], form: AuditFilterForm) -> QuerySet[AuditEvent]:
     form.is_valid()
     data = form.cleaned_data
+    if data.get("application"):
+        events = events.filter(application__name=data["application"].strip())
     if data.get("action"):
         events = events.filter(action__startswith=data["action"].strip())
     if data.get("actor"):
@@ -329,8 +331,12 @@ def filter_audit(events: QuerySet[AuditEvent], form: AuditFilterForm) -> QuerySe
     return events
 
 
-def _audit_page(request: HttpRequest, events: QuerySet[AuditEvent]) -> dict[str, Any]:
+def _audit_page(
+    request: HttpRequest, events: QuerySet[AuditEvent], *, global_log: bool = False
+) -> dict[str, Any]:
     form = AuditFilterForm(request.GET)
+    if not global_log:
+        del form.fields["application"]
     page = Paginator(filter_audit(events, form), 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -351,7 +357,9 @@ def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def global_audit_log(request: HttpRequest) -> HttpResponse:
     require_product_admin(request)
-    context = _audit_page(request, AuditEvent.objects.select_related("application"))
+    context = _audit_page(
+        request, AuditEvent.objects.select_related("application"), global_log=True
+    )
     context["global_log"] = True
     template = (
         "applications/_audit_table.html" if is_htmx(request) else "applications/audit_global.html"

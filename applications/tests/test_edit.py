@@ -49,3 +49,14 @@ def test_unknown_profile_id_is_refused_and_changes_nothing(client, personas, app
 def test_anonymous_is_sent_to_login(client, application):
     response = client.get(reverse("applications:edit", args=[application.name]))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_global_audit_log_filters_by_application(client, personas, application, actor):
+    from applications.services import create_application
+
+    create_application(name="billing", actor=actor)
+    client.force_login(personas["product_admin"])
+    page = client.get(reverse("applications:audit-global"), {"application": "billing"})
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "billing" in body and "payments-api" not in body.split("<tbody")[-1]
