@@ -56,7 +56,7 @@ def approval_required(request: CertificateRequest, decision: Decision) -> bool:
     flow row written here refers to it through a deferred foreign key, so both commit
     (or roll back) together.
     """
-    policies = _active_policies(request.application_id)
+    policies = _active_policies_for(request)
     if not policies:
         return False
     if _renewal_bypasses(request, decision):
@@ -69,6 +69,22 @@ def approval_required(request: CertificateRequest, decision: Decision) -> bool:
             _open_flow(request, policy)
             return True
     return False
+
+
+def start_pipeline_call(application: Application) -> None:
+    """The pipeline calls this first: policies are loaded afresh once per call, then shared
+    by every request of the batch (they all carry this same Application instance)."""
+    application.__dict__.pop("_active_approval_policies", None)
+
+
+def _active_policies_for(request: CertificateRequest) -> list[ApprovalPolicy]:
+    """The Application's active policies, as loaded for the current pipeline call."""
+    application = request.application
+    cached = getattr(application, "_active_approval_policies", None)
+    if cached is None:
+        cached = _active_policies(application.pk)
+        application._active_approval_policies = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def _active_policies(application_id: int) -> list[ApprovalPolicy]:

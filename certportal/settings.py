@@ -307,7 +307,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.get_str("CERTPORTAL_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-q logs every enqueue at INFO: one line per issuance on a busy portal.
+        "django-q": {"level": env.get_str("CERTPORTAL_Q_LOG_LEVEL", "WARNING")},
+    },
 }
 
 # --- Alerting and renewal (issue 6) ---------------------------------------------------------

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from applications.models import Application
+from approvals import services as approvals
 from approvals.services import approval_required
 from certportal.events import SYSTEM, Actor, Event, record, record_many
 from certportal.secrets import seal_for
@@ -135,6 +136,7 @@ def submit_many(
     which is what makes bulk issuance and renewal sweeps cheap.
     """
     ca = _usable_ca(application, profile)
+    approvals.start_pipeline_call(application)
     rules = profile.policy()
     results: list[Submission | IssuanceRejected] = []
     accepted: list[tuple[int, _Candidate, CertificateRequest]] = []
