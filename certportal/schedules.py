@@ -16,6 +16,7 @@ class Declared:
 
 SCHEDULES = (
     Declared("crl-refresh", "issuance.tasks.refresh_due_crls", minutes=15),
+    Declared("certificate-expiry", "issuance.tasks.mark_expired", minutes=10),
     # Automatic renewal and alerting (issue 6).
     Declared("outbox-sweep", "certportal.outbox.sweep", minutes=1),
     Declared("renewal-sweep", "issuance.tasks.renew_due_certificates", minutes=10),
