@@ -228,7 +228,12 @@ def attached_profile(application: Application, slug: str) -> CertificateProfile 
     Fronts resolve profiles through here; the profile remembers which Application it was
     found through, so the pipeline need not ask again whether it is attached.
     """
-    profile = application.profiles.filter(slug=slug).select_related("issuing_ca").first()
+    profile = (
+        application.profiles.filter(slug=slug)
+        .select_related("issuing_ca")
+        .defer("issuing_ca__crl_der")  # only the CRL endpoint reads it; it can be large
+        .first()
+    )
     if profile is not None:
         profile._attached_to = application.pk  # type: ignore[attr-defined]
     return profile
