@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from profiles.choices import CAStatus, KeyAlgorithm, Preset
 from profiles.models import CertificateAuthority, CertificateProfile
+from profiles.services import PROFILE_FIELDS
 
 
 class CertificateAuthoritySerializer(serializers.ModelSerializer):
@@ -85,34 +86,8 @@ class CertificateProfileSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CertificateProfile
-        fields = [
-            "slug",
-            "name",
-            "description",
-            "preset",
-            "issuing_ca",
-            "is_active",
-            "validity_days_default",
-            "validity_days_max",
-            "key_algorithms",
-            "rsa_min_bits",
-            "ec_curves",
-            "key_usages",
-            "extended_key_usages",
-            "dns_rules",
-            "allow_wildcards",
-            "ip_cidrs",
-            "email_patterns",
-            "uri_patterns",
-            "subject_rules",
-            "copy_cn_to_sans",
-            "require_san",
-            "max_sans",
-            "allow_server_keygen",
-            "renewal_window_days",
-            "created_at",
-            "updated_at",
-        ]
+        # The writable policy fields are the services' list, so the two cannot drift.
+        fields = [*PROFILE_FIELDS, "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
         extra_kwargs = {
             "slug": {"validators": []},
