@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -151,3 +151,25 @@ def _test_speedups(settings: Any) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture
+def redis_cache(settings: Any) -> Iterator[str]:
+    """REDIS_URL set and the default cache on Redis (db 13, a key prefix of this test's own):
+    what a deployment with Redis shares between processes. Yields the URL."""
+    import os
+    import time
+
+    from django.core.cache import caches
+
+    settings.REDIS_URL = "redis://127.0.0.1:6379/13"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": settings.REDIS_URL,
+            "KEY_PREFIX": f"test-{os.getpid()}-{time.monotonic_ns()}",
+        }
+    }
+    caches.__init__()  # type: ignore[misc]
+    yield settings.REDIS_URL
+    caches.__init__()  # type: ignore[misc]

@@ -29,6 +29,7 @@ from alerts.choices import AlertEvent, DeliveryStatus
 from alerts.models import AlertRule, Channel, Delivery
 from applications.choices import Role
 from applications.models import Application
+from certportal import queue
 from certportal.events import Actor, record
 from certportal.models import OutboxEvent
 from issuance.choices import CertificateStatus
@@ -227,11 +228,12 @@ def _store(deliveries: list[Delivery]) -> int:
     return len(deliveries)
 
 
-def queue_send() -> None:
-    from django_q.tasks import async_task
+SEND_TASK = "alerts.tasks.send_due_deliveries"
 
+
+def queue_send() -> None:
     try:
-        async_task("alerts.tasks.send_due_deliveries", task_name="alerts-send")
+        queue.enqueue_coalesced(SEND_TASK)
     except Exception:
         logger.warning("could not queue alert sending; the schedule will", exc_info=True)
 

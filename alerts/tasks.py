@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alerts import services
+from certportal import queue
 
 
 def scan_expiring_certificates() -> int:
@@ -14,4 +15,5 @@ def scan_expiring_certificates() -> int:
 
 def send_due_deliveries() -> int:
     """Queued after new deliveries, and scheduled for retries and dead workers' claims."""
+    queue.started(services.SEND_TASK)
     return services.send_due()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.db.models import Exists
 
 from applications.choices import Role
 from applications.models import Application, Membership
@@ -71,10 +72,18 @@ def approval_required(request: CertificateRequest, decision: Decision) -> bool:
     return False
 
 
-def start_pipeline_call(application: Application) -> None:
+def start_pipeline_call(application: Application, profile: CertificateProfile) -> None:
     """The pipeline calls this first: policies are loaded afresh once per call, then shared
-    by every request of the batch (they all carry this same Application instance)."""
+    by every request of the batch (they all carry this same Application instance). A
+    profile resolved with ``active_policies_exist`` already says when there are none."""
     application.__dict__.pop("_active_approval_policies", None)
+    if getattr(profile, "approval_policies_present", None) is False:
+        application._active_approval_policies = []  # type: ignore[attr-defined]
+
+
+def active_policies_exist(application_id: int) -> Exists:
+    """An expression for querysets: does the Application have an active policy?"""
+    return Exists(ApprovalPolicy.objects.filter(application_id=application_id, is_active=True))
 
 
 def _active_policies_for(request: CertificateRequest) -> list[ApprovalPolicy]:

@@ -1,6 +1,7 @@
 """ACME throughput, certportal against pebble, with the same client loop.
 
 Usage: .venv/bin/python benchmarks/bench_acme.py [CERTS] [CONCURRENCY]  (default 60, 4)
+BENCH_ONLY=certportal or BENCH_ONLY=pebble runs one side only.
 
 The loop (acme library): one account per worker; per certificate a new order for a new
 name, http-01 answered from an in-process responder on 127.0.0.1:5002 and validated for
@@ -164,7 +165,16 @@ def start_portal(
     gunicorn = str(Path(python).with_name("gunicorn"))
     procs = [
         subprocess.Popen(
-            [gunicorn, "certportal.wsgi", "-b", PORTAL, "-w", "3", "--log-level", "warning"],
+            [
+                gunicorn,
+                os.environ.get("BENCH_WSGI", "certportal.wsgi"),
+                "-b",
+                PORTAL,
+                "-w",
+                "3",
+                "--log-level",
+                "warning",
+            ],
             env=env,
             cwd=ROOT,
         ),
@@ -270,18 +280,24 @@ def main() -> None:
         f"{N} certificates per server, {CONCURRENCY} concurrent clients, http-01, "
         f"{POLL * 1000:.0f} ms polling"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        pebble, pebble_dir = start_pebble(Path(tmp), dns.address)
-        try:
-            pebble_rate = run_loop("pebble", pebble_dir, None, verify=False)
-        finally:
-            stop([pebble])
+    only = os.environ.get("BENCH_ONLY", "")
+    pebble_rate = 0.0
+    if only != "certportal":
+        with tempfile.TemporaryDirectory() as tmp:
+            pebble, pebble_dir = start_pebble(Path(tmp), dns.address)
+            try:
+                pebble_rate = run_loop("pebble", pebble_dir, None, verify=False)
+            finally:
+                stop([pebble])
+    if only == "pebble":
+        return
     procs, directory, eab = start_portal(env, dns.address)
     try:
         portal_rate = run_loop("certportal", directory, eab, verify=True)
     finally:
         stop(procs)
-    print(f"certportal / pebble = {portal_rate / pebble_rate:.2f}")
+    if pebble_rate:
+        print(f"certportal / pebble = {portal_rate / pebble_rate:.2f}")
 
 
 if __name__ == "__main__":

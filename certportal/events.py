@@ -106,6 +106,5 @@ def record_many(events: Sequence[Event]) -> None:
     AuditEvent.objects.bulk_create(audits)
     if outbox:
         OutboxEvent.objects.bulk_create(outbox)
-        # After commit, hand the events to the dispatcher (certportal.outbox).
-        ids = [event.pk for event in outbox]
-        transaction.on_commit(lambda: queue_dispatch(ids))
+        # After commit, make sure the dispatcher runs (certportal.outbox).
+        transaction.on_commit(queue_dispatch)

@@ -1,9 +1,11 @@
 """The outbox dispatcher and its sweeper.
 
 Services write OutboxEvent rows in the transaction of the change (certportal.events);
-after commit, ``queue_dispatch`` hands their ids to a django-q2 task that runs every
-registered consumer (alerts, syncs, ...). The sweeper re-dispatches whatever a dead
-worker or a lost task left undispatched.
+after commit, ``queue_dispatch`` queues the ``drain`` task, which runs every registered
+consumer (alerts, syncs, ...) over the fresh events in batches. With a shared cache the
+queueing is coalesced (certportal.queue): under load one queued drain serves many
+commits instead of one task per transaction. The sweeper re-dispatches whatever a dead
+worker or a lost task left undispatched, and retries failed events with backoff.
 
 Exactly once: ``dispatch`` locks the events it takes (``select_for_update(skip_locked)``
 on PostgreSQL; SQLite's IMMEDIATE transactions serialize writers) and marks them
@@ -24,6 +26,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from certportal import queue
 from certportal.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -48,17 +51,33 @@ def _chunks(ids: Sequence[int], size: int) -> Iterable[list[int]]:
         yield list(ids[start : start + size])
 
 
-def queue_dispatch(ids: Sequence[int | None]) -> None:
-    """After commit: one dispatch task per chunk of events. A broker that is down only
-    delays them: the sweeper finds the events, so this never fails the caller."""
-    from django_q.tasks import async_task
+DRAIN = "certportal.outbox.drain"
 
-    known = [pk for pk in ids if pk is not None]
-    for chunk in _chunks(known, BATCH):
-        try:
-            async_task("certportal.outbox.dispatch", chunk, task_name=f"outbox-{chunk[0]}")
-        except Exception:
-            logger.warning("could not queue outbox dispatch; the sweeper will", exc_info=True)
+
+def queue_dispatch() -> None:
+    """After commit: make sure a drain runs. A broker that is down only delays the
+    events (the sweeper finds them), so this never fails the caller."""
+    try:
+        queue.enqueue_coalesced(DRAIN)
+    except Exception:
+        logger.warning("could not queue outbox dispatch; the sweeper will", exc_info=True)
+
+
+def drain() -> int:
+    """The task: dispatch fresh events (never attempted) oldest first, batch by batch,
+    until none is left or the rest are held by other workers. Returns how many."""
+    queue.started(DRAIN)
+    done = 0
+    while True:
+        ids = list(
+            OutboxEvent.objects.filter(dispatched_at__isnull=True, attempts=0)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:BATCH]
+        )
+        taken, ok = _dispatch_chunk(ids) if ids else (0, 0)
+        done += ok
+        if taken == 0:
+            return done
 
 
 def dispatch(ids: Sequence[int]) -> int:
@@ -66,11 +85,12 @@ def dispatch(ids: Sequence[int]) -> int:
     dispatched here (events another worker holds or has done are skipped)."""
     done = 0
     for chunk in _chunks(list(ids), BATCH):
-        done += _dispatch_chunk(chunk)
+        done += _dispatch_chunk(chunk)[1]
     return done
 
 
-def _dispatch_chunk(ids: list[int]) -> int:
+def _dispatch_chunk(ids: list[int]) -> tuple[int, int]:
+    """Lock and consume the undispatched events among ids: (taken, dispatched)."""
     with transaction.atomic():
         events = list(
             OutboxEvent.objects.select_for_update(skip_locked=True)
@@ -78,7 +98,7 @@ def _dispatch_chunk(ids: list[int]) -> int:
             .order_by("pk")
         )
         if not events:
-            return 0
+            return 0, 0
         failed = _consume(events)
         ok = [e.pk for e in events if e.pk not in failed]
         OutboxEvent.objects.filter(pk__in=ok).update(
@@ -88,7 +108,7 @@ def _dispatch_chunk(ids: list[int]) -> int:
             OutboxEvent.objects.filter(pk=pk).update(
                 attempts=F("attempts") + 1, last_error=error[:2000]
             )
-    return len(ok)
+    return len(events), len(ok)
 
 
 def _consume(events: list[OutboxEvent]) -> dict[int, str]:

@@ -162,6 +162,10 @@ Q_CLUSTER: dict[str, object] = {
     "max_attempts": 3,
     "catch_up": False,
     "ack_failures": True,
+    # Successful task results are not stored by default (-1): at issuance rates the
+    # monitor's INSERT and pruning per task competes with the work itself. Failures are
+    # always stored. Set a positive number to keep that many recent successes.
+    "save_limit": env.get_int("CERTPORTAL_Q_SAVE_LIMIT", -1, minimum=-1),
     "label": "Background tasks",
 }
 if REDIS_URL:
@@ -361,6 +365,10 @@ CERTPORTAL_ALERT_SEND_LEASE_SECONDS = env.get_int(
 CERTPORTAL_OUTBOX_SWEEP_GRACE_SECONDS = env.get_int(
     "CERTPORTAL_OUTBOX_SWEEP_GRACE_SECONDS", 30, minimum=1
 )
+# Issuance caches each Application's profiles (with CA and approval-policy presence) per
+# process for at most this long; with Redis a change anywhere invalidates them at once,
+# without it other processes see a change within this time (certportal.generation).
+CERTPORTAL_CONFIG_CACHE_SECONDS = env.get_int("CERTPORTAL_CONFIG_CACHE_SECONDS", 2, minimum=0)
 # Certificates renewed per transaction (one pipeline call) by the renewal sweep.
 CERTPORTAL_RENEWAL_BATCH = env.get_int("CERTPORTAL_RENEWAL_BATCH", 100, minimum=1)
 # A distinct cluster name keeps separate deployments (or test runs) on one Redis apart.

@@ -7,7 +7,9 @@ request pending) -> issue (sign, store, audit + outbox event in the same transac
 
 from __future__ import annotations
 
+import copy
 import ipaddress
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -20,6 +22,7 @@ from django.utils import timezone
 from applications.models import Application
 from approvals import services as approvals
 from approvals.services import approval_required
+from certportal import generation, queue
 from certportal.events import SYSTEM, Actor, Event, record, record_many
 from certportal.secrets import seal_for
 from issuance.choices import (
@@ -136,7 +139,7 @@ def submit_many(
     which is what makes bulk issuance and renewal sweeps cheap.
     """
     ca = _usable_ca(application, profile)
-    approvals.start_pipeline_call(application)
+    approvals.start_pipeline_call(application, profile)
     rules = profile.policy()
     results: list[Submission | IssuanceRejected] = []
     accepted: list[tuple[int, _Candidate, CertificateRequest]] = []
@@ -223,15 +226,43 @@ def _store_and_issue(
 
 
 def attached_profile(application: Application, slug: str) -> CertificateProfile | None:
-    """The Application's profile with this slug (and its CA, in the same query).
+    """The Application's profile with this slug, with its CA.
 
-    Fronts resolve profiles through here; the profile remembers which Application it was
-    found through, so the pipeline need not ask again whether it is attached.
+    Fronts resolve profiles through here, once per request; the profile remembers which
+    Application it was found through, so the pipeline need not ask again whether it is
+    attached, and whether that Application has any active approval policy, so the
+    pipeline loads policies only when there are some.
+
+    Answers come from a per-process cache kept while the configuration generation is
+    unchanged (certportal.generation) and for at most CERTPORTAL_CONFIG_CACHE_SECONDS;
+    each caller gets its own copies of the profile and CA.
     """
+    key = (application.pk, slug)
+    tag = generation.current()
+    cached = _PROFILES.get(key)
+    now = time.monotonic()
+    if cached is None or cached[0] != tag or cached[1] <= now:
+        profile = _attached_profile_query(application, slug)
+        if profile is None:
+            return None
+        if len(_PROFILES) >= _PROFILES_MAX:
+            _PROFILES.clear()
+        cached = _PROFILES[key] = (tag, now + settings.CERTPORTAL_CONFIG_CACHE_SECONDS, profile)
+    found = copy.copy(cached[2])
+    found.issuing_ca = copy.copy(cached[2].issuing_ca)
+    return found
+
+
+_PROFILES: dict[tuple[int, str], tuple[tuple[int, int], float, CertificateProfile]] = {}
+_PROFILES_MAX = 1024
+
+
+def _attached_profile_query(application: Application, slug: str) -> CertificateProfile | None:
     profile = (
         application.profiles.filter(slug=slug)
         .select_related("issuing_ca")
         .defer("issuing_ca__crl_der")  # only the CRL endpoint reads it; it can be large
+        .annotate(approval_policies_present=approvals.active_policies_exist(application.pk))
         .first()
     )
     if profile is not None:
@@ -481,9 +512,7 @@ def revoke(
 
 
 def _queue_crl_refresh(ca_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task("issuance.tasks.refresh_crl", ca_id, task_name=f"crl-refresh-{ca_id}")
+    queue.enqueue("issuance.tasks.refresh_crl", ca_id, task_name=f"crl-refresh-{ca_id}")
 
 
 # --- Decisions on pending requests (approvals call these) -------------------------------

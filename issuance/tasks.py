@@ -43,8 +43,8 @@ def renew_due_certificates() -> int:
     task per batch, up to RENEWAL_FANOUT; each task claims its own rows, so running
     this twice, or on two clusters, renews nothing twice. Returns the due count."""
     from django.conf import settings
-    from django_q.tasks import async_task
 
+    from certportal import queue
     from issuance import renewal
 
     while renewal.plan():
@@ -52,7 +52,7 @@ def renew_due_certificates() -> int:
     count = renewal.due(timezone.now()).count()
     tasks = min(-(-count // settings.CERTPORTAL_RENEWAL_BATCH), RENEWAL_FANOUT)
     for index in range(tasks):
-        async_task("issuance.tasks.renew_certificates", task_name=f"renewal-{index}")
+        queue.enqueue("issuance.tasks.renew_certificates", task_name=f"renewal-{index}")
     return count
 
 

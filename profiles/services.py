@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from django.db import transaction
 from django.utils import timezone
 
+from certportal import generation
 from certportal.events import SYSTEM, Actor, record
 from certportal.secrets import seal_for
 from pki import certs, export, keys, names
@@ -223,6 +224,7 @@ def set_ca_status(ca: CertificateAuthority, status: str, *, actor: Actor) -> Non
         )
     with transaction.atomic():
         CertificateAuthority.objects.filter(pk=ca.pk).update(status=status)
+        generation.changed()
         ca.status = status
         record("ca.status_changed", actor=actor, obj=ca, data={"status": status})
 
@@ -344,6 +346,7 @@ def ensure_ocsp_signer(ca: CertificateAuthority) -> CertificateAuthority:
         CertificateAuthority.objects.filter(pk=locked.pk).update(
             ocsp_signer_pem=locked.ocsp_signer_pem, ocsp_signer_key=locked.ocsp_signer_key
         )
+        generation.changed()
         record(
             "ca.ocsp_signer_issued",
             actor=SYSTEM,

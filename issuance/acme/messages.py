@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -321,7 +322,7 @@ def challenge_json(challenge: Challenge, urls: Urls) -> dict[str, Any]:
 
 
 def authorization_json(
-    authz: Authorization, challenges: list[Challenge], urls: Urls
+    authz: Authorization, challenges: Sequence[Challenge], urls: Urls
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "identifier": {

@@ -1,48 +1,85 @@
-"""Anti-replay nonces, single-use, shared by every web process: in the database, or in the
-cache when REDIS_URL is set (the local-memory cache is per process, so it is never used).
+"""Anti-replay nonces (RFC 8555 6.5): single-use, expiring, valid in every web process.
+
+A nonce carries its own expiry and random part, authenticated with an HMAC under the
+project's secret key, so issuing one writes nothing (every ACME response carries one).
+Using one records its random part in a store shared by every process until the nonce
+would have expired: the cache when REDIS_URL is set (an atomic add), otherwise the
+database (a unique row). The first use wins; a second, a forged or an expired nonce is
+refused. Changing SECRET_KEY invalidates outstanding nonces: clients get badNonce with a
+fresh one and retry, as RFC 8555 provides.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import secrets
+import struct
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from issuance.acme.models import Nonce
 
 _PREFIX = "acme-nonce:"
+_SALT = "certportal.acme.nonce"
+_RANDOM = 16
+_MAC = 16
+_LENGTH = 8 + _RANDOM + _MAC
 
 
 def _use_cache() -> bool:
     return bool(settings.REDIS_URL)
 
 
+def _mac(body: bytes) -> bytes:
+    return salted_hmac(_SALT, body, algorithm="sha256").digest()[:_MAC]
+
+
 def issue() -> str:
-    """A fresh nonce, stored until it is used or expires."""
-    value = secrets.token_urlsafe(24)
-    lifetime = settings.CERTPORTAL_ACME_NONCE_LIFETIME_SECONDS
-    if _use_cache():
-        cache.set(_PREFIX + value, 1, timeout=lifetime)
-    else:
-        Nonce.objects.create(value=value, expires_at=timezone.now() + timedelta(seconds=lifetime))
-    return value
+    """A fresh nonce: expiry, random part and MAC, base64url without padding."""
+    expires = int(time.time()) + settings.CERTPORTAL_ACME_NONCE_LIFETIME_SECONDS
+    body = struct.pack(">Q", expires) + secrets.token_bytes(_RANDOM)
+    return base64.urlsafe_b64encode(body + _mac(body)).rstrip(b"=").decode()
 
 
 def consume(value: str) -> bool:
-    """Use a nonce: True once for a nonce we issued that has not expired, False otherwise.
-    The delete is the claim, so two processes racing on one nonce cannot both win."""
+    """Use a nonce: True once for an unexpired nonce we issued, False otherwise."""
     if not value or len(value) > 64:
         return False
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    if len(raw) != _LENGTH:
+        return False
+    body, mac = raw[:-_MAC], raw[-_MAC:]
+    if not hmac.compare_digest(mac, _mac(body)):
+        return False
+    (expires,) = struct.unpack(">Q", body[:8])
+    remaining = expires - int(time.time())
+    if remaining <= 0:
+        return False
+    key = body[8:].hex()
     if _use_cache():
-        return bool(cache.delete(_PREFIX + value))
-    deleted, _ = Nonce.objects.filter(value=value, expires_at__gt=timezone.now()).delete()
-    return deleted == 1
+        return bool(cache.add(_PREFIX + key, 1, timeout=remaining))
+    try:
+        with transaction.atomic():
+            Nonce.objects.create(
+                value=key, expires_at=timezone.now() + timedelta(seconds=remaining)
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 def purge_expired() -> int:
-    """Scheduled: drop expired nonces from the database store."""
+    """Scheduled: drop the database store's records of nonces that have expired anyway."""
     deleted, _ = Nonce.objects.filter(expires_at__lte=timezone.now()).delete()
     return deleted

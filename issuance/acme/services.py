@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from applications.models import Application
+from certportal import queue
 from certportal.events import Actor, record
 from certportal.secrets import seal_for
 from issuance import services as issuance
@@ -104,7 +105,7 @@ class Authenticated:
 
 
 def authenticate(
-    application: Application,
+    app: str,
     *,
     body: bytes,
     url: str,
@@ -113,8 +114,9 @@ def authenticate(
 ) -> Authenticated:
     """Check a JWS POST: shape, algorithm, url, single-use nonce, signer, signature.
 
-    want_jwk: True where a jwk is required (newAccount), False where a kid is (most),
-    None where either is allowed (revokeCert)."""
+    app is the Application's name from the URL. want_jwk: True where a jwk is required
+    (newAccount), False where a kid is (most), None where either is allowed (revokeCert).
+    A kid's account comes with its Application (one query)."""
     try:
         parsed = jws.parse(body, settings.CERTPORTAL_ACME_MAX_BODY_BYTES)
         if parsed.url != url:
@@ -127,7 +129,7 @@ def authenticate(
             raise AcmeProblem("malformed", "This request must carry a kid, not a jwk.")
         account = None
         if parsed.kid is not None:
-            account = _account_for_kid(application, parsed.kid)
+            account = _account_for_kid(app, parsed.kid)
             key = jws.jwk_from_json(account.jwk)
         else:
             assert parsed.jwk is not None
@@ -139,15 +141,19 @@ def authenticate(
     return Authenticated(key=key, account=account, payload=parsed.payload, source_ip=source_ip)
 
 
-def _account_for_kid(application: Application, kid: str) -> Account:
+def _account_for_kid(app: str, kid: str) -> Account:
     account_id = kid.rstrip("/").rsplit("/", 1)[-1]
-    prefix = f"/acme/{application.name}/acct/"
+    prefix = f"/acme/{app}/acct/"
     account = (
-        Account.objects.filter(pk=account_id, application=application).first()
+        Account.objects.select_related("application")
+        .filter(pk=account_id, application__name=app)
+        .first()
         if prefix in kid
         else None
     )
     if account is None:
+        if not Application.objects.filter(name=app).exists():
+            raise AcmeProblem("malformed", "No such ACME directory.", 404)
         raise AcmeProblem("accountDoesNotExist", "No such account for this directory.")
     if account.status != AccountStatus.VALID:
         raise AcmeProblem("unauthorized", f"The account is {account.status}.", 403)
@@ -470,9 +476,7 @@ def answer_challenge(challenge: Challenge, auth: Authenticated) -> Challenge:
 
 
 def _queue_validation(challenge_id: str) -> None:
-    from django_q.tasks import async_task
-
-    async_task(
+    queue.enqueue(
         "issuance.acme.tasks.validate_challenge", challenge_id, task_name=f"acme-{challenge_id}"
     )
 
@@ -551,38 +555,48 @@ def deactivate_authorization(authz: Authorization, auth: Authenticated) -> Autho
 
 
 def finalize(order: Order, auth: Authenticated) -> Order:
-    """finalize: the CSR must name exactly the order's identifiers; then the pipeline."""
+    """finalize: the CSR must name exactly the order's identifiers; then the pipeline.
+
+    One transaction: claiming the order (ready to processing, which also makes a second
+    finalize wait and then fail), the pipeline's writes and the order's outcome commit
+    together; a CSR the pipeline rejects rolls the claim back, so the order stays ready
+    and the client may send a better CSR."""
     refresh_order(order)
     if order.status != OrderStatus.READY:
         raise AcmeProblem("orderNotReady", f"The order is {order.status}, not ready.", 403)
     csr_der = messages.csr_from_finalize(auth.json())
     _check_csr_matches(order, csr_der)
     actor = auth.actor()
-    claimed = Order.objects.filter(pk=order.pk, status=OrderStatus.READY).update(
-        status=OrderStatus.PROCESSING
-    )
-    if not claimed:
-        raise AcmeProblem("orderNotReady", "The order is already being finalized.", 403)
+    application = order.account.application
+    profile = issuance.attached_profile(application, order.profile.slug)
+    if profile is None:
+        raise AcmeProblem("unauthorized", "The order's profile is no longer available.", 403)
     try:
-        submission = issuance.submit(
-            application=order.account.application,
-            profile=order.profile,
-            method=EnrollmentMethod.ACME,
-            actor=actor,
-            csr=csr_der,
-            replaces=order.replaces,
-        )
+        with transaction.atomic():
+            claimed = Order.objects.filter(pk=order.pk, status=OrderStatus.READY).update(
+                status=OrderStatus.PROCESSING
+            )
+            if not claimed:
+                raise AcmeProblem("orderNotReady", "The order is already being finalized.", 403)
+            submission = issuance.submit(
+                application=application,
+                profile=profile,
+                method=EnrollmentMethod.ACME,
+                actor=actor,
+                csr=csr_der,
+                replaces=order.replaces,
+            )
+            return _record_finalized(order, submission, actor)
     except issuance.IssuanceRejected as rejected:
-        # The order goes back to ready: the client may send a better CSR.
-        Order.objects.filter(pk=order.pk).update(status=OrderStatus.READY)
         kind = messages.PIPELINE_PROBLEMS.get(rejected.code, "badCSR")
         raise AcmeProblem(kind, rejected.message) from rejected
-    return _record_finalized(order, submission, actor)
 
 
 def _record_finalized(order: Order, submission: issuance.Submission, actor: Actor) -> Order:
+    """The order's outcome, in finalize's transaction; audited (the certificate's own
+    event is what alerts and syncs consume)."""
     status = OrderStatus.PROCESSING if submission.pending else OrderStatus.VALID
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         Order.objects.filter(pk=order.pk).update(
             status=status, request=submission.request, certificate=submission.certificate
         )
@@ -599,6 +613,7 @@ def _record_finalized(order: Order, submission: issuance.Submission, actor: Acto
                 if submission.certificate
                 else None,
             },
+            outbox=False,
         )
     order.status, order.request, order.certificate = (
         status,

@@ -11,6 +11,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -19,7 +20,7 @@ from applications.models import Application
 from issuance.acme import messages, nonces, services
 from issuance.acme.choices import OrderStatus
 from issuance.acme.messages import AcmeProblem, Urls
-from issuance.acme.models import Account, Authorization, Challenge, Order
+from issuance.acme.models import Account, Challenge, Order
 from issuance.models import Certificate
 from issuance.services import attached_profile
 from profiles.models import CertificateProfile
@@ -93,10 +94,14 @@ def _application(app: str) -> Application:
 
 def _directory(app: str, profile: str) -> tuple[Application, CertificateProfile]:
     application = _application(app)
-    found = attached_profile(application, profile)
+    return application, _profile(application, profile)
+
+
+def _profile(application: Application, slug: str) -> CertificateProfile:
+    found = attached_profile(application, slug)
     if found is None or not found.is_active:
         raise AcmeProblem("malformed", "No such ACME directory.", 404)
-    return application, found
+    return found
 
 
 def _auth(
@@ -105,12 +110,28 @@ def _auth(
     if request.content_type != messages.JOSE_JSON:
         raise AcmeProblem("malformed", f"Use Content-Type {messages.JOSE_JSON}.", 415)
     return services.authenticate(
-        application,
+        application.name,
         body=request.body,
         url=request.build_absolute_uri(request.path),
         want_jwk=want_jwk,
         source_ip=request.META.get("REMOTE_ADDR"),
     )
+
+
+def _account_auth(request: HttpRequest, app: str) -> tuple[Account, services.Authenticated]:
+    """A request signed by an account (kid): the account, with its Application, comes
+    from the one lookup that checks it belongs to this URL's Application."""
+    if request.content_type != messages.JOSE_JSON:
+        raise AcmeProblem("malformed", f"Use Content-Type {messages.JOSE_JSON}.", 415)
+    auth = services.authenticate(
+        app,
+        body=request.body,
+        url=request.build_absolute_uri(request.path),
+        want_jwk=False,
+        source_ip=request.META.get("REMOTE_ADDR"),
+    )
+    assert auth.account is not None
+    return auth.account, auth
 
 
 # --- Directory, nonces, terms -----------------------------------------------------------
@@ -159,12 +180,10 @@ def new_account(request: HttpRequest, app: str, profile: str) -> Reply:
 def _own_account(
     request: HttpRequest, app: str, account_id: str
 ) -> tuple[Account, services.Authenticated, Urls]:
-    application = _application(app)
-    auth = _auth(request, application)
-    assert auth.account is not None
-    if auth.account.id != account_id:
+    account, auth = _account_auth(request, app)
+    if account.id != account_id:
         raise AcmeProblem("unauthorized", "This is not your account.", 403)
-    return auth.account, auth, _urls(request, application, auth.account.profile.slug)
+    return account, auth, _urls(request, account.application, account.profile.slug)
 
 
 @acme_endpoint
@@ -202,8 +221,15 @@ def key_change(request: HttpRequest, app: str, profile: str) -> Reply:
 # --- Orders, authorizations, challenges -------------------------------------------------
 
 
-def _order_reply(order: Order, urls: Urls, status: int = 200, location: bool = False) -> Reply:
-    authz_ids = list(order.authorizations.values_list("pk", flat=True))
+def _order_reply(
+    order: Order,
+    urls: Urls,
+    status: int = 200,
+    location: bool = False,
+    authz_ids: list[str] | None = None,
+) -> Reply:
+    if authz_ids is None:
+        authz_ids = list(order.authorizations.values_list("pk", flat=True))
     retry = settings.CERTPORTAL_ACME_RETRY_AFTER_SECONDS
     return Reply(
         messages.order_json(order, authz_ids, urls),
@@ -216,26 +242,27 @@ def _order_reply(order: Order, urls: Urls, status: int = 200, location: bool = F
 @acme_endpoint
 @require_http_methods(["POST"])
 def new_order(request: HttpRequest, app: str, profile: str) -> Reply:
-    application, found = _directory(app, profile)
-    auth = _auth(request, application)
-    assert auth.account is not None
-    order, _ = services.new_order(auth.account, found, auth)
-    return _order_reply(order, _urls(request, application, found.slug), status=201)
+    account, auth = _account_auth(request, app)
+    application = account.application
+    found = _profile(application, profile)
+    order, authorizations = services.new_order(account, found, auth)
+    urls = _urls(request, application, found.slug)
+    return _order_reply(order, urls, status=201, authz_ids=[a.pk for a in authorizations])
 
 
 def _account_order(
     request: HttpRequest, app: str, order_id: str
 ) -> tuple[Order, services.Authenticated, Urls]:
-    application = _application(app)
-    auth = _auth(request, application)
+    account, auth = _account_auth(request, app)
     order = (
-        Order.objects.select_related("account__application", "profile", "request")
-        .filter(pk=order_id, account=auth.account)
+        Order.objects.select_related("profile", "request")
+        .filter(pk=order_id, account=account)
         .first()
     )
     if order is None:
         raise AcmeProblem("malformed", "No such order for this account.", 404)
-    return order, auth, _urls(request, application, order.profile.slug)
+    order.account = account
+    return order, auth, _urls(request, account.application, order.profile.slug)
 
 
 @acme_endpoint
@@ -261,18 +288,19 @@ def finalize(request: HttpRequest, app: str, order_id: str) -> Reply:
 @acme_endpoint
 @require_http_methods(["POST"])
 def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
-    application = _application(app)
-    auth = _auth(request, application)
-    authz = (
-        Authorization.objects.select_related("order__profile")
-        .filter(pk=authz_id, order__account=auth.account)
-        .first()
+    account, auth = _account_auth(request, app)
+    # One query: the challenges, each with its authorization (every authorization has
+    # at least one) and the profile slug the URLs need.
+    challenges = list(
+        Challenge.objects.select_related("authorization")
+        .annotate(profile_slug=F("authorization__order__profile__slug"))
+        .filter(authorization_id=authz_id, authorization__order__account=account)
+        .order_by("type")
     )
-    if authz is None:
+    if not challenges:
         raise AcmeProblem("malformed", "No such authorization for this account.", 404)
-    authz = services.deactivate_authorization(authz, auth)
-    urls = _urls(request, application, authz.order.profile.slug)
-    challenges = list(authz.challenges.order_by("type"))
+    authz = services.deactivate_authorization(challenges[0].authorization, auth)
+    urls = _urls(request, account.application, challenges[0].profile_slug)
     body = messages.authorization_json(authz, challenges, urls)
     pending = authz.status == "pending" and any(c.status == "processing" for c in challenges)
     return Reply(
@@ -285,22 +313,22 @@ def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
 @acme_endpoint
 @require_http_methods(["POST"])
 def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
-    application = _application(app)
-    auth = _auth(request, application)
+    account, auth = _account_auth(request, app)
     found = (
-        Challenge.objects.select_related("authorization__order__profile")
-        .filter(pk=challenge_id, authorization__order__account=auth.account)
+        Challenge.objects.select_related("authorization")
+        .annotate(profile_slug=F("authorization__order__profile__slug"))
+        .filter(pk=challenge_id, authorization__order__account=account)
         .first()
     )
     if found is None:
         raise AcmeProblem("malformed", "No such challenge for this account.", 404)
-    found = services.answer_challenge(found, auth)
-    urls = _urls(request, application, found.authorization.order.profile.slug)
+    answered = services.answer_challenge(found, auth)
+    urls = _urls(request, account.application, found.profile_slug)
     return Reply(
-        messages.challenge_json(found, urls),
-        links=[_index_link(urls), (urls.obj("authz", found.authorization_id), "up")],
+        messages.challenge_json(answered, urls),
+        links=[_index_link(urls), (urls.obj("authz", answered.authorization_id), "up")],
         retry_after=settings.CERTPORTAL_ACME_RETRY_AFTER_SECONDS
-        if found.status == "processing"
+        if answered.status == "processing"
         else None,
     )
 
@@ -311,16 +339,16 @@ def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
 @acme_endpoint
 @require_http_methods(["POST"])
 def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
-    application = _application(app)
-    auth = _auth(request, application)
+    account, _ = _account_auth(request, app)
     order_row = (
-        Order.objects.select_related("certificate", "profile")
-        .filter(account=auth.account, certificate_id=cert_id)
+        Order.objects.select_related("certificate")
+        .annotate(profile_slug=F("profile__slug"))
+        .filter(account=account, certificate_id=cert_id)
         .first()
     )
     if order_row is None or order_row.certificate is None:
         raise AcmeProblem("malformed", "No such certificate for this account.", 404)
-    urls = _urls(request, application, order_row.profile.slug)
+    urls = _urls(request, account.application, order_row.profile_slug)
     return Reply(
         services.certificate_chain_pem(order_row.certificate),
         content_type=messages.PEM_CHAIN,

@@ -7,12 +7,14 @@ from datetime import timedelta
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from applications.models import AuditEvent
 from certportal.models import OutboxEvent
 from issuance.choices import CertificateStatus, EnrollmentMethod, RequestState
 from issuance.models import Certificate, CertificateRequest
-from issuance.services import IssuanceRejected, KeySpec, submit
+from issuance.services import IssuanceRejected, KeySpec, attached_profile, submit
 from pki import keys
 
 pytestmark = pytest.mark.django_db
@@ -248,3 +250,50 @@ def test_replacement_supersedes_the_old_certificate(application, tls_profile, ma
     assert first.status == CertificateStatus.SUPERSEDED
     assert second.replaces_id == first.pk
     assert first.replaced_by == second
+
+
+def test_a_resolved_profile_issues_in_one_transaction_of_four_inserts(
+    application, tls_profile, make_csr, actor
+):
+    """What every front pays per certificate: the profile lookup (with its CA, the
+    attachment and whether any approval policy exists), then the four INSERTs."""
+    csr = make_csr("q.example.test", ["q.example.test"])
+    with CaptureQueriesContext(connection) as captured:
+        profile = attached_profile(application, tls_profile.slug)
+        assert profile is not None
+        submit(
+            application=application,
+            profile=profile,
+            method=EnrollmentMethod.API,
+            actor=actor,
+            csr=csr,
+        )
+    # (the test's own transaction turns the pipeline's into a savepoint)
+    verbs = [q["sql"].split()[0] for q in captured.captured_queries]
+    assert [v for v in verbs if v not in ("SAVEPOINT", "RELEASE")] == [
+        "SELECT",
+        "INSERT",
+        "INSERT",
+        "INSERT",
+        "INSERT",
+    ]
+
+
+def test_a_policy_created_after_lookup_is_seen_by_the_next_lookup(
+    application, tls_profile, make_csr, actor
+):
+    from approvals.models import ApprovalPolicy
+
+    before = attached_profile(application, tls_profile.slug)
+    assert getattr(before, "approval_policies_present", None) is False
+    ApprovalPolicy.objects.create(application=application, name="all")
+    profile = attached_profile(application, tls_profile.slug)
+    assert getattr(profile, "approval_policies_present", None) is True
+    result = submit(
+        application=application,
+        profile=profile,
+        method=EnrollmentMethod.API,
+        actor=actor,
+        csr=make_csr("p.example.test", ["p.example.test"]),
+    )
+    assert result.pending

@@ -13,7 +13,6 @@ from cryptography import x509
 from issuance.choices import CertificateStatus
 from issuance.models import Certificate
 from pki.certs import serial_hex
-from profiles.models import CertificateProfile
 
 pytestmark = [pytest.mark.interop, pytest.mark.django_db(transaction=True)]
 
@@ -77,7 +76,8 @@ def test_certbot_certonly_ari_renew_revoke(
 
     # The profile now wants renewal long before expiry: ARI's window opens in the past,
     # and certbot renews although its own default (2/3 of the lifetime) is far away.
-    CertificateProfile.objects.filter(pk=tls_profile.pk).update(renewal_window_days=365)
+    tls_profile.renewal_window_days = 365
+    tls_profile.save()
     conf_path.write_text(  # forget the stored ARI retry time so certbot asks again now
         "\n".join(x for x in conf_path.read_text().splitlines() if "ari_retry_after" not in x)
     )

@@ -13,6 +13,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from certportal import generation
 from certportal.secrets import SealedField, keyring, seal, sealed_key_id, unseal
 
 BATCH = 500
@@ -49,5 +50,6 @@ class Command(BaseCommand):
                     fresh = seal(unseal(sealed, label=label, ring=ring), label=label, ring=ring)
                     model._default_manager.filter(pk=pk).update(**{field.name: fresh})
                     count += 1
+                generation.changed()  # processes holding a CA read before this re-read it
             if len(rows) < BATCH:
                 return count

@@ -123,7 +123,9 @@ def test_csr_refused_by_the_profile_policy_is_bad_csr(acme, eab, acme_settings):
     weak = keys.generate_private_key("RSA_2048")
     from profiles.models import CertificateProfile
 
-    CertificateProfile.objects.update(key_algorithms=["EC"])
+    for profile in CertificateProfile.objects.all():
+        profile.key_algorithms = ["EC"]
+        profile.save()
     response = finalize(acme, order, csr_der("app.example.test", key=weak))
     assert response.json()["type"] == ERR + "badCSR"
 

@@ -4,9 +4,11 @@ JWS checks and problem documents."""
 from __future__ import annotations
 
 import json
+import time
 
 import josepy as jose
 import pytest
+import time_machine
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from applications.models import AuditEvent
@@ -150,11 +152,14 @@ def test_unknown_nonce_is_refused(acme, eab):
     assert problem_type(acme.post(acme.kid, None, nonce="bm90LWlzc3VlZA")) == "badNonce"
 
 
-def test_expired_nonce_is_refused(acme, eab):
+def test_expired_nonce_is_refused(acme, eab, settings):
     acme.register(eab)
     nonce = acme.nonce()
-    Nonce.objects.filter(value=nonce).update(expires_at="2000-01-01T00:00:00Z")
-    assert problem_type(acme.post(acme.kid, None, nonce=nonce)) == "badNonce"
+    used = Nonce.objects.count()
+    later = time.time() + settings.CERTPORTAL_ACME_NONCE_LIFETIME_SECONDS + 1
+    with time_machine.travel(later, tick=False):
+        assert problem_type(acme.post(acme.kid, None, nonce=nonce)) == "badNonce"
+    assert Nonce.objects.count() == used  # refused before it was recorded as used
 
 
 def test_url_mismatch_is_unauthorized(acme, eab):
@@ -249,7 +254,8 @@ def test_ip_identifier_needs_a_profile_that_allows_it(acme, eab, tls_profile):
     payload = {"identifiers": [{"type": "ip", "value": "192.0.2.10"}]}
     refused = acme.post(acme.directory["newOrder"], payload)
     assert problem_type(refused) == "rejectedIdentifier"
-    tls_profile.__class__.objects.filter(pk=tls_profile.pk).update(ip_cidrs=["192.0.2.0/24"])
+    tls_profile.ip_cidrs = ["192.0.2.0/24"]
+    tls_profile.save()
     allowed = acme.post(acme.directory["newOrder"], payload)
     assert allowed.status_code == 201
     authz = acme.post(allowed.json()["authorizations"][0], None).json()

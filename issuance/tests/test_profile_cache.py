@@ -1,0 +1,77 @@
+"""attached_profile's per-process cache: kept while the configuration generation holds,
+dropped on any change to profiles, CAs, attachments or approval policies."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+from approvals.models import ApprovalPolicy
+from certportal import generation
+from issuance.services import attached_profile
+from profiles.services import set_ca_status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _cache_on(settings):
+    settings.CERTPORTAL_CONFIG_CACHE_SECONDS = 60
+
+
+def test_a_repeated_lookup_asks_the_database_nothing(
+    application, tls_profile, django_assert_num_queries
+):
+    attached_profile(application, tls_profile.slug)
+    with django_assert_num_queries(0):
+        profile = attached_profile(application, tls_profile.slug)
+    assert profile is not None and profile.pk == tls_profile.pk
+
+
+def test_saving_the_profile_is_seen_by_the_next_lookup(application, tls_profile):
+    attached_profile(application, tls_profile.slug)
+    tls_profile.validity_days_max = 30
+    tls_profile.save()
+    profile = attached_profile(application, tls_profile.slug)
+    assert profile is not None and profile.validity_days_max == 30
+
+
+def test_detaching_disabling_the_ca_and_adding_a_policy_are_seen(application, tls_profile, actor):
+    attached_profile(application, tls_profile.slug)
+    set_ca_status(tls_profile.issuing_ca, "disabled", actor=actor)
+    profile = attached_profile(application, tls_profile.slug)
+    assert profile is not None and profile.issuing_ca.status == "disabled"
+    ApprovalPolicy.objects.create(application=application, name="all")
+    profile = attached_profile(application, tls_profile.slug)
+    assert getattr(profile, "approval_policies_present", None) is True
+    application.profiles.remove(tls_profile)
+    assert attached_profile(application, tls_profile.slug) is None
+
+
+def test_callers_get_their_own_copies(application, tls_profile):
+    first = attached_profile(application, tls_profile.slug)
+    assert first is not None
+    first.validity_days_max = 1
+    first.issuing_ca.status = "disabled"
+    second = attached_profile(application, tls_profile.slug)
+    assert second is not None
+    assert second.validity_days_max == tls_profile.validity_days_max
+    assert second.issuing_ca.status == "active"
+
+
+def test_a_change_committed_by_another_process_is_seen_through_redis(
+    redis_cache, application, tls_profile, django_assert_num_queries
+):
+    attached_profile(application, tls_profile.slug)
+    with django_assert_num_queries(0):
+        attached_profile(application, tls_profile.slug)
+    cache.incr(generation._KEY)  # what another process's commit does
+    with django_assert_num_queries(1):
+        attached_profile(application, tls_profile.slug)
+
+
+def test_entries_expire(settings, application, tls_profile, django_assert_num_queries):
+    settings.CERTPORTAL_CONFIG_CACHE_SECONDS = 0
+    attached_profile(application, tls_profile.slug)
+    with django_assert_num_queries(1):
+        attached_profile(application, tls_profile.slug)

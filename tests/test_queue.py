@@ -1,0 +1,72 @@
+"""Queueing work for the cluster: one broker per process, coalesced drains, and the
+outbox drain that takes every fresh event whichever commit queued it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from django_q.brokers import get_broker
+
+from certportal import outbox, queue
+from certportal.models import OutboxEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def redis_queue(redis_cache: str) -> Iterator[object]:
+    """A shared cache and a Redis broker on a queue of this test's own."""
+    from django_q.conf import Conf
+
+    name = f"queue-test-{time.monotonic_ns()}"
+    saved = (Conf.REDIS, Conf.ORM, Conf.CLUSTER_NAME)
+    Conf.REDIS, Conf.ORM, Conf.CLUSTER_NAME = redis_cache, None, name
+    queue._brokers.clear()
+    broker = get_broker(name)
+    try:
+        yield broker
+    finally:
+        broker.delete_queue()
+        Conf.REDIS, Conf.ORM, Conf.CLUSTER_NAME = saved
+        queue._brokers.clear()
+
+
+def test_one_broker_per_process_is_reused(redis_queue):
+    queue.enqueue("math.floor", 1.5, task_name="a")
+    first = queue._broker()
+    queue.enqueue("math.floor", 2.5, task_name="b")
+    assert queue._broker() is first
+    assert redis_queue.queue_size() == 2
+
+
+def test_coalesced_task_is_queued_once_until_it_starts(redis_queue):
+    assert queue.enqueue_coalesced("certportal.outbox.drain") is True
+    assert queue.enqueue_coalesced("certportal.outbox.drain") is False
+    assert queue.enqueue_coalesced("certportal.outbox.drain") is False
+    assert redis_queue.queue_size() == 1
+    queue.started("certportal.outbox.drain")  # the task begins: later commits queue again
+    assert queue.enqueue_coalesced("certportal.outbox.drain") is True
+    assert redis_queue.queue_size() == 2
+
+
+def test_without_a_shared_cache_every_call_queues(settings):
+    settings.REDIS_URL = None
+    queue._brokers.clear()
+    before = get_broker().queue_size()
+    assert queue.enqueue_coalesced("certportal.outbox.drain") is True
+    assert queue.enqueue_coalesced("certportal.outbox.drain") is True
+    assert get_broker().queue_size() == before + 2
+
+
+def test_drain_dispatches_every_fresh_event_and_leaves_failed_ones_to_the_sweeper():
+    fresh = OutboxEvent.objects.bulk_create(
+        [OutboxEvent(event_type="test.event", payload={"n": n}) for n in range(outbox.BATCH + 7)]
+    )
+    failed = OutboxEvent.objects.create(event_type="test.event", attempts=1, last_error="x")
+    assert outbox.drain() == len(fresh)
+    assert not OutboxEvent.objects.filter(dispatched_at__isnull=True, attempts=0).exists()
+    failed.refresh_from_db()
+    assert failed.dispatched_at is None and failed.attempts == 1
+    assert outbox.drain() == 0
