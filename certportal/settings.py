@@ -392,6 +392,11 @@ CERTPORTAL_ACME_ORDER_LIFETIME_HOURS = env.get_int(
     "CERTPORTAL_ACME_ORDER_LIFETIME_HOURS", 24, minimum=1
 )
 CERTPORTAL_ACME_MAX_BODY_BYTES = env.get_int("CERTPORTAL_ACME_MAX_BODY_BYTES", 65536, minimum=4096)
+# With Redis, the challenge POST waits up to this long for the worker's verdict, so a
+# fast validation answers "valid" at once (lego then skips polling); 0 never waits.
+CERTPORTAL_ACME_VALIDATION_WAIT_MS = env.get_int(
+    "CERTPORTAL_ACME_VALIDATION_WAIT_MS", 500, minimum=0
+)
 CERTPORTAL_ACME_RETRY_AFTER_SECONDS = env.get_int(
     "CERTPORTAL_ACME_RETRY_AFTER_SECONDS", 1, minimum=1
 )

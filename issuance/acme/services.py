@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from applications.models import Application
-from certportal import queue
+from certportal import queue, wakeups
 from certportal.events import Actor, record
 from certportal.secrets import seal_for
 from issuance import services as issuance
@@ -481,6 +481,22 @@ def _queue_validation(challenge_id: str) -> None:
     )
 
 
+def await_validation(challenge: Challenge) -> Challenge:
+    """Wait briefly (CERTPORTAL_ACME_VALIDATION_WAIT_MS, with Redis) for the worker to
+    settle a processing challenge; the validation itself stays off the request path.
+    Returns the challenge as it then stands."""
+    wait = settings.CERTPORTAL_ACME_VALIDATION_WAIT_MS / 1000
+    if challenge.status != ChallengeStatus.PROCESSING or not wait or not settings.REDIS_URL:
+        return challenge
+    if wakeups.wait(_settled_key(challenge.pk), wait):
+        challenge.refresh_from_db(fields=["status", "validated_at", "error"])
+    return challenge
+
+
+def _settled_key(challenge_id: str) -> str:
+    return f"acme-challenge-settled:{challenge_id}"
+
+
 def validate_challenge(challenge_id: str) -> str | None:
     """The task: check one processing challenge and settle its authorization and order.
     Safe to run twice: only a challenge still processing is decided."""
@@ -500,6 +516,8 @@ def validate_challenge(challenge_id: str) -> str | None:
             _challenge_valid(challenge)
         else:
             _challenge_invalid(challenge, messages.problem(*failure))
+    if settings.REDIS_URL:
+        wakeups.notify(_settled_key(challenge_id))
     return challenge.status
 
 
@@ -568,7 +586,8 @@ def finalize(order: Order, auth: Authenticated) -> Order:
     _check_csr_matches(order, csr_der)
     actor = auth.actor()
     application = order.account.application
-    profile = issuance.attached_profile(application, order.profile.slug)
+    slug = getattr(order, "profile_slug", None) or order.profile.slug
+    profile = issuance.attached_profile(application, slug)
     if profile is None:
         raise AcmeProblem("unauthorized", "The order's profile is no longer available.", 403)
     try:

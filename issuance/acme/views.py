@@ -255,14 +255,14 @@ def _account_order(
 ) -> tuple[Order, services.Authenticated, Urls]:
     account, auth = _account_auth(request, app)
     order = (
-        Order.objects.select_related("profile", "request")
+        Order.objects.annotate(profile_slug=F("profile__slug"))
         .filter(pk=order_id, account=account)
         .first()
     )
     if order is None:
         raise AcmeProblem("malformed", "No such order for this account.", 404)
     order.account = account
-    return order, auth, _urls(request, account.application, order.profile.slug)
+    return order, auth, _urls(request, account.application, order.profile_slug)
 
 
 @acme_endpoint
@@ -322,7 +322,7 @@ def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
     )
     if found is None:
         raise AcmeProblem("malformed", "No such challenge for this account.", 404)
-    answered = services.answer_challenge(found, auth)
+    answered = services.await_validation(services.answer_challenge(found, auth))
     urls = _urls(request, account.application, found.profile_slug)
     return Reply(
         messages.challenge_json(answered, urls),

@@ -1,0 +1,48 @@
+"""Wake a waiting request when a worker finishes something it waits for (Redis only).
+
+A worker ``notify(key)``s after its transaction commits; a request ``wait(key, s)``s on
+the same key for at most s seconds (BLPOP: no polling, no CPU while it waits). A notice
+nobody waits for expires after a minute. Without Redis nobody waits: callers check
+``settings.REDIS_URL`` first and answer with the state as it stands.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import redis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+_PREFIX = "certportal:wakeup:"
+_clients: dict[int, redis.Redis] = {}
+
+
+def _client() -> redis.Redis:
+    pid = os.getpid()  # a forked child must not share its parent's socket
+    client = _clients.get(pid)
+    if client is None:
+        client = _clients[pid] = redis.Redis.from_url(settings.REDIS_URL)
+    return client
+
+
+def notify(key: str) -> None:
+    """Wake whoever waits on key (now or within the next minute). Never raises."""
+    try:
+        with _client().pipeline() as pipe:
+            pipe.rpush(_PREFIX + key, 1)
+            pipe.expire(_PREFIX + key, 60)
+            pipe.execute()
+    except redis.RedisError:
+        logger.warning("could not send wake-up %s", key, exc_info=True)
+
+
+def wait(key: str, timeout: float) -> bool:
+    """Wait up to timeout seconds for a notice on key; True if one came."""
+    try:
+        return _client().blpop([_PREFIX + key], timeout=timeout) is not None
+    except redis.RedisError:
+        logger.warning("could not wait for wake-up %s", key, exc_info=True)
+        return False
