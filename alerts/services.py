@@ -249,6 +249,21 @@ def consume_events(events: Sequence[OutboxEvent]) -> None:
     relevant = [e for e in events if e.event_type in EVENT_MAP and e.application_id]
     if not relevant:
         return
+    rules = _rules_by_application([e.application_id for e in relevant], "*")
+    # Only Applications with rules (and approver notices, which need none) cost more.
+    relevant = [
+        e
+        for e in relevant
+        if rules.get(e.application_id or 0)
+        or EVENT_MAP[e.event_type] == AlertEvent.APPROVAL_REQUESTED
+    ]
+    if not relevant:
+        return
+    names = dict(
+        Application.objects.filter(pk__in={e.application_id for e in relevant}).values_list(
+            "pk", "name"
+        )
+    )
     issued_ids = [e.object_id for e in relevant if e.event_type == "certificate.issued"]
     replaced: dict[str, str] = {
         str(pk): serial
@@ -257,7 +272,6 @@ def consume_events(events: Sequence[OutboxEvent]) -> None:
         ).values_list("pk", "replaces__serial_number")
     }
     requests = _request_names([e for e in relevant if e.event_type.startswith("request.")])
-    rules = _rules_by_application([e.application_id for e in relevant], "*")
     now = timezone.now()
     deliveries: list[Delivery] = []
     for event in relevant:
@@ -266,7 +280,7 @@ def consume_events(events: Sequence[OutboxEvent]) -> None:
             kind = AlertEvent.RENEWED
         payload = {
             **requests.get(event.object_id, {}),
-            **_event_payload(event, kind, replaced.get(event.object_id)),
+            **_event_payload(event, kind, names, replaced.get(event.object_id)),
         }
         subject = Subject(
             payload.get("common_name", ""), payload.get("sans", []), payload.get("profile_id")
@@ -295,11 +309,13 @@ def _request_names(events: Sequence[OutboxEvent]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _event_payload(event: OutboxEvent, kind: str, replaces_serial: str | None) -> dict[str, Any]:
+def _event_payload(
+    event: OutboxEvent, kind: str, names: dict[int, str], replaces_serial: str | None
+) -> dict[str, Any]:
     data = dict(event.payload)
     data.update(
         event=kind,
-        application=event.application.name if event.application else "",
+        application=names.get(event.application_id or 0, ""),
         object_type=event.object_type,
         object_id=event.object_id,
         occurred_at=event.created_at.isoformat(),

@@ -7,8 +7,9 @@ The loop (acme library): one account per worker; per certificate a new order for
 name, http-01 answered from an in-process responder on 127.0.0.1:5002 and validated for
 real by the server, short polling (50 ms) of authorization and order, finalize with a
 fresh P-256 CSR, download. Both servers resolve names through the same in-process DNS
-server. certportal: gunicorn + a django-q2 cluster (Redis broker, db 7) on a throwaway
-PostgreSQL database; pebble: PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0
+server. certportal: gunicorn with the project's gunicorn.conf.py (gthread;
+GUNICORN_WORKERS=3, GUNICORN_THREADS=2 unless set) + a django-q2 cluster (Redis broker,
+db 7) on a throwaway PostgreSQL database; pebble: PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0
 PEBBLE_AUTHZREUSE=0 (no reused authorizations: every certificate is validated).
 """
 
@@ -170,8 +171,12 @@ def start_portal(
                 os.environ.get("BENCH_WSGI", "certportal.wsgi"),
                 "-b",
                 PORTAL,
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
                 "-w",
-                "3",
+                os.environ.get("GUNICORN_WORKERS", "3"),
+                "--threads",
+                os.environ.get("GUNICORN_THREADS", "2"),
                 "--log-level",
                 "warning",
             ],

@@ -3,8 +3,10 @@
 PostgreSQL (a throwaway database), a P-256 intermediate, one operator token. CSRs are
 made before the clock starts so the client's key generation is not measured; the client
 runs in separate processes with keep-alive connections. Reports certificates/s and
-p50/p99 latency. Knobs: BENCH_REQUESTS, BENCH_CLIENTS, BENCH_CLIENT_PROCS,
-GUNICORN_WORKERS, GUNICORN_THREADS.
+p50/p99 latency. As deployed with PostgreSQL: Redis (REDIS_URL, default db 6; "" for
+none) for cache, throttling and the broker, and a django-q2 cluster running beside
+gunicorn (it drains the outbox the issuances write). Knobs: BENCH_REQUESTS,
+BENCH_CLIENTS, BENCH_CLIENT_PROCS, GUNICORN_WORKERS, GUNICORN_THREADS.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
+os.environ.setdefault("CERTPORTAL_Q_NAME", f"bench-api-{os.getpid()}")
 
 import _django
 
@@ -146,21 +151,37 @@ def main() -> None:
         "CERTPORTAL_LOG_LEVEL": "WARNING",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "certportal.wsgi", "-c", "gunicorn.conf.py"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            os.environ.get("BENCH_WSGI", "certportal.wsgi"),
+            "-c",
+            "gunicorn.conf.py",
+        ],
         cwd=_django.ROOT,
         env=env,
+    )
+    cluster = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=_django.ROOT,
+        env=env,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_ready()
         run(path, token, csrs[:WARMUP])
         elapsed, latencies = run(path, token, csrs[WARMUP:])
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for proc in (server, cluster):
+            proc.terminate()
+        for proc in (server, cluster):
+            proc.wait(timeout=30)
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1]
     print(
-        f"API issuance (CSR, P-256 intermediate, PostgreSQL, gunicorn "
+        f"API issuance (CSR, P-256 intermediate, PostgreSQL, "
+        f"Redis={'yes' if os.environ.get('REDIS_URL') else 'no'}, gunicorn "
         f"workers={os.environ.get('GUNICORN_WORKERS', 'auto')} "
         f"threads={os.environ.get('GUNICORN_THREADS', '2')}, {CLIENTS} clients in "
         f"{CLIENT_PROCS} processes, cpus={os.cpu_count()})"

@@ -322,3 +322,41 @@ def test_rejected_request_alerts_approval_decided(
     body = http_receiver.requests[0].json()
     assert body["event"] == "approval_decided"
     assert "Request for r.example.test rejected" in body["subject"]
+
+
+def test_consuming_a_batch_costs_the_same_queries_for_one_event_or_many(
+    application, actor, issue, email_channel
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from alerts.services import consume_events
+
+    make_rule(application, actor, email_channel, events=["issued"])
+
+    def queries_for(count: int) -> int:
+        for i in range(count):
+            issue(f"n{count}-{i}.example.test")
+        events = list(OutboxEvent.objects.filter(dispatched_at__isnull=True))
+        with CaptureQueriesContext(connection) as captured:
+            consume_events(events)
+        OutboxEvent.objects.update(dispatched_at="2026-01-01T00:00:00Z")
+        return len(captured.captured_queries)
+
+    assert queries_for(1) == queries_for(10)
+    assert Delivery.objects.count() == 11
+
+
+def test_events_of_applications_without_rules_cost_one_query(application, issue):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from alerts.services import consume_events
+
+    for i in range(5):
+        issue(f"quiet-{i}.example.test")
+    events = list(OutboxEvent.objects.all())
+    with CaptureQueriesContext(connection) as captured:
+        consume_events(events)
+    assert len(captured.captured_queries) == 1  # the rules lookup
+    assert not Delivery.objects.exists()
