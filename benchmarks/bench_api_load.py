@@ -6,7 +6,8 @@ runs in separate processes with keep-alive connections. Reports certificates/s a
 p50/p99 latency. As deployed with PostgreSQL: Redis (REDIS_URL, default db 6; "" for
 none) for cache, throttling and the broker, and a django-q2 cluster running beside
 gunicorn (it drains the outbox the issuances write). Knobs: BENCH_REQUESTS,
-BENCH_CLIENTS, BENCH_CLIENT_PROCS, GUNICORN_WORKERS, GUNICORN_THREADS.
+BENCH_CLIENTS, BENCH_CLIENT_PROCS, GUNICORN_WORKERS, GUNICORN_THREADS, BENCH_NO_CLUSTER=1
+(no cluster: the web tier alone).
 """
 
 from __future__ import annotations
@@ -163,7 +164,11 @@ def main() -> None:
         env=env,
     )
     cluster = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
+        [
+            sys.executable,
+            "manage.py",
+            "qcluster" if not os.environ.get("BENCH_NO_CLUSTER") else "check",
+        ],
         cwd=_django.ROOT,
         env=env,
         stderr=subprocess.DEVNULL,

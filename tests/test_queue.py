@@ -70,3 +70,41 @@ def test_drain_dispatches_every_fresh_event_and_leaves_failed_ones_to_the_sweepe
     failed.refresh_from_db()
     assert failed.dispatched_at is None and failed.attempts == 1
     assert outbox.drain() == 0
+
+
+def test_the_redis_cache_keeps_one_client_and_works_across_threads(redis_cache):
+    import threading
+
+    from django.core.cache import cache
+
+    def bump() -> None:
+        for _ in range(50):
+            cache.incr("counter")
+
+    cache.set("counter", 0)
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert cache.get("counter") == 200
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    assert cache._cache.get_client(write=True) is client  # type: ignore[attr-defined]
+
+
+def test_a_window_counter_counts_and_expires_locally():
+    import time_machine
+
+    from certportal.cache import count
+
+    assert [count("w", timeout=2) for _ in range(3)] == [1, 2, 3]
+    with time_machine.travel(time.time() + 3):
+        assert count("w", timeout=2) == 1
+
+
+def test_a_window_counter_counts_and_expires_on_redis(redis_cache):
+    from certportal.cache import count
+
+    assert [count("w", timeout=1) for _ in range(3)] == [1, 2, 3]
+    time.sleep(1.1)  # Redis expires keys by its own clock
+    assert count("w", timeout=1) == 1

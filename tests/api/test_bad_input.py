@@ -167,12 +167,18 @@ def test_throttle_answers_429_per_token(api: Any, settings: Any) -> None:
     original = SimpleRateThrottle.THROTTLE_RATES
     SimpleRateThrottle.THROTTLE_RATES = rates
     try:
+        import time_machine
         from django.core.cache import cache
 
         cache.clear()
         client = api("auditor")
-        statuses = [client.get("/api/v1/applications/").status_code for _ in range(4)]
-        assert statuses == [200, 200, 200, 429]
-        assert api("operator").get("/api/v1/applications/").status_code == 200
+        # 20 s into a minute: the four requests share the one-minute window.
+        with time_machine.travel(1_800_000_000 - 40, tick=False):
+            responses = [client.get("/api/v1/applications/") for _ in range(4)]
+            assert [r.status_code for r in responses] == [200, 200, 200, 429]
+            assert responses[-1]["Retry-After"] == "40"
+            assert api("operator").get("/api/v1/applications/").status_code == 200
+        with time_machine.travel(1_800_000_000, tick=False):  # the next window
+            assert client.get("/api/v1/applications/").status_code == 200
     finally:
         SimpleRateThrottle.THROTTLE_RATES = original
