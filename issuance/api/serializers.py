@@ -33,7 +33,7 @@ class CertificateSerializer(serializers.Serializer):
     revocation_reason = serializers.ChoiceField(
         choices=[("", ""), *RevocationReason.choices], read_only=True
     )
-    profile = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    profile = serializers.SlugField(source="profile.slug", read_only=True, allow_null=True)
     method = serializers.ChoiceField(choices=EnrollmentMethod.choices, read_only=True)
     key_algorithm = serializers.CharField(read_only=True)
     fingerprint_sha256 = serializers.CharField(read_only=True)

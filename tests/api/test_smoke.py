@@ -17,3 +17,13 @@ def test_operator_issues_with_csr_and_reads_it_back(api: Any, make_csr: Any) -> 
     assert body["private_key"] is None
     listed = client.get("/api/v1/applications/payments-api/certificates/").json()
     assert [c["id"] for c in listed["results"]] == [body["id"]]
+
+
+def test_a_certificate_without_profile_renders_profile_as_null() -> None:
+    from issuance.api.serializers import CertificateSerializer
+    from issuance.models import Certificate
+
+    data = CertificateSerializer(Certificate(serial_number="01", profile=None, ca=None)).data
+    assert data["profile"] is None
+    assert data["chain"] == ""
+    assert data["serial_number"] == "01"
