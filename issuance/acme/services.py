@@ -4,6 +4,7 @@ transaction and records its audit event there."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from applications.models import Application
@@ -35,7 +37,7 @@ from issuance.acme.messages import AcmeProblem, Identifier
 from issuance.acme.models import Account, Authorization, Challenge, ExternalAccountKey, Order
 from issuance.choices import CertificateStatus, EnrollmentMethod, RequestState
 from issuance.models import Certificate
-from pki import certs, policy
+from pki import certs, export, policy
 from pki import csr as pki_csr
 from pki.errors import PKIError
 from profiles.models import CertificateProfile
@@ -540,12 +542,13 @@ def _challenge_valid(challenge: Challenge) -> None:
     Authorization.objects.filter(pk=authz.pk, status=AuthorizationStatus.PENDING).update(
         status=AuthorizationStatus.VALID
     )
-    order = authz.order
-    pending = Authorization.objects.filter(order=order).exclude(status=AuthorizationStatus.VALID)
-    if not pending.exists():
-        Order.objects.filter(pk=order.pk, status=OrderStatus.PENDING).update(
-            status=OrderStatus.READY
-        )
+    # The order is ready once none of its authorizations is anything but valid.
+    not_valid = Authorization.objects.filter(order=OuterRef("pk")).exclude(
+        status=AuthorizationStatus.VALID
+    )
+    Order.objects.filter(pk=authz.order_id, status=OrderStatus.PENDING).exclude(
+        Exists(not_valid)
+    ).update(status=OrderStatus.READY)
 
 
 def _challenge_invalid(challenge: Challenge, error: dict[str, Any]) -> None:
@@ -671,11 +674,23 @@ def _cn_in(common_name: str, requested: set[tuple[str, str]]) -> bool:
 
 def certificate_chain_pem(certificate: Certificate) -> str:
     """The certificate and its issuers, without the self-signed root."""
-    pems = [certificate.certificate_pem.strip()]
-    for issuer in certificate.chain():
-        if issuer.issuer != issuer.subject:
-            pems.append(certs_pem(issuer))
-    return "\n".join(pems) + "\n"
+    if certificate.chain_pem:
+        issuers = _issuers_pem(certificate.chain_pem)
+    elif certificate.ca is not None:
+        issuers = _issuers_pem(certificate.ca.chain_pem_with_self())
+    else:
+        issuers = ""
+    return certificate.certificate_pem.strip() + "\n" + issuers
+
+
+@functools.lru_cache(maxsize=64)
+def _issuers_pem(chain_pem: str) -> str:
+    """The chain's certificates but a self-signed root, as PEM (parsed once per chain)."""
+    return "".join(
+        certs_pem(issuer) + "\n"
+        for issuer in export.load_certificates(chain_pem)
+        if issuer.issuer != issuer.subject
+    )
 
 
 def certs_pem(cert: x509.Certificate) -> str:

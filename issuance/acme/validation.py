@@ -11,6 +11,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import urllib.parse
 from collections.abc import Callable
 
 import dns.exception
@@ -24,6 +25,8 @@ from issuance.acme import messages
 ACME_IDENTIFIER_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31")
 TIMEOUT = 10.0
 MAX_BODY = 4096
+MAX_REDIRECTS = 10
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 Failure = tuple[str, str] | None
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -98,33 +101,93 @@ def http01(identifier: str, token: str, key_auth: str) -> Failure:
 
 
 def _http01(identifier: str, token: str, key_auth: str) -> Failure:
+    """Fetch the key authorization, following at most MAX_REDIRECTS redirects (RFC 8555
+    8.3 lets the server follow them; as Let's Encrypt does: http or https only, on the
+    ports settings name, each new host resolved and checked like the first)."""
     port = settings.CERTPORTAL_ACME_HTTP01_PORT
-    last: Failure = ("connection", f"No address of {identifier} answered.")
-    host = f"[{identifier}]" if ":" in identifier else identifier
-    for address in _reachable(resolve_addresses(identifier)):
-        connection = http.client.HTTPConnection(str(address), port, timeout=TIMEOUT)
-        try:
-            connection.request(
-                "GET",
-                f"/.well-known/acme-challenge/{token}",
-                headers={
-                    "Host": host if port == 80 else f"{host}:{port}",
-                    "User-Agent": "certportal-acme",
-                },
-            )
-            response = connection.getresponse()
-            body = response.read(MAX_BODY + 1)
-        except (OSError, http.client.HTTPException) as exc:
-            last = ("connection", f"Fetching http://{host}:{port}/ failed: {exc}")
+    url = urllib.parse.urlsplit(
+        f"http://{_url_host(identifier)}:{port}/.well-known/acme-challenge/{token}"
+    )
+    for _ in range(MAX_REDIRECTS + 1):
+        status, location, body = _fetch(url)
+        if status in REDIRECTS and location:
+            url = _redirect_target(url, location)
             continue
-        finally:
-            connection.close()
-        if response.status != 200:
-            return ("unauthorized", f"http-01 answer had HTTP status {response.status}.")
+        if status != 200:
+            return ("unauthorized", f"http-01 answer had HTTP status {status}.")
         if body.strip().decode(errors="replace") != key_auth:
             return ("unauthorized", "http-01 answer is not the key authorization.")
         return None
-    return last
+    return ("connection", f"More than {MAX_REDIRECTS} redirects.")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _redirect_target(current: urllib.parse.SplitResult, location: str) -> urllib.parse.SplitResult:
+    target = urllib.parse.urlsplit(urllib.parse.urljoin(current.geturl(), location.strip()))
+    ports = {
+        "http": settings.CERTPORTAL_ACME_HTTP01_PORT,
+        "https": settings.CERTPORTAL_ACME_TLSALPN01_PORT,
+    }
+    if target.scheme not in ports:
+        raise _Refused("connection", f"Redirect to {target.scheme or 'a relative'} URL refused.")
+    try:
+        port = target.port or (80 if target.scheme == "http" else 443)
+    except ValueError as exc:
+        raise _Refused("connection", "Redirect to a malformed URL refused.") from exc
+    if not target.hostname or port != ports[target.scheme]:
+        raise _Refused("connection", f"Redirect to {target.scheme} port {port} refused.")
+    return target
+
+
+def _fetch(url: urllib.parse.SplitResult) -> tuple[int, str, bytes]:
+    """GET url from the first of its host's (allowed) addresses that answers."""
+    assert url.hostname is not None
+    port = url.port or (80 if url.scheme == "http" else 443)
+    default = 80 if url.scheme == "http" else 443
+    host = _url_host(url.hostname) + ("" if port == default else f":{port}")
+    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    last = f"No address of {url.hostname} answered."
+    for address in _reachable(resolve_addresses(url.hostname)):
+        connection = _connection(url.scheme, str(address), port, url.hostname)
+        try:
+            connection.request("GET", path, headers={"Host": host, "User-Agent": "certportal-acme"})
+            response = connection.getresponse()
+            return (
+                response.status,
+                response.getheader("Location") or "",
+                response.read(MAX_BODY + 1),
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            last = f"Fetching {url.scheme}://{host}{path} failed: {exc}"
+        finally:
+            connection.close()
+    raise _Refused("connection", last)
+
+
+def _connection(scheme: str, address: str, port: int, host: str) -> http.client.HTTPConnection:
+    if scheme == "http":
+        return http.client.HTTPConnection(address, port, timeout=TIMEOUT)
+    return _HTTPSConnection(address, port, server_name=host)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to an address already resolved, with the redirect's host as SNI. The
+    certificate is not checked: the proof is the body (as Let's Encrypt does)."""
+
+    def __init__(self, address: str, port: int, *, server_name: str) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        super().__init__(address, port, timeout=TIMEOUT, context=context)
+        self._server_name = server_name
+        self._tls_context = context
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._tls_context.wrap_socket(self.sock, server_hostname=self._server_name)
 
 
 def dns01(identifier: str, key_auth: str) -> Failure:

@@ -335,13 +335,17 @@ def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
 
 # --- Certificates -----------------------------------------------------------------------
 
+# A download needs the CA's certificate and chain, never its keys or its CRL.
+_CA_FIELDS_NOT_FOR_DOWNLOAD = ("private_key", "crl_der", "ocsp_signer_key", "ocsp_signer_pem")
+
 
 @acme_endpoint
 @require_http_methods(["POST"])
 def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
     account, _ = _account_auth(request, app)
     order_row = (
-        Order.objects.select_related("certificate")
+        Order.objects.select_related("certificate__ca")
+        .defer(*(f"certificate__ca__{name}" for name in _CA_FIELDS_NOT_FOR_DOWNLOAD))
         .annotate(profile_slug=F("profile__slug"))
         .filter(account=account, certificate_id=cert_id)
         .first()

@@ -16,6 +16,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dns.message
@@ -76,6 +77,16 @@ class _ReusableHTTPServer(http.server.ThreadingHTTPServer):
 
 
 @contextmanager
+def _serving(server: socketserver.BaseServer) -> Iterator[None]:
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
 def http01_responder(responses: dict[str, str], port: int = HTTP01_PORT) -> Iterator[None]:
     """Serve /.well-known/acme-challenge/<token> from ``responses`` on 127.0.0.1:port."""
 
@@ -91,12 +102,41 @@ def http01_responder(responses: dict[str, str], port: int = HTTP01_PORT) -> Iter
             pass
 
     server = _ReusableHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with _serving(server):
         yield
-    finally:
-        server.shutdown()
-        server.server_close()
+
+
+@contextmanager
+def http_routes(
+    routes: dict[str, tuple[int, str]], port: int, *, tls: bool = False
+) -> Iterator[None]:
+    """Serve fixed answers on 127.0.0.1:port: path -> (status, Location or body); with tls,
+    over HTTPS with a throwaway self-signed certificate."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, value = routes.get(self.path, (404, ""))
+            self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", value)
+            self.end_headers()
+            if status < 300:
+                self.wfile.write(value.encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = _ReusableHTTPServer(("127.0.0.1", port), Handler)
+    if tls:
+        cert_pem, key_pem = tls_alpn_certificate("redirect.example.test", "unused")
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "c.pem").write_bytes(cert_pem)
+            (Path(tmp) / "k.pem").write_bytes(key_pem)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(Path(tmp) / "c.pem", Path(tmp) / "k.pem")
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    with _serving(server):
+        yield
 
 
 def tls_alpn_certificate(identifier: str, key_auth: str) -> tuple[bytes, bytes]:
@@ -160,12 +200,8 @@ def tls_alpn01_responder(
         daemon_threads = True
 
     server = Server(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with _serving(server):
         yield
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def sign(
