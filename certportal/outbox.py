@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from certportal import queue
@@ -65,18 +65,17 @@ def queue_dispatch() -> None:
 
 def drain() -> int:
     """The task: dispatch fresh events (never attempted) oldest first, batch by batch,
-    until none is left or the rest are held by other workers. Returns how many."""
+    until a batch comes back short (none left, or the rest held by other workers).
+    Returns how many were dispatched here."""
     queue.started(DRAIN)
     done = 0
     while True:
-        ids = list(
-            OutboxEvent.objects.filter(dispatched_at__isnull=True, attempts=0)
-            .order_by("created_at")
-            .values_list("pk", flat=True)[:BATCH]
+        fresh = OutboxEvent.objects.filter(dispatched_at__isnull=True, attempts=0).order_by(
+            "created_at"
         )
-        taken, ok = _dispatch_chunk(ids) if ids else (0, 0)
+        taken, ok = _dispatch_locked(fresh, limit=BATCH)
         done += ok
-        if taken == 0:
+        if taken < BATCH:
             return done
 
 
@@ -91,12 +90,17 @@ def dispatch(ids: Sequence[int]) -> int:
 
 def _dispatch_chunk(ids: list[int]) -> tuple[int, int]:
     """Lock and consume the undispatched events among ids: (taken, dispatched)."""
+    return _dispatch_locked(
+        OutboxEvent.objects.filter(pk__in=ids, dispatched_at__isnull=True).order_by("pk")
+    )
+
+
+def _dispatch_locked(events_qs: QuerySet[OutboxEvent], limit: int | None = None) -> tuple[int, int]:
+    """In one transaction: lock the events (up to limit, skipping any another worker
+    holds), run the consumers, mark them. Returns (taken, dispatched)."""
     with transaction.atomic():
-        events = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=ids, dispatched_at__isnull=True)
-            .order_by("pk")
-        )
+        locked = events_qs.select_for_update(skip_locked=True)
+        events = list(locked[:limit] if limit else locked)
         if not events:
             return 0, 0
         failed = _consume(events)

@@ -40,7 +40,7 @@ from issuance.models import Certificate
 from pki import certs, export, policy
 from pki import csr as pki_csr
 from pki.errors import PKIError
-from profiles.models import CertificateProfile
+from profiles.models import CertificateAuthority, CertificateProfile
 
 # --- EAB credentials (portal side) ------------------------------------------------------
 
@@ -674,12 +674,16 @@ def _cn_in(common_name: str, requested: set[tuple[str, str]]) -> bool:
 
 def certificate_chain_pem(certificate: Certificate) -> str:
     """The certificate and its issuers, without the self-signed root."""
-    if certificate.chain_pem:
-        issuers = _issuers_pem(certificate.chain_pem)
-    elif certificate.ca is not None:
-        issuers = _issuers_pem(certificate.ca.chain_pem_with_self())
-    else:
-        issuers = ""
+    chain = certificate.chain_pem
+    if not chain and certificate.ca_id is not None:
+        # The CA's certificate and chain only: not its keys or CRL.
+        ca_pem, above = (
+            CertificateAuthority.objects.filter(pk=certificate.ca_id)
+            .values_list("certificate_pem", "chain_pem")
+            .get()
+        )
+        chain = ca_pem.strip() + "\n" + above
+    issuers = _issuers_pem(chain) if chain else ""
     return certificate.certificate_pem.strip() + "\n" + issuers
 
 

@@ -335,8 +335,6 @@ def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
 
 # --- Certificates -----------------------------------------------------------------------
 
-# A download needs the CA's certificate and chain, never its keys or its CRL.
-_CA_FIELDS_NOT_FOR_DOWNLOAD = ("private_key", "crl_der", "ocsp_signer_key", "ocsp_signer_pem")
 
 
 @acme_endpoint
@@ -344,8 +342,7 @@ _CA_FIELDS_NOT_FOR_DOWNLOAD = ("private_key", "crl_der", "ocsp_signer_key", "ocs
 def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
     account, _ = _account_auth(request, app)
     order_row = (
-        Order.objects.select_related("certificate__ca")
-        .defer(*(f"certificate__ca__{name}" for name in _CA_FIELDS_NOT_FOR_DOWNLOAD))
+        Order.objects.select_related("certificate")
         .annotate(profile_slug=F("profile__slug"))
         .filter(account=account, certificate_id=cert_id)
         .first()
