@@ -143,7 +143,7 @@ def start_portal(
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{db}",
         REDIS_URL="redis://127.0.0.1:6379/7",
         CERTPORTAL_Q_NAME=f"bench-acme-{os.getpid()}",
-        CERTPORTAL_Q_WORKERS="2",
+        CERTPORTAL_Q_WORKERS=os.environ.get("CERTPORTAL_Q_WORKERS", "2"),
         CERTPORTAL_BASE_URL=f"http://{PORTAL}",
         CERTPORTAL_ACME_HTTP01_PORT="5002",
         CERTPORTAL_ACME_ALLOW_PRIVATE="true",

@@ -16,6 +16,7 @@ on commit, so no process can cache the old state under the new number.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from typing import Any
@@ -25,20 +26,27 @@ from django.db import transaction
 
 from certportal import queue
 
+logger = logging.getLogger(__name__)
+
 _KEY = "certportal:config-generation"
 _local = [0]
 _lock = threading.Lock()
 
 
-def current() -> tuple[int, int]:
-    """The generation to tag cached configuration with (read it before reading the data)."""
+def current() -> tuple[int, int] | None:
+    """The generation to tag cached configuration with (read it before reading the data);
+    None when the shared cache cannot be reached: then nothing may be served from cache."""
     shared = 0
     if queue.shared_cache():
-        value = cache.get(_KEY)
-        if value is None:
-            # A random start: a key lost from Redis never comes back as an old number.
-            cache.add(_KEY, secrets.randbits(62), timeout=None)
-            value = cache.get(_KEY, 0)
+        try:
+            value = cache.get(_KEY)
+            if value is None:
+                # A random start: a key lost from Redis never comes back as an old number.
+                cache.add(_KEY, secrets.randbits(62), timeout=None)
+                value = cache.get(_KEY, 0)
+        except Exception:
+            logger.warning("configuration generation unavailable; not caching", exc_info=True)
+            return None
         shared = int(value)
     return shared, _local[0]
 
@@ -62,6 +70,8 @@ def _bump() -> None:
             cache.incr(_KEY)
         except ValueError:  # no such key: any new random start is a change
             cache.set(_KEY, secrets.randbits(62), timeout=None)
+        except Exception:  # other processes fall back on CERTPORTAL_CONFIG_CACHE_SECONDS
+            logger.warning("could not bump the configuration generation", exc_info=True)
 
 
 def on_model_change(sender: Any, **kwargs: Any) -> None:

@@ -123,7 +123,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         env.get_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'certportal.sqlite3'}"),
         conn_max_age=env.get_int("CERTPORTAL_DB_CONN_MAX_AGE", 60, minimum=0),
-        conn_health_checks=True,
+        conn_health_checks=env.get_bool("CERTPORTAL_DB_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

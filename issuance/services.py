@@ -241,10 +241,10 @@ def attached_profile(application: Application, slug: str) -> CertificateProfile 
     tag = generation.current()
     cached = _PROFILES.get(key)
     now = time.monotonic()
-    if cached is None or cached[0] != tag or cached[1] <= now:
+    if tag is None or cached is None or cached[0] != tag or cached[1] <= now:
         profile = _attached_profile_query(application, slug)
-        if profile is None:
-            return None
+        if profile is None or tag is None:
+            return profile
         if len(_PROFILES) >= _PROFILES_MAX:
             _PROFILES.clear()
         cached = _PROFILES[key] = (tag, now + settings.CERTPORTAL_CONFIG_CACHE_SECONDS, profile)

@@ -75,3 +75,22 @@ def test_entries_expire(settings, application, tls_profile, django_assert_num_qu
     attached_profile(application, tls_profile.slug)
     with django_assert_num_queries(1):
         attached_profile(application, tls_profile.slug)
+
+
+def test_without_a_reachable_shared_cache_lookups_go_to_the_database(
+    settings, application, tls_profile, django_assert_num_queries
+):
+    from django.core.cache import caches
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    settings.CACHES = {
+        "default": {"BACKEND": "certportal.cache.RedisCache", "LOCATION": settings.REDIS_URL}
+    }
+    caches.__init__()  # type: ignore[misc]
+    try:
+        for _ in range(2):
+            with django_assert_num_queries(1):
+                profile = attached_profile(application, tls_profile.slug)
+            assert profile is not None and profile.pk == tls_profile.pk
+    finally:
+        caches.__init__()  # type: ignore[misc]
