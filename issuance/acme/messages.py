@@ -126,6 +126,7 @@ class NewOrder:
 
     identifiers: list[Identifier]
     replaces: str | None = None
+    profile: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -143,7 +144,10 @@ def parse_new_order(payload: dict[str, Any]) -> NewOrder:
     replaces = payload.get("replaces")
     if replaces is not None and not isinstance(replaces, str):
         raise AcmeProblem("malformed", "replaces must be a string.")
-    return NewOrder(identifiers=identifiers, replaces=replaces)
+    profile = payload.get("profile")
+    if profile is not None and not isinstance(profile, str):
+        raise AcmeProblem("malformed", "profile must be a string.")
+    return NewOrder(identifiers=identifiers, replaces=replaces, profile=profile)
 
 
 def _identifier(item: Any) -> Identifier:
@@ -269,13 +273,17 @@ class Urls:
         return f"{self.object_base}/{kind}/{obj_id}"
 
 
-def directory(urls: Urls, terms_url: str, website: str) -> dict[str, Any]:
+def directory(urls: Urls, terms_url: str, website: str, profile: tuple[str, str]) -> dict[str, Any]:
+    """The directory; meta.profiles names the one profile this directory issues (the
+    ACME profiles extension, draft-ietf-acme-profiles), as slug -> description."""
+    slug, description = profile
     return {
         **urls.directory(),
         "meta": {
             "termsOfService": terms_url,
             "website": website,
             "externalAccountRequired": True,
+            "profiles": {slug: description or slug},
         },
     }
 

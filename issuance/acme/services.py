@@ -322,6 +322,10 @@ def new_order(
 ) -> tuple[Order, list[Authorization]]:
     """newOrder: check every identifier against the profile, then one authorization each."""
     request = messages.parse_new_order(auth.json())
+    if request.profile is not None and request.profile != profile.slug:
+        raise AcmeProblem(
+            "invalidProfile", f"This directory issues only the profile {profile.slug!r}."
+        )
     rules = profile.policy()
     for identifier in request.identifiers:
         _check_identifier(identifier, profile, rules)

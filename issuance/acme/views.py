@@ -143,7 +143,11 @@ def directory(request: HttpRequest, app: str, profile: str) -> Reply:
     application, found = _directory(app, profile)
     urls = _urls(request, application, found.slug)
     terms = settings.CERTPORTAL_ACME_TERMS_URL or request.build_absolute_uri("/acme/terms")
-    return Reply(messages.directory(urls, terms, settings.CERTPORTAL_BASE_URL))
+    return Reply(
+        messages.directory(
+            urls, terms, settings.CERTPORTAL_BASE_URL, (found.slug, found.description)
+        )
+    )
 
 
 @acme_endpoint
@@ -334,7 +338,6 @@ def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
 
 
 # --- Certificates -----------------------------------------------------------------------
-
 
 
 @acme_endpoint

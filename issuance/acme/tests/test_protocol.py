@@ -36,6 +36,7 @@ def test_directory_lists_resources_and_requires_eab(acme):
     assert body["renewalInfo"] == acme.base + "/renewal-info"
     assert body["meta"]["externalAccountRequired"] is True
     assert body["meta"]["termsOfService"].endswith("/acme/terms")
+    assert list(body["meta"]["profiles"]) == ["tls-server"]
     assert response["Replay-Nonce"]
 
 
@@ -342,3 +343,20 @@ def test_key_change_rolls_the_account_key(acme, eab):
     acme.key = new_key
     assert acme.new_order("a.example.test").status_code == 201
     assert AuditEvent.objects.filter(action="acme.account_key_changed").exists()
+
+
+def test_new_order_may_name_this_directorys_profile_and_no_other(acme, eab):
+    acme.register(eab)
+    identifiers = [{"type": "dns", "value": "app.example.test"}]
+    named = acme.post(
+        acme.directory["newOrder"], {"identifiers": identifiers, "profile": "tls-server"}
+    )
+    assert named.status_code == 201
+    other = acme.post(
+        acme.directory["newOrder"], {"identifiers": identifiers, "profile": "mtls-client"}
+    )
+    assert other.status_code == 400
+    assert problem_type(other) == "invalidProfile"
+    assert "tls-server" in other.json()["detail"]
+    typed = acme.post(acme.directory["newOrder"], {"identifiers": identifiers, "profile": 7})
+    assert problem_type(typed) == "malformed"
