@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -172,11 +172,23 @@ def _load_key_bytes(data: bytes, password: bytes | None, is_pem: bool) -> object
         # A password for an unencrypted key is harmless: users often fill the field anyway.
         return _load_key_bytes(data, None, is_pem)
     except (ValueError, UnsupportedAlgorithm) as exc:
-        if password is not None and "password" in str(exc).lower():
+        # A wrong password usually says so, but about 1 time in 256 the decrypted garbage
+        # passes the padding check and fails later as a parse error: ask the key instead.
+        if password is not None and ("password" in str(exc).lower() or _is_encrypted(loader, data)):
             raise DecodeError("Wrong password for the private key", field="password") from None
         raise DecodeError(
             "Private key is not valid PEM or DER (or the password is wrong)", field="private_key"
         ) from None
+
+
+def _is_encrypted(loader: Any, data: bytes) -> bool:
+    try:
+        loader(data, None)
+    except TypeError:  # "password was not given but private key is encrypted"
+        return True
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return False
 
 
 def _spki_der(key: object) -> bytes:

@@ -189,3 +189,31 @@ def test_key_info_for_matches_generated_keys(alg: KeyAlgorithm) -> None:
 def test_key_info_for_unknown_algorithm_lists_choices() -> None:
     with pytest.raises(ValueError, match=r"Unknown key algorithm 'DSA_1024'.*EC_P256"):
         key_info_for("DSA_1024")
+
+
+def test_a_wrong_password_is_named_even_when_decryption_yields_plausible_garbage() -> None:
+    """About 1 wrong password in 256 decrypts to data with valid padding, and the library
+    then reports a parse error, not a password error. The message must still say password."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = generate_private_key("EC_P256")
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,  # fast key derivation: many tries
+        serialization.BestAvailableEncryption(b"right"),
+    )
+    hard = []
+    for n in range(50_000):
+        wrong = f"wrong-{n}".encode()
+        try:
+            serialization.load_pem_private_key(encrypted, wrong)
+        except ValueError as exc:
+            if "password" not in str(exc).lower():
+                hard.append(wrong)
+        if len(hard) == 3:
+            break
+    assert len(hard) == 3
+    for wrong in hard:
+        with pytest.raises(DecodeError, match="Wrong password") as excinfo:
+            load_private_key(encrypted, wrong)
+        assert excinfo.value.field == "password"
