@@ -34,14 +34,25 @@ class RedisCache(DjangoRedisCache):
         self._class = RedisCacheClient
 
 
+def redis_client() -> Any | None:
+    """The default cache's own Redis client (for commands the cache API lacks), or None
+    when the default cache is not Redis. Keys used through it carry no cache prefix."""
+    from django.core.cache import caches
+
+    backend = caches["default"]  # the backend itself: django.core.cache.cache is a proxy
+    if isinstance(backend, RedisCache):
+        return backend._cache.get_client(write=True)
+    return None
+
+
 def count(key: str, timeout: int) -> int:
     """Add one to a counter that starts at zero and expires timeout seconds after it was
     created; returns the new value. One round trip on Redis (SET NX + INCR, pipelined)."""
     from django.core.cache import cache
 
-    if isinstance(cache, RedisCache):
+    client = redis_client()
+    if client is not None:
         full = cache.make_and_validate_key(key)
-        client = cache._cache.get_client(full, write=True)
         with client.pipeline(transaction=False) as pipe:
             pipe.set(full, 0, ex=timeout, nx=True)
             pipe.incr(full)

@@ -13,27 +13,24 @@ cache it enqueues every time, which is always correct, only slower.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 
-logger = logging.getLogger(__name__)
-
-_brokers: dict[tuple[int, str | None], Any] = {}
+_brokers: dict[int, Any] = {}
 
 _QUEUED = "certportal:queued:"
 
 
-def _broker(cluster: str | None = None) -> Any:
+def _broker() -> Any:
     from django_q.brokers import get_broker
 
-    key = (os.getpid(), cluster)  # a forked child must not share its parent's socket
-    broker = _brokers.get(key)
+    pid = os.getpid()  # a forked child must not share its parent's socket
+    broker = _brokers.get(pid)
     if broker is None:
-        broker = _brokers[key] = get_broker(cluster)
+        broker = _brokers[pid] = get_broker()
     return broker
 
 

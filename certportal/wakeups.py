@@ -2,29 +2,29 @@
 
 A worker ``notify(key)``s after its transaction commits; a request ``wait(key, s)``s on
 the same key for at most s seconds (BLPOP: no polling, no CPU while it waits). A notice
-nobody waits for expires after a minute. Without Redis nobody waits: callers check
-``settings.REDIS_URL`` first and answer with the state as it stands.
+nobody waits for expires after a minute. It uses the Redis cache's own client
+(certportal.cache). Without Redis nobody waits: callers check ``settings.REDIS_URL``
+first and answer with the state as it stands.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+from typing import Any
 
 import redis
-from django.conf import settings
+
+from certportal.cache import redis_client
 
 logger = logging.getLogger(__name__)
 
 _PREFIX = "certportal:wakeup:"
-_clients: dict[int, redis.Redis] = {}
 
 
-def _client() -> redis.Redis:
-    pid = os.getpid()  # a forked child must not share its parent's socket
-    client = _clients.get(pid)
+def _client() -> Any:
+    client = redis_client()
     if client is None:
-        client = _clients[pid] = redis.Redis.from_url(settings.REDIS_URL)
+        raise redis.RedisError("the default cache is not Redis")
     return client
 
 

@@ -108,3 +108,23 @@ def test_a_window_counter_counts_and_expires_on_redis(redis_cache):
     assert [count("w", timeout=1) for _ in range(3)] == [1, 2, 3]
     time.sleep(1.1)  # Redis expires keys by its own clock
     assert count("w", timeout=1) == 1
+
+
+def test_the_window_counter_uses_one_pipelined_round_trip_on_redis(redis_cache):
+    from certportal.cache import count, redis_client
+
+    client = redis_client()
+    assert client is not None
+    calls: list[str] = []
+    original = client.pipeline
+
+    def spy(*args, **kwargs):
+        calls.append("pipeline")
+        return original(*args, **kwargs)
+
+    client.pipeline = spy
+    try:
+        assert count("p", timeout=5) == 1
+    finally:
+        client.pipeline = original
+    assert calls == ["pipeline"]

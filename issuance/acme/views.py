@@ -104,13 +104,11 @@ def _profile(application: Application, slug: str) -> CertificateProfile:
     return found
 
 
-def _auth(
-    request: HttpRequest, application: Application, want_jwk: bool | None = False
-) -> services.Authenticated:
+def _auth(request: HttpRequest, app: str, want_jwk: bool | None = False) -> services.Authenticated:
     if request.content_type != messages.JOSE_JSON:
         raise AcmeProblem("malformed", f"Use Content-Type {messages.JOSE_JSON}.", 415)
     return services.authenticate(
-        application.name,
+        app,
         body=request.body,
         url=request.build_absolute_uri(request.path),
         want_jwk=want_jwk,
@@ -121,15 +119,7 @@ def _auth(
 def _account_auth(request: HttpRequest, app: str) -> tuple[Account, services.Authenticated]:
     """A request signed by an account (kid): the account, with its Application, comes
     from the one lookup that checks it belongs to this URL's Application."""
-    if request.content_type != messages.JOSE_JSON:
-        raise AcmeProblem("malformed", f"Use Content-Type {messages.JOSE_JSON}.", 415)
-    auth = services.authenticate(
-        app,
-        body=request.body,
-        url=request.build_absolute_uri(request.path),
-        want_jwk=False,
-        source_ip=request.META.get("REMOTE_ADDR"),
-    )
+    auth = _auth(request, app)
     assert auth.account is not None
     return auth.account, auth
 
@@ -169,7 +159,7 @@ def terms(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["POST"])
 def new_account(request: HttpRequest, app: str, profile: str) -> Reply:
     application, found = _directory(app, profile)
-    auth = _auth(request, application, want_jwk=True)
+    auth = _auth(request, app, want_jwk=True)
     urls = _urls(request, application, found.slug)
     account, created = services.new_account(
         application, found, auth, url=request.build_absolute_uri(request.path)
@@ -210,7 +200,7 @@ def account_orders(request: HttpRequest, app: str, account_id: str) -> Reply:
 @require_http_methods(["POST"])
 def key_change(request: HttpRequest, app: str, profile: str) -> Reply:
     application, found = _directory(app, profile)
-    auth = _auth(request, application)
+    auth = _auth(request, app)
     assert auth.account is not None
     urls = _urls(request, application, found.slug)
     changed = services.change_key(
@@ -364,7 +354,7 @@ def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
 @require_http_methods(["POST"])
 def revoke_cert(request: HttpRequest, app: str, profile: str) -> Reply:
     application, _ = _directory(app, profile)
-    auth = _auth(request, application, want_jwk=None)
+    auth = _auth(request, app, want_jwk=None)
     services.revoke(application, auth)
     return Reply()
 
