@@ -2,8 +2,9 @@
 what issuance reads about its configuration (profiles, CAs, which profiles an
 Application has, approval policies).
 
-Per-process caches of that configuration (``issuance.services.attached_profile``) keep
-an entry while the generation it was read under is still current. With a shared cache
+Per-process caches of that configuration (``Cache``: ``issuance.services.attached_profile``,
+the ACME account lookup) keep an entry while the generation it was read under is still
+current. With a shared cache
 (Redis) a change made by any process invalidates every process at once; without one,
 only the changing process sees it at once and the others within the caches' lifetime
 (``CERTPORTAL_CONFIG_CACHE_SECONDS``), which also bounds a change that bypasses the
@@ -19,14 +20,19 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from typing import Any
+import time
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
 from certportal import queue
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _KEY = "certportal:config-generation"
 _local = [0]
@@ -78,3 +84,37 @@ def on_model_change(sender: Any, **kwargs: Any) -> None:
     """Signal receiver (post_save, post_delete, m2m_changed)."""
     if kwargs.get("action", "post_").startswith("post_"):
         changed()
+
+
+class Cache(Generic[T]):
+    """A per-process cache of values read from the database, each kept while the
+    generation it was read under is current and for at most CERTPORTAL_CONFIG_CACHE_SECONDS.
+
+    Values are shared by every caller in the process: callers that may change what they
+    get must copy it. ``shared_only`` caches only when a shared cache (Redis) carries the
+    generation, so that a change is seen by every process at its commit, never later:
+    for what authenticates (ACME accounts) rather than configures.
+    """
+
+    def __init__(self, *, shared_only: bool = False, max_entries: int = 1024) -> None:
+        self.shared_only = shared_only
+        self.max_entries = max_entries
+        self._entries: dict[Hashable, tuple[tuple[int, int], float, T]] = {}
+
+    def get(self, key: Hashable, load: Callable[[], T | None]) -> T | None:
+        """The cached value for key, or load() (cached unless None)."""
+        if self.shared_only and not queue.shared_cache():
+            return load()
+        tag = current()
+        if tag is None:
+            return load()
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == tag and entry[1] > now:
+            return entry[2]
+        value = load()
+        if value is not None:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key] = (tag, now + settings.CERTPORTAL_CONFIG_CACHE_SECONDS, value)
+        return value

@@ -1,6 +1,9 @@
 import os
 
 from django.core.wsgi import get_wsgi_application
+from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "certportal.settings")
 application = get_wsgi_application()
+# Import every view module now, as the worker boots, not while serving its first request.
+_ = get_resolver().url_patterns

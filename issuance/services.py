@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -237,24 +236,17 @@ def attached_profile(application: Application, slug: str) -> CertificateProfile 
     unchanged (certportal.generation) and for at most CERTPORTAL_CONFIG_CACHE_SECONDS;
     each caller gets its own copies of the profile and CA.
     """
-    key = (application.pk, slug)
-    tag = generation.current()
-    cached = _PROFILES.get(key)
-    now = time.monotonic()
-    if tag is None or cached is None or cached[0] != tag or cached[1] <= now:
-        profile = _attached_profile_query(application, slug)
-        if profile is None or tag is None:
-            return profile
-        if len(_PROFILES) >= _PROFILES_MAX:
-            _PROFILES.clear()
-        cached = _PROFILES[key] = (tag, now + settings.CERTPORTAL_CONFIG_CACHE_SECONDS, profile)
-    found = copy.copy(cached[2])
-    found.issuing_ca = copy.copy(cached[2].issuing_ca)
+    cached = _PROFILES.get(
+        (application.pk, slug), lambda: _attached_profile_query(application, slug)
+    )
+    if cached is None:
+        return None
+    found = copy.copy(cached)
+    found.issuing_ca = copy.copy(cached.issuing_ca)
     return found
 
 
-_PROFILES: dict[tuple[int, str], tuple[tuple[int, int], float, CertificateProfile]] = {}
-_PROFILES_MAX = 1024
+_PROFILES: generation.Cache[CertificateProfile] = generation.Cache()
 
 
 def _attached_profile_query(application: Application, slug: str) -> CertificateProfile | None:

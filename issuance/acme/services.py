@@ -4,6 +4,7 @@ transaction and records its audit event there."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import ipaddress
 import secrets
@@ -20,7 +21,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from applications.models import Application
-from certportal import queue, wakeups
+from certportal import generation, queue, wakeups
 from certportal.events import Actor, record
 from certportal.secrets import seal_for
 from issuance import services as issuance
@@ -131,8 +132,7 @@ def authenticate(
             raise AcmeProblem("malformed", "This request must carry a kid, not a jwk.")
         account = None
         if parsed.kid is not None:
-            account = _account_for_kid(app, parsed.kid)
-            key = jws.jwk_from_json(account.jwk)
+            account, key = _account_for_kid(app, parsed.kid)
         else:
             assert parsed.jwk is not None
             jws.check_account_key(parsed.jwk)
@@ -143,23 +143,40 @@ def authenticate(
     return Authenticated(key=key, account=account, payload=parsed.payload, source_ip=source_ip)
 
 
-def _account_for_kid(app: str, kid: str) -> Account:
+def _account_for_kid(app: str, kid: str) -> tuple[Account, jose.JWK]:
+    """The kid's account, with its Application, and its public key."""
     account_id = kid.rstrip("/").rsplit("/", 1)[-1]
-    prefix = f"/acme/{app}/acct/"
+    cached = (
+        _ACCOUNTS.get((app, account_id), lambda: _load_account(app, account_id))
+        if f"/acme/{app}/acct/" in kid
+        else None
+    )
+    if cached is None:
+        if not Application.objects.filter(name=app).exists():
+            raise AcmeProblem("malformed", "No such ACME directory.", 404)
+        raise AcmeProblem("accountDoesNotExist", "No such account for this directory.")
+    found, key = cached
+    if found.status != AccountStatus.VALID:
+        raise AcmeProblem("unauthorized", f"The account is {found.status}.", 403)
+    account = copy.copy(found)
+    account.application = copy.copy(found.application)
+    return account, key
+
+
+def _load_account(app: str, account_id: str) -> tuple[Account, jose.JWK] | None:
     account = (
         Account.objects.select_related("application")
         .filter(pk=account_id, application__name=app)
         .first()
-        if prefix in kid
-        else None
     )
-    if account is None:
-        if not Application.objects.filter(name=app).exists():
-            raise AcmeProblem("malformed", "No such ACME directory.", 404)
-        raise AcmeProblem("accountDoesNotExist", "No such account for this directory.")
-    if account.status != AccountStatus.VALID:
-        raise AcmeProblem("unauthorized", f"The account is {account.status}.", 403)
-    return account
+    return None if account is None else (account, jws.jwk_from_json(account.jwk))
+
+
+# Every signed request looks its account up. With Redis the account and its parsed key
+# are kept per process until the configuration generation moves: on any change to an
+# account (status, key, contact: each bumps it) or to an Application. Without Redis,
+# always from the database.
+_ACCOUNTS: generation.Cache[tuple[Account, jose.JWK]] = generation.Cache(shared_only=True)
 
 
 # --- Accounts ---------------------------------------------------------------------------
@@ -256,6 +273,7 @@ def update_account(account: Account, auth: Authenticated) -> Account:
         if "contact" in payload:
             account.contact = messages.parse_contacts(payload["contact"])
             Account.objects.filter(pk=account.pk).update(contact=account.contact)
+            generation.changed()
         if payload.get("status") == AccountStatus.DEACTIVATED:
             _deactivate(account, auth.actor())
         elif payload.get("status") not in (None, AccountStatus.VALID):
@@ -265,6 +283,7 @@ def update_account(account: Account, auth: Authenticated) -> Account:
 
 def _deactivate(account: Account, actor: Actor) -> None:
     Account.objects.filter(pk=account.pk).update(status=AccountStatus.DEACTIVATED)
+    generation.changed()
     Authorization.objects.filter(order__account=account, status=AuthorizationStatus.PENDING).update(
         status=AuthorizationStatus.DEACTIVATED
     )
@@ -297,6 +316,7 @@ def change_key(account: Account, auth: Authenticated, *, url: str, account_url: 
         Account.objects.filter(pk=account.pk).update(
             jwk=inner.jwk.public_key().to_json(), thumbprint=new_thumbprint
         )
+        generation.changed()
         record(
             "acme.account_key_changed",
             actor=auth.actor(),

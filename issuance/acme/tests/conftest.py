@@ -108,6 +108,18 @@ class AcmeSession:
             self.kid = response["Location"]
         return response
 
+    def change_key(self, new_key: Any) -> Any:
+        """keyChange (RFC 8555 7.3.5): the inner JWS, signed by new_key, names the old key."""
+        url = self.directory["keyChange"]
+        inner = sign(
+            {"account": self.kid, "oldKey": self.key.public_key().to_json()},
+            key=new_key,
+            alg=_alg_for(new_key),
+            url=url,
+            nonce=None,
+        )
+        return self.post(url, inner.encode())
+
     def new_order(self, *names: str) -> Any:
         identifiers = [{"type": "dns", "value": n} for n in names]
         return self.post(self.directory["newOrder"], {"identifiers": identifiers})

@@ -325,18 +325,7 @@ def test_expired_order_becomes_invalid(acme, eab):
 def test_key_change_rolls_the_account_key(acme, eab):
     acme.register(eab)
     new_key = jose.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
-    url = acme.directory["keyChange"]
-    from issuance.acme.tests.support import sign
-
-    inner = sign(
-        {"account": acme.kid, "oldKey": acme.key.public_key().to_json()},
-        key=new_key,
-        alg=jose.ES256,
-        url=url,
-        nonce=None,
-    )
-    inner_obj = json.loads(inner)
-    response = acme.post(url, json.dumps(inner_obj).encode())
+    response = acme.change_key(new_key)
     assert response.status_code == 200, response.content
     old_key_order = acme.new_order("a.example.test")
     assert old_key_order.status_code == 400
