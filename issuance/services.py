@@ -78,9 +78,10 @@ class Submission:
 
 @dataclass(frozen=True)
 class Ask:
-    """One certificate asked for: a CSR or a key spec, and what the asker wants of it."""
+    """One certificate asked for: a CSR (raw, or as a front already parsed and verified
+    it) or a key spec, and what the asker wants of it."""
 
-    csr: bytes | str | None = None
+    csr: bytes | str | pki_csr.ParsedCSR | None = None
     key_spec: KeySpec | None = None
     validity_days: int | None = None
     replaces: Certificate | None = None
@@ -105,7 +106,7 @@ def submit(
     profile: CertificateProfile,
     method: str,
     actor: Actor,
-    csr: bytes | str | None = None,
+    csr: bytes | str | pki_csr.ParsedCSR | None = None,
     key_spec: KeySpec | None = None,
     validity_days: int | None = None,
     replaces: Certificate | None = None,
@@ -287,12 +288,15 @@ def _usable_ca(application: Application, profile: CertificateProfile) -> Certifi
 
 
 def _from_csr(
-    csr: bytes | str, validity_days: int | None
+    csr: bytes | str | pki_csr.ParsedCSR, validity_days: int | None
 ) -> tuple[keys.PublicKey, policy.Request, str]:
-    try:
-        parsed = pki_csr.parse_csr(csr)
-    except PKIError as exc:
-        raise IssuanceRejected(exc.code, exc.message, "csr") from exc
+    if isinstance(csr, pki_csr.ParsedCSR):
+        parsed = csr
+    else:
+        try:
+            parsed = pki_csr.parse_csr(csr)
+        except PKIError as exc:
+            raise IssuanceRejected(exc.code, exc.message, "csr") from exc
     return parsed.public_key, policy.Request.from_csr(parsed, validity_days), parsed.pem
 
 

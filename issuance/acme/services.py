@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import functools
 import ipaddress
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from applications.models import Application
 from certportal import generation, queue, wakeups
@@ -164,12 +166,13 @@ def _account_for_kid(app: str, kid: str) -> tuple[Account, jose.JWK]:
 
 
 def _load_account(app: str, account_id: str) -> tuple[Account, jose.JWK] | None:
-    account = (
-        Account.objects.select_related("application")
-        .filter(pk=account_id, application__name=app)
-        .first()
-    )
-    return None if account is None else (account, jws.jwk_from_json(account.jwk))
+    try:
+        account = Account.objects.select_related("application").get(
+            pk=account_id, application__name=app
+        )
+    except Account.DoesNotExist:
+        return None
+    return account, jws.jwk_from_json(account.jwk)
 
 
 # Every signed request looks its account up. With Redis the account and its parsed key
@@ -514,8 +517,12 @@ def await_validation(challenge: Challenge) -> Challenge:
     wait = settings.CERTPORTAL_ACME_VALIDATION_WAIT_MS / 1000
     if challenge.status != ChallengeStatus.PROCESSING or not wait or not settings.REDIS_URL:
         return challenge
-    if wakeups.wait(_settled_key(challenge.pk), wait):
-        challenge.refresh_from_db(fields=["status", "validated_at", "error"])
+    notice = wakeups.wait(_settled_key(challenge.pk), wait)
+    if notice is not None:
+        # The worker's committed verdict travels in the notice: no need to read it back.
+        settled = json.loads(notice)
+        challenge.status, challenge.error = settled["status"], settled["error"]
+        challenge.validated_at = parse_datetime(settled["validated_at"] or "")
     return challenge
 
 
@@ -526,12 +533,11 @@ def _settled_key(challenge_id: str) -> str:
 def validate_challenge(challenge_id: str) -> str | None:
     """The task: check one processing challenge and settle its authorization and order.
     Safe to run twice: only a challenge still processing is decided."""
-    challenge = (
-        Challenge.objects.select_related("authorization__order__account")
-        .filter(pk=challenge_id, status=ChallengeStatus.PROCESSING)
-        .first()
-    )
-    if challenge is None:
+    try:
+        challenge = Challenge.objects.select_related("authorization__order__account").get(
+            pk=challenge_id, status=ChallengeStatus.PROCESSING
+        )
+    except Challenge.DoesNotExist:
         return None
     authz = challenge.authorization
     account = authz.order.account
@@ -543,7 +549,12 @@ def validate_challenge(challenge_id: str) -> str | None:
         else:
             _challenge_invalid(challenge, messages.problem(*failure))
     if settings.REDIS_URL:
-        wakeups.notify(_settled_key(challenge_id))
+        verdict = {
+            "status": challenge.status,
+            "validated_at": challenge.validated_at.isoformat() if challenge.validated_at else None,
+            "error": challenge.error,
+        }
+        wakeups.notify(_settled_key(challenge_id), json.dumps(verdict))
     return challenge.status
 
 
@@ -561,7 +572,7 @@ def _challenge_valid(challenge: Challenge) -> None:
         status=ChallengeStatus.VALID, validated_at=now
     ):
         return
-    challenge.status = ChallengeStatus.VALID
+    challenge.status, challenge.validated_at = ChallengeStatus.VALID, now
     authz = challenge.authorization
     Authorization.objects.filter(pk=authz.pk, status=AuthorizationStatus.PENDING).update(
         status=AuthorizationStatus.VALID
@@ -580,7 +591,7 @@ def _challenge_invalid(challenge: Challenge, error: dict[str, Any]) -> None:
         status=ChallengeStatus.INVALID, error=error
     ):
         return
-    challenge.status = ChallengeStatus.INVALID
+    challenge.status, challenge.error = ChallengeStatus.INVALID, error
     authz = challenge.authorization
     Authorization.objects.filter(pk=authz.pk).update(status=AuthorizationStatus.INVALID)
     Order.objects.filter(pk=authz.order_id, status=OrderStatus.PENDING).update(
@@ -609,8 +620,7 @@ def finalize(order: Order, auth: Authenticated) -> Order:
     refresh_order(order)
     if order.status != OrderStatus.READY:
         raise AcmeProblem("orderNotReady", f"The order is {order.status}, not ready.", 403)
-    csr_der = messages.csr_from_finalize(auth.json())
-    _check_csr_matches(order, csr_der)
+    csr = _csr_matching(order, messages.csr_from_finalize(auth.json()))
     actor = auth.actor()
     application = order.account.application
     slug = getattr(order, "profile_slug", None) or order.profile.slug
@@ -629,7 +639,7 @@ def finalize(order: Order, auth: Authenticated) -> Order:
                 profile=profile,
                 method=EnrollmentMethod.ACME,
                 actor=actor,
-                csr=csr_der,
+                csr=csr,
                 replaces=order.replaces,
             )
             return _record_finalized(order, submission, actor)
@@ -669,7 +679,8 @@ def _record_finalized(order: Order, submission: issuance.Submission, actor: Acto
     return order
 
 
-def _check_csr_matches(order: Order, csr_der: bytes) -> None:
+def _csr_matching(order: Order, csr_der: bytes) -> pki_csr.ParsedCSR:
+    """The finalize CSR, parsed and verified, once it names exactly the order's identifiers."""
     try:
         parsed = pki_csr.parse_csr(csr_der)
     except PKIError as exc:
@@ -690,6 +701,7 @@ def _check_csr_matches(order: Order, csr_der: bytes) -> None:
         raise AcmeProblem(
             "badCSR", f"The CSR names do not match the order (extra: {extra}, missing: {missing})."
         )
+    return parsed
 
 
 def _cn_in(common_name: str, requested: set[tuple[str, str]]) -> bool:
@@ -700,15 +712,24 @@ def certificate_chain_pem(certificate: Certificate) -> str:
     """The certificate and its issuers, without the self-signed root."""
     chain = certificate.chain_pem
     if not chain and certificate.ca_id is not None:
-        # The CA's certificate and chain only: not its keys or CRL.
-        ca_pem, above = (
-            CertificateAuthority.objects.filter(pk=certificate.ca_id)
-            .values_list("certificate_pem", "chain_pem")
-            .get()
-        )
-        chain = ca_pem.strip() + "\n" + above
+        ca_id = certificate.ca_id
+        chain = _CA_CHAINS.get(ca_id, lambda: _ca_chain(ca_id)) or ""  # CAs are PROTECTed
     issuers = _issuers_pem(chain) if chain else ""
     return certificate.certificate_pem.strip() + "\n" + issuers
+
+
+def _ca_chain(ca_id: int) -> str | None:
+    """The CA's certificate and the chain above it (not its keys or CRL)."""
+    found = (
+        CertificateAuthority.objects.filter(pk=ca_id)
+        .values_list("certificate_pem", "chain_pem")
+        .first()
+    )
+    return None if found is None else found[0].strip() + "\n" + found[1]
+
+
+# Downloads need the issuing CA's chain; CA changes move the configuration generation.
+_CA_CHAINS: generation.Cache[str] = generation.Cache()
 
 
 @functools.lru_cache(maxsize=64)

@@ -248,13 +248,12 @@ def _account_order(
     request: HttpRequest, app: str, order_id: str
 ) -> tuple[Order, services.Authenticated, Urls]:
     account, auth = _account_auth(request, app)
-    order = (
-        Order.objects.annotate(profile_slug=F("profile__slug"))
-        .filter(pk=order_id, account=account)
-        .first()
-    )
-    if order is None:
-        raise AcmeProblem("malformed", "No such order for this account.", 404)
+    try:  # get(), not first(): a primary key needs no ORDER BY
+        order = Order.objects.annotate(profile_slug=F("profile__slug")).get(
+            pk=order_id, account=account
+        )
+    except Order.DoesNotExist:
+        raise AcmeProblem("malformed", "No such order for this account.", 404) from None
     order.account = account
     return order, auth, _urls(request, account.application, order.profile_slug)
 
@@ -308,14 +307,14 @@ def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
 @require_http_methods(["POST"])
 def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
     account, auth = _account_auth(request, app)
-    found = (
-        Challenge.objects.select_related("authorization")
-        .annotate(profile_slug=F("authorization__order__profile__slug"))
-        .filter(pk=challenge_id, authorization__order__account=account)
-        .first()
-    )
-    if found is None:
-        raise AcmeProblem("malformed", "No such challenge for this account.", 404)
+    try:
+        found = (
+            Challenge.objects.select_related("authorization")
+            .annotate(profile_slug=F("authorization__order__profile__slug"))
+            .get(pk=challenge_id, authorization__order__account=account)
+        )
+    except Challenge.DoesNotExist:
+        raise AcmeProblem("malformed", "No such challenge for this account.", 404) from None
     answered = services.await_validation(services.answer_challenge(found, auth))
     urls = _urls(request, account.application, found.profile_slug)
     return Reply(
@@ -337,14 +336,14 @@ def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
     order_row = (
         Order.objects.select_related("certificate")
         .annotate(profile_slug=F("profile__slug"))
-        .filter(account=account, certificate_id=cert_id)
-        .first()
+        .filter(account=account, certificate_id=cert_id)[:1]
     )
-    if order_row is None or order_row.certificate is None:
+    found = next(iter(order_row), None)  # without first()'s ORDER BY
+    if found is None or found.certificate is None:
         raise AcmeProblem("malformed", "No such certificate for this account.", 404)
-    urls = _urls(request, account.application, order_row.profile_slug)
+    urls = _urls(request, account.application, found.profile_slug)
     return Reply(
-        services.certificate_chain_pem(order_row.certificate),
+        services.certificate_chain_pem(found.certificate),
         content_type=messages.PEM_CHAIN,
         links=[_index_link(urls)],
     )

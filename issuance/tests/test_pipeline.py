@@ -297,3 +297,29 @@ def test_a_policy_created_after_lookup_is_seen_by_the_next_lookup(
         csr=make_csr("p.example.test", ["p.example.test"]),
     )
     assert result.pending
+
+
+def test_a_csr_the_front_already_parsed_is_not_parsed_again_and_still_decided(
+    application, tls_profile, make_csr, actor, monkeypatch
+):
+    from pki import csr as pki_csr
+
+    inside = pki_csr.parse_csr(make_csr("in.example.test", ["in.example.test"]))
+    outside = pki_csr.parse_csr(make_csr("out.example.org", ["out.example.org"]))
+
+    def parse_again(data):
+        raise AssertionError("parsed twice")
+
+    monkeypatch.setattr(pki_csr, "parse_csr", parse_again)
+    issued = submit(
+        application=application, profile=tls_profile, method="acme", actor=actor, csr=inside
+    )
+    assert issued.certificate is not None and issued.certificate.sans == ["in.example.test"]
+    assert issued.request.csr_pem == inside.pem
+    before = _counts()
+    with pytest.raises(IssuanceRejected) as rejected:
+        submit(
+            application=application, profile=tls_profile, method="acme", actor=actor, csr=outside
+        )
+    assert "out.example.org" in rejected.value.message
+    assert _counts() == before

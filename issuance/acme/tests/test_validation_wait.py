@@ -10,6 +10,7 @@ from typing import Any
 import josepy as jose
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from certportal import wakeups
 from issuance.acme import services
@@ -18,11 +19,11 @@ from issuance.acme.tests.support import http01_responder
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_wakeup_is_delivered_once(redis_cache):
-    wakeups.notify("k")
-    assert wakeups.wait("k", 1) is True
+def test_a_wakeup_is_delivered_once_with_its_message(redis_cache):
+    wakeups.notify("k", "done")
+    assert wakeups.wait("k", 1) == "done"
     started = time.monotonic()
-    assert wakeups.wait("k", 0.05) is False
+    assert wakeups.wait("k", 0.05) is None
     assert time.monotonic() - started >= 0.04
 
 
@@ -47,16 +48,23 @@ def worker_later(monkeypatch):
     assert ran_in and request_thread not in ran_in
 
 
-def answer(acme) -> tuple[Any, float]:
+def answer(acme, *, respond: bool = True) -> tuple[Any, float]:
+    """Answer an http-01 challenge (with a responder serving the right key authorization,
+    or none): the response to the challenge POST and how long it took."""
     order = acme.new_order("app.example.test").json()
     authz = acme.post(order["authorizations"][0], None).json()
     challenge = next(c for c in authz["challenges"] if c["type"] == "http-01")
     thumbprint = jose.encode_b64jose(acme.key.thumbprint())
-    with http01_responder({challenge["token"]: f"{challenge['token']}.{thumbprint}"}):
+    answers = {challenge["token"]: f"{challenge['token']}.{thumbprint}"} if respond else {}
+    with http01_responder(answers):
         started = time.monotonic()
-        answered = acme.post(challenge["url"], {})
+        with CaptureQueriesContext(connection) as queries:
+            answered = acme.post(challenge["url"], {})
         elapsed = time.monotonic() - started
         time.sleep(0.3)  # let the worker finish before the responder goes
+    # The verdict comes with the wake-up: the request reads the challenge only once.
+    reads = [q for q in queries.captured_queries if 'FROM "acme_challenge"' in q["sql"]]
+    assert len(reads) == 1, reads
     return answered, elapsed
 
 
@@ -65,9 +73,22 @@ def test_the_answer_says_valid_when_the_worker_settles_in_time(
 ):
     acme.register(eab)
     answered, elapsed = answer(acme)
-    assert answered.json()["status"] == "valid"
+    body = answered.json()
+    assert body["status"] == "valid"
+    assert body["validated"].endswith("Z")
     assert "Retry-After" not in answered
     assert 0.1 < elapsed < acme_settings.CERTPORTAL_ACME_VALIDATION_WAIT_MS / 1000 + 0.3
+
+
+def test_the_answer_carries_the_workers_invalid_verdict_and_its_error(
+    acme, eab, acme_settings, redis_cache, worker_later
+):
+    acme.register(eab)
+    answered, _ = answer(acme, respond=False)
+    body = answered.json()
+    assert body["status"] == "invalid"
+    assert body["error"]["type"].startswith("urn:ietf:params:acme:error:")
+    assert "Retry-After" not in answered
 
 
 def test_without_waiting_the_answer_says_processing(
