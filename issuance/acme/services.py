@@ -18,7 +18,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -568,22 +567,33 @@ def _run_check(kind: str, identifier: str, token: str, key_auth: str) -> validat
 
 def _challenge_valid(challenge: Challenge) -> None:
     now = timezone.now()
+    authz = challenge.authorization
+    # Lock the order first. Validations of its other authorizations wait here until this
+    # one commits, and each statement after the lock sees what committed before it, so
+    # the last authorization to become valid always sees the others valid too. (Without
+    # the lock, two committing at once could each still see the other pending, and the
+    # order would never become ready.) SQLite's IMMEDIATE transactions serialize anyway.
+    list(Order.objects.select_for_update().filter(pk=authz.order_id).values_list("pk"))
     if not Challenge.objects.filter(pk=challenge.pk, status=ChallengeStatus.PROCESSING).update(
         status=ChallengeStatus.VALID, validated_at=now
     ):
         return
     challenge.status, challenge.validated_at = ChallengeStatus.VALID, now
-    authz = challenge.authorization
     Authorization.objects.filter(pk=authz.pk, status=AuthorizationStatus.PENDING).update(
         status=AuthorizationStatus.VALID
     )
-    # The order is ready once none of its authorizations is anything but valid.
-    not_valid = Authorization.objects.filter(order=OuterRef("pk")).exclude(
+    _ready_if_all_valid(authz.order_id)
+
+
+def _ready_if_all_valid(order_id: str) -> None:
+    """The order is ready once none of its authorizations is anything but valid."""
+    others = Authorization.objects.filter(order_id=order_id).exclude(
         status=AuthorizationStatus.VALID
     )
-    Order.objects.filter(pk=authz.order_id, status=OrderStatus.PENDING).exclude(
-        Exists(not_valid)
-    ).update(status=OrderStatus.READY)
+    if not others.exists():
+        Order.objects.filter(pk=order_id, status=OrderStatus.PENDING).update(
+            status=OrderStatus.READY
+        )
 
 
 def _challenge_invalid(challenge: Challenge, error: dict[str, Any]) -> None:
