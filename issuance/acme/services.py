@@ -718,14 +718,14 @@ def _cn_in(common_name: str, requested: set[tuple[str, str]]) -> bool:
     return ("dns", common_name.lower()) in requested or ("ip", common_name) in requested
 
 
-def certificate_chain_pem(certificate: Certificate) -> str:
-    """The certificate and its issuers, without the self-signed root."""
-    chain = certificate.chain_pem
-    if not chain and certificate.ca_id is not None:
-        ca_id = certificate.ca_id
+def certificate_chain_pem(certificate_pem: str, chain_pem: str, ca_id: int | None) -> str:
+    """A certificate and its issuers, without the self-signed root. chain_pem is the
+    certificate's own chain (imported ones); otherwise its issuing CA's is used."""
+    chain = chain_pem
+    if not chain and ca_id is not None:
         chain = _CA_CHAINS.get(ca_id, lambda: _ca_chain(ca_id)) or ""  # CAs are PROTECTed
     issuers = _issuers_pem(chain) if chain else ""
-    return certificate.certificate_pem.strip() + "\n" + issuers
+    return certificate_pem.strip() + "\n" + issuers
 
 
 def _ca_chain(ca_id: int) -> str | None:

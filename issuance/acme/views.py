@@ -333,17 +333,24 @@ def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
 @require_http_methods(["POST"])
 def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
     account, _ = _account_auth(request, app)
-    order_row = (
-        Order.objects.select_related("certificate")
-        .annotate(profile_slug=F("profile__slug"))
-        .filter(account=account, certificate_id=cert_id)[:1]
+    # Only the columns the download needs: no Order or Certificate model instances.
+    found = (
+        Order.objects.filter(account=account, certificate_id=cert_id)
+        .values_list(
+            "profile__slug",
+            "certificate__certificate_pem",
+            "certificate__chain_pem",
+            "certificate__ca_id",
+        )
+        .order_by()[:1]
     )
-    found = next(iter(order_row), None)  # without first()'s ORDER BY
-    if found is None or found.certificate is None:
+    row = next(iter(found), None)
+    if row is None:
         raise AcmeProblem("malformed", "No such certificate for this account.", 404)
-    urls = _urls(request, account.application, found.profile_slug)
+    profile_slug, certificate_pem, chain_pem, ca_id = row
+    urls = _urls(request, account.application, profile_slug)
     return Reply(
-        services.certificate_chain_pem(found.certificate),
+        services.certificate_chain_pem(certificate_pem, chain_pem, ca_id),
         content_type=messages.PEM_CHAIN,
         links=[_index_link(urls)],
     )
