@@ -633,8 +633,7 @@ def finalize(order: Order, auth: Authenticated) -> Order:
     csr = _csr_matching(order, messages.csr_from_finalize(auth.json()))
     actor = auth.actor()
     application = order.account.application
-    slug = getattr(order, "profile_slug", None) or order.profile.slug
-    profile = issuance.attached_profile(application, slug)
+    profile = issuance.attached_profile(application, profile_slug(order.profile_id))
     if profile is None:
         raise AcmeProblem("unauthorized", "The order's profile is no longer available.", 403)
     try:
@@ -726,6 +725,21 @@ def certificate_chain_pem(certificate_pem: str, chain_pem: str, ca_id: int | Non
         chain = _CA_CHAINS.get(ca_id, lambda: _ca_chain(ca_id)) or ""  # CAs are PROTECTed
     issuers = _issuers_pem(chain) if chain else ""
     return certificate_pem.strip() + "\n" + issuers
+
+
+def profile_slug(profile_id: int) -> str:
+    """A profile's slug (order URLs name their profile's directory), from a generation
+    cache: profiles change rarely and every change moves the generation."""
+    slug = _PROFILE_SLUGS.get(
+        profile_id,
+        lambda: CertificateProfile.objects.filter(pk=profile_id)
+        .values_list("slug", flat=True)
+        .first(),
+    )
+    return slug or ""  # PROTECTed by the orders that name it
+
+
+_PROFILE_SLUGS: generation.Cache[str] = generation.Cache()
 
 
 def _ca_chain(ca_id: int) -> str | None:

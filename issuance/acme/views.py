@@ -81,6 +81,11 @@ def _urls(request: HttpRequest, application: Application, profile_slug: str) -> 
     return Urls(directory_base=f"{base}/{profile_slug}", object_base=base)
 
 
+def _order_urls(request: HttpRequest, application: Application, profile_id: int) -> Urls:
+    """The URLs for an order's objects; its directory is its profile's."""
+    return _urls(request, application, services.profile_slug(profile_id))
+
+
 def _index_link(urls: Urls) -> tuple[str, str]:
     return (urls.index(), "index")
 
@@ -249,13 +254,11 @@ def _account_order(
 ) -> tuple[Order, services.Authenticated, Urls]:
     account, auth = _account_auth(request, app)
     try:  # get(), not first(): a primary key needs no ORDER BY
-        order = Order.objects.annotate(profile_slug=F("profile__slug")).get(
-            pk=order_id, account=account
-        )
+        order = Order.objects.get(pk=order_id, account=account)
     except Order.DoesNotExist:
         raise AcmeProblem("malformed", "No such order for this account.", 404) from None
     order.account = account
-    return order, auth, _urls(request, account.application, order.profile_slug)
+    return order, auth, _order_urls(request, account.application, order.profile_id)
 
 
 @acme_endpoint
@@ -286,14 +289,14 @@ def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
     # at least one) and the profile slug the URLs need.
     challenges = list(
         Challenge.objects.select_related("authorization")
-        .annotate(profile_slug=F("authorization__order__profile__slug"))
+        .annotate(order_profile_id=F("authorization__order__profile_id"))
         .filter(authorization_id=authz_id, authorization__order__account=account)
         .order_by("type")
     )
     if not challenges:
         raise AcmeProblem("malformed", "No such authorization for this account.", 404)
     authz = services.deactivate_authorization(challenges[0].authorization, auth)
-    urls = _urls(request, account.application, challenges[0].profile_slug)
+    urls = _order_urls(request, account.application, challenges[0].order_profile_id)
     body = messages.authorization_json(authz, challenges, urls)
     pending = authz.status == "pending" and any(c.status == "processing" for c in challenges)
     return Reply(
@@ -310,13 +313,13 @@ def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
     try:
         found = (
             Challenge.objects.select_related("authorization")
-            .annotate(profile_slug=F("authorization__order__profile__slug"))
+            .annotate(order_profile_id=F("authorization__order__profile_id"))
             .get(pk=challenge_id, authorization__order__account=account)
         )
     except Challenge.DoesNotExist:
         raise AcmeProblem("malformed", "No such challenge for this account.", 404) from None
     answered = services.await_validation(services.answer_challenge(found, auth))
-    urls = _urls(request, account.application, found.profile_slug)
+    urls = _order_urls(request, account.application, found.order_profile_id)
     return Reply(
         messages.challenge_json(answered, urls),
         links=[_index_link(urls), (urls.obj("authz", answered.authorization_id), "up")],
@@ -337,7 +340,7 @@ def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
     found = (
         Order.objects.filter(account=account, certificate_id=cert_id)
         .values_list(
-            "profile__slug",
+            "profile_id",
             "certificate__certificate_pem",
             "certificate__chain_pem",
             "certificate__ca_id",
@@ -347,8 +350,8 @@ def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
     row = next(iter(found), None)
     if row is None:
         raise AcmeProblem("malformed", "No such certificate for this account.", 404)
-    profile_slug, certificate_pem, chain_pem, ca_id = row
-    urls = _urls(request, account.application, profile_slug)
+    profile_id, certificate_pem, chain_pem, ca_id = row
+    urls = _order_urls(request, account.application, profile_id)
     return Reply(
         services.certificate_chain_pem(certificate_pem, chain_pem, ca_id),
         content_type=messages.PEM_CHAIN,

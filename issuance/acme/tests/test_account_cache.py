@@ -89,3 +89,12 @@ def test_callers_cannot_change_the_cached_account(cached, acme, eab):
     body = acme.post(acme.kid, None).json()
     assert body["contact"] == ["mailto:new@example.test"]
     assert _read_account(acme) == (200, 0)
+
+
+def test_an_orders_links_follow_a_renamed_profile(cached, acme, eab, tls_profile):
+    acme.register(eab)
+    order_url = acme.new_order("a.example.test")["Location"]
+    assert "/tls-server/directory" in acme.post(order_url, None)["Link"]
+    tls_profile.slug = "tls-renamed"
+    tls_profile.save()
+    assert "/tls-renamed/directory" in acme.post(order_url, None)["Link"]
