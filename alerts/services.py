@@ -29,7 +29,7 @@ from alerts.choices import AlertEvent, DeliveryStatus
 from alerts.models import AlertRule, Channel, Delivery
 from applications.choices import Role
 from applications.models import Application
-from certportal import queue
+from certportal import generation, queue
 from certportal.events import Actor, record
 from certportal.models import OutboxEvent
 from issuance.choices import CertificateStatus
@@ -194,6 +194,24 @@ def _rules_by_application(application_ids: Iterable[Any], event: str) -> dict[in
     return found
 
 
+def _active_rules(application_id: int) -> list[AlertRule]:
+    """The Application's active rules with their channels (shared: read, never change),
+    from a generation cache: every drain asks, rules change rarely and every change to a
+    rule, a channel or their links moves the generation."""
+    rules = _RULES.get(
+        application_id,
+        lambda: list(
+            AlertRule.objects.filter(application_id=application_id, is_active=True)
+            .prefetch_related("channels")
+            .order_by("pk")
+        ),
+    )
+    return rules or []
+
+
+_RULES: generation.Cache[list[AlertRule]] = generation.Cache()
+
+
 def _deliveries_for(
     rule: AlertRule,
     event: str,
@@ -249,7 +267,7 @@ def consume_events(events: Sequence[OutboxEvent]) -> None:
     relevant = [e for e in events if e.event_type in EVENT_MAP and e.application_id]
     if not relevant:
         return
-    rules = _rules_by_application([e.application_id for e in relevant], "*")
+    rules = {app_id: _active_rules(app_id) for app_id in {e.application_id for e in relevant}}
     # Only Applications with rules (and approver notices, which need none) cost more.
     relevant = [
         e

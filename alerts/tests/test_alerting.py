@@ -343,8 +343,9 @@ def test_consuming_a_batch_costs_the_same_queries_for_one_event_or_many(
         OutboxEvent.objects.update(dispatched_at="2026-01-01T00:00:00Z")
         return len(captured.captured_queries)
 
+    queries_for(1)  # the first batch reads the rules; later ones find them cached
     assert queries_for(1) == queries_for(10)
-    assert Delivery.objects.count() == 11
+    assert Delivery.objects.count() == 12
 
 
 def test_events_of_applications_without_rules_cost_one_query(application, issue):
@@ -359,4 +360,27 @@ def test_events_of_applications_without_rules_cost_one_query(application, issue)
     with CaptureQueriesContext(connection) as captured:
         consume_events(events)
     assert len(captured.captured_queries) == 1  # the rules lookup
+    with CaptureQueriesContext(connection) as captured:
+        consume_events(events)
+    assert len(captured.captured_queries) == 0  # kept while the generation holds
     assert not Delivery.objects.exists()
+
+
+def test_a_rule_or_channel_change_is_seen_by_the_next_batch(
+    application, actor, issue, email_channel
+):
+    from alerts.services import consume_events
+
+    def issue_and_consume(name: str) -> None:
+        issue(name)
+        consume_events(list(OutboxEvent.objects.filter(dispatched_at__isnull=True)))
+        OutboxEvent.objects.update(dispatched_at="2026-01-01T00:00:00Z")
+
+    issue_and_consume("before.example.test")  # no rules yet: that is now cached
+    assert not Delivery.objects.exists()
+    rule = make_rule(application, actor, email_channel, events=["issued"])
+    issue_and_consume("after.example.test")
+    assert Delivery.objects.count() == 1
+    rule.channels.clear()
+    issue_and_consume("unlinked.example.test")
+    assert Delivery.objects.count() == 1
