@@ -267,7 +267,8 @@ def consume_events(events: Sequence[OutboxEvent]) -> None:
     relevant = [e for e in events if e.event_type in EVENT_MAP and e.application_id]
     if not relevant:
         return
-    rules = {app_id: _active_rules(app_id) for app_id in {e.application_id for e in relevant}}
+    app_ids = {e.application_id for e in relevant if e.application_id is not None}
+    rules = {app_id: _active_rules(app_id) for app_id in app_ids}
     # Only Applications with rules (and approver notices, which need none) cost more.
     relevant = [
         e
