@@ -3,6 +3,7 @@ role is 403 (the caller can already see the Application exists)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -10,18 +11,29 @@ from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 
 from applications.models import Application
+from certportal import generation
 from certportal import permissions as perms
 from certportal.events import Actor
 
 
 def application_for(request: Request, slug: str, perm: str = perms.VIEW) -> Application:
-    """One query when the caller holds perm; a second only to tell 403 from 404."""
-    application = perms.applications_for(request.user, perm).filter(name=slug).first()
-    if application is not None:
-        return application
+    """One query when the caller holds perm (none while cached); a second only to tell
+    403 from 404."""
+    user = request.user
+    granted = _GRANTS.get(
+        (user.pk, perm, slug), lambda: perms.applications_for(user, perm).filter(name=slug).first()
+    )
+    if granted is not None:
+        return copy.copy(granted)
     visible = get_object_or_404(perms.applications_for(request.user, perms.VIEW), name=slug)
     require(request, perm, visible)  # raises: the caller sees it but lacks perm
     return visible
+
+
+# (user, permission, Application name) -> the Application, when granted. With Redis kept
+# per process while the configuration generation holds: any change to guardian's
+# permission rows, to users or to Applications moves it. Without Redis, not cached.
+_GRANTS: generation.Cache[Application] = generation.Cache(shared_only=True)
 
 
 def require(request: Request, perm: str, application: Application) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import secrets
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from applications.choices import Role
 from applications.services import set_member_role
+from certportal import generation
 from certportal.api.models import ApiToken, ServiceAccount
 from certportal.events import Actor, record
 
@@ -74,6 +76,7 @@ def revoke_token(token: ApiToken, *, actor: Actor) -> None:
             revoked_at=timezone.now()
         )
         if updated:
+            generation.changed()  # every process drops its cached copy at commit
             record(
                 "api_token.revoked",
                 actor=actor,
@@ -90,25 +93,46 @@ def authenticate(raw: str, *, source_ip: str | None = None) -> ApiToken | None:
         return None
     body = raw[len(TOKEN_PREFIX) :]
     key_id, secret = body[:KEY_ID_LENGTH], body[KEY_ID_LENGTH:]
-    token = ApiToken.objects.select_related("user").filter(key_id=key_id).first()
-    if token is None or not hmac.compare_digest(token.secret_hash, _hash(secret)):
+    cached = _TOKENS.get(key_id, lambda: _load_token(key_id))
+    if cached is None or not hmac.compare_digest(cached.secret_hash, _hash(secret)):
         return None
-    if not token.is_usable or not token.user.is_active:
+    if not cached.is_usable or not cached.user.is_active:
         return None
+    token = copy.copy(cached)
+    token.user = copy.copy(cached.user)
     _touch(token, source_ip)
     return token
 
 
+def _load_token(key_id: str) -> ApiToken | None:
+    try:
+        return ApiToken.objects.select_related("user").get(key_id=key_id)
+    except ApiToken.DoesNotExist:
+        return None
+
+
+# Every API request looks its token up. With Redis the token and its user are kept per
+# process until the configuration generation moves: on revocation, on any save of a
+# token or a user (deactivation) and on permission changes. Without Redis, always from
+# the database. Expiry is checked on every request.
+_TOKENS: generation.Cache[ApiToken] = generation.Cache(shared_only=True)
+# When this process last wrote each token's last use (the cached copy's is stale).
+_TOUCHED: dict[str, datetime] = {}
+
+
 def _touch(token: ApiToken, source_ip: str | None) -> None:
     now = timezone.now()
-    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
+    last = max((t for t in (_TOUCHED.get(token.key_id), token.last_used_at) if t), default=None)
+    if last is not None and now - last < LAST_USED_RESOLUTION:
         return
     # Conditional update: concurrent requests in the same minute write once between them.
     stale = now - LAST_USED_RESOLUTION
     ApiToken.objects.filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=token.pk
     ).update(last_used_at=now, last_used_ip=source_ip)
-    token.last_used_at = now
+    if len(_TOUCHED) >= 10_000:
+        _TOUCHED.clear()
+    _TOUCHED[token.key_id] = token.last_used_at = now
 
 
 def create_service_account(
@@ -147,6 +171,7 @@ def delete_service_account(account: ServiceAccount, *, actor: Actor) -> None:
             revoked_at=timezone.now()
         )
         type(account.user).objects.filter(pk=account.user.pk).update(is_active=False)
+        generation.changed()  # cached tokens and grants of this user go at commit
         record(
             "service_account.deleted",
             actor=actor,
