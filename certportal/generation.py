@@ -41,20 +41,49 @@ _lock = threading.Lock()
 
 def current() -> tuple[int, int] | None:
     """The generation to tag cached configuration with (read it before reading the data);
-    None when the shared cache cannot be reached: then nothing may be served from cache."""
-    shared = 0
-    if queue.shared_cache():
-        try:
-            value = cache.get(_KEY)
-            if value is None:
-                # A random start: a key lost from Redis never comes back as an old number.
-                cache.add(_KEY, secrets.randbits(62), timeout=None)
-                value = cache.get(_KEY, 0)
-        except Exception:
-            logger.warning("configuration generation unavailable; not caching", exc_info=True)
+    None when the shared cache cannot be reached: then nothing may be served from cache.
+
+    Within one web request the shared part is read once (the first lookup's view holds
+    for the request, as a transaction's snapshot would); this process's own changes are
+    seen at once."""
+    shared = getattr(_request, "shared", None)
+    if shared is None:
+        shared = _read_shared()
+        if shared is None:
             return None
-        shared = int(value)
+        if hasattr(_request, "shared"):  # inside a request: keep it for the request
+            _request.shared = shared
     return shared, _local[0]
+
+
+def _read_shared() -> int | None:
+    if not queue.shared_cache():
+        return 0
+    try:
+        value = cache.get(_KEY)
+        if value is None:
+            # A random start: a key lost from Redis never comes back as an old number.
+            cache.add(_KEY, secrets.randbits(62), timeout=None)
+            value = cache.get(_KEY, 0)
+    except Exception:
+        logger.warning("configuration generation unavailable; not caching", exc_info=True)
+        return None
+    return int(value)
+
+
+# Per thread: the shared generation read in the current web request (None: not yet read;
+# absent: not in a request, e.g. a django-q task, which reads it on every lookup).
+_request = threading.local()
+
+
+def request_started(**kwargs: Any) -> None:
+    """Signal receiver (request_started)."""
+    _request.shared = None
+
+
+def request_finished(**kwargs: Any) -> None:
+    """Signal receiver (request_finished)."""
+    _request.__dict__.pop("shared", None)
 
 
 def changed() -> None:

@@ -94,3 +94,22 @@ def test_without_a_reachable_shared_cache_lookups_go_to_the_database(
             assert profile is not None and profile.pk == tls_profile.pk
     finally:
         caches.__init__()  # type: ignore[misc]
+
+
+def test_a_web_request_reads_the_shared_generation_once(redis_cache, monkeypatch):
+    reads: list[int] = []
+    read = generation._read_shared
+    monkeypatch.setattr(generation, "_read_shared", lambda: reads.append(1) or read())
+    generation.request_started()
+    try:
+        first = generation.current()
+        generation.changed()  # this process's own change is seen at once
+        second = generation.current()
+    finally:
+        generation.request_finished()
+    assert len(reads) == 1
+    assert first is not None and second is not None
+    assert first[0] == second[0] and first != second
+    generation.current()
+    generation.current()
+    assert len(reads) == 3  # outside a request (a task): read on every lookup
