@@ -99,7 +99,12 @@ def test_without_a_reachable_shared_cache_lookups_go_to_the_database(
 def test_a_web_request_reads_the_shared_generation_once(redis_cache, monkeypatch):
     reads: list[int] = []
     read = generation._read_shared
-    monkeypatch.setattr(generation, "_read_shared", lambda: reads.append(1) or read())
+
+    def counted() -> int | None:
+        reads.append(1)
+        return read()
+
+    monkeypatch.setattr(generation, "_read_shared", counted)
     generation.request_started()
     try:
         first = generation.current()
