@@ -186,7 +186,7 @@ class CertificateViewSet(
     @action(detail=True, methods=["get"], renderer_classes=[PemRenderer])
     def chain(self, request: Request, slug: str, pk: str) -> HttpResponse:
         certificate = self.get_object()
-        chain = s.CertificateSerializer().get_chain(certificate)
+        chain = s.certificate_chain(certificate)
         return _pem_file(certificate, certificate.certificate_pem.strip() + "\n" + chain)
 
     @extend_schema(

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 
 def test_operator_issues_with_csr_and_reads_it_back(api: Any, make_csr: Any) -> None:
     csr = make_csr("www.example.test", ["www.example.test"]).decode()
@@ -27,3 +29,47 @@ def test_a_certificate_without_profile_renders_profile_as_null() -> None:
     assert data["profile"] is None
     assert data["chain"] == ""
     assert data["serial_number"] == "01"
+
+
+@pytest.mark.django_db
+def test_the_fast_representation_is_what_the_declared_fields_render(
+    application, tls_profile, make_csr, actor
+):
+    """CertificateSerializer writes its output without DRF's field machinery; it must be
+    exactly what its declared fields would render, for every shape of certificate."""
+    from rest_framework import serializers
+
+    from issuance import services
+    from issuance.api.serializers import CertificateSerializer, IssuedCertificateSerializer
+    from issuance.models import Certificate
+
+    first = services.submit(
+        application=application,
+        profile=tls_profile,
+        method="api",
+        actor=actor,
+        csr=make_csr("a.example.test", ["a.example.test", "b.example.test"]),
+    ).certificate
+    keyed = services.submit(
+        application=application,
+        profile=tls_profile,
+        method="api",
+        actor=actor,
+        key_spec=services.KeySpec("EC_P256", "k.example.test", ["k.example.test"]),
+        replaces=first,
+    )
+    services.revoke(first, reason="keyCompromise", actor=actor)
+    shapes = [
+        *Certificate.objects.select_related("ca", "profile"),
+        Certificate(serial_number="01", profile=None, ca=None),
+    ]
+    assert len(shapes) == 3
+    for certificate in shapes:
+        declared = serializers.Serializer.to_representation(CertificateSerializer(), certificate)
+        assert CertificateSerializer(certificate).data == dict(declared)
+    issued = IssuedCertificateSerializer(
+        keyed.certificate, context={"private_key_pem": keyed.private_key_pem}
+    )
+    declared = serializers.Serializer.to_representation(issued, keyed.certificate)
+    assert issued.data == dict(declared)
+    assert issued.data["private_key"] == keyed.private_key_pem
