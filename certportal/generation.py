@@ -46,12 +46,14 @@ def current() -> tuple[int, int] | None:
     Within one web request the shared part is read once (the first lookup's view holds
     for the request, as a transaction's snapshot would); this process's own changes are
     seen at once."""
-    shared = getattr(_request, "shared", None)
+    started = getattr(_request, "started", None)
+    in_request = started is not None and time.monotonic() - started < _REQUEST_MEMO
+    shared = getattr(_request, "shared", None) if in_request else None
     if shared is None:
         shared = _read_shared()
         if shared is None:
             return None
-        if hasattr(_request, "shared"):  # inside a request: keep it for the request
+        if in_request:  # keep it for the rest of the request
             _request.shared = shared
     return shared, _local[0]
 
@@ -71,19 +73,24 @@ def _read_shared() -> int | None:
     return int(value)
 
 
-# Per thread: the shared generation read in the current web request (None: not yet read;
-# absent: not in a request, e.g. a django-q task, which reads it on every lookup).
+# Per thread: the shared generation read in the current web request, and when that
+# request started. Outside a request (a django-q task) it is read on every lookup. The
+# memo also ends a second after the request started, so a request_finished that never
+# reached this thread cannot keep a stale number: long requests just read it again.
 _request = threading.local()
+_REQUEST_MEMO = 1.0
 
 
 def request_started(**kwargs: Any) -> None:
     """Signal receiver (request_started)."""
     _request.shared = None
+    _request.started = time.monotonic()
 
 
 def request_finished(**kwargs: Any) -> None:
     """Signal receiver (request_finished)."""
     _request.__dict__.pop("shared", None)
+    _request.__dict__.pop("started", None)
 
 
 def changed() -> None:

@@ -118,3 +118,13 @@ def test_a_web_request_reads_the_shared_generation_once(redis_cache, monkeypatch
     generation.current()
     generation.current()
     assert len(reads) == 3  # outside a request (a task): read on every lookup
+    generation.request_started()
+    try:
+        generation.current()
+        generation.current()
+        assert len(reads) == 4
+        monkeypatch.setattr(generation, "_REQUEST_MEMO", 0.0)  # the request outlived it
+        generation.current()
+        assert len(reads) == 5
+    finally:
+        generation.request_finished()
