@@ -1,18 +1,19 @@
 """The configuration generation: a number that changes after every committed change to
-what issuance reads about its configuration (profiles, CAs, which profiles an
-Application has, approval policies).
+what requests read about configuration and credentials (profiles, CAs, which profiles an
+Application has, approval policies, ACME accounts, API tokens, users and their
+permissions, alert rules).
 
-Per-process caches of that configuration (``Cache``: ``issuance.services.attached_profile``,
-the ACME account lookup) keep an entry while the generation it was read under is still
-current. With a shared cache
-(Redis) a change made by any process invalidates every process at once; without one,
-only the changing process sees it at once and the others within the caches' lifetime
+Per-process caches of those (``Cache``; docs/architecture.md lists them) keep an entry
+while the generation it was read under is still current. With a shared cache (Redis) a
+change made by any process invalidates every process at once; without one, only the
+changing process sees it at once and the others within the caches' lifetime
 (``CERTPORTAL_CONFIG_CACHE_SECONDS``), which also bounds a change that bypasses the
-models (raw SQL).
+models (raw SQL); caches of credentials are ``shared_only`` and hold nothing then.
 
-Changes are noticed through the models' save/delete/m2m signals (wired in
-``issuance.apps``) plus ``changed()`` after queryset updates that matter; the bump runs
-on commit, so no process can cache the old state under the new number.
+Changes are noticed through the models' save/delete/m2m signals (wired in the
+``ready()`` of ``issuance``, ``alerts`` and ``certportal.api``) plus ``changed()`` after
+queryset updates that matter; the bump runs on commit, so no process can cache the old
+state under the new number.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class Cache(Generic[T]):
     Values are shared by every caller in the process: callers that may change what they
     get must copy it. ``shared_only`` caches only when a shared cache (Redis) carries the
     generation, so that a change is seen by every process at its commit, never later:
-    for what authenticates (ACME accounts) rather than configures.
+    for what authenticates or authorizes (ACME accounts, API tokens, permission grants).
     """
 
     def __init__(self, *, shared_only: bool = False, max_entries: int = 1024) -> None:
