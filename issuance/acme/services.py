@@ -9,6 +9,7 @@ import functools
 import ipaddress
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +37,14 @@ from issuance.acme.choices import (
     OrderStatus,
 )
 from issuance.acme.messages import AcmeProblem, Identifier
-from issuance.acme.models import Account, Authorization, Challenge, ExternalAccountKey, Order
+from issuance.acme.models import (
+    Account,
+    Authorization,
+    Challenge,
+    ExternalAccountKey,
+    Order,
+    new_token,
+)
 from issuance.choices import CertificateStatus, EnrollmentMethod, RequestState
 from issuance.models import Certificate
 from pki import certs, export, policy
@@ -50,11 +58,19 @@ from profiles.models import CertificateAuthority, CertificateProfile
 def create_eab_key(
     application: Application, *, name: str, actor: Actor, expires_at: datetime | None = None
 ) -> tuple[ExternalAccountKey, str]:
-    """A new EAB credential; returns it with the HMAC key (base64url), shown once."""
-    hmac_key = secrets.token_bytes(32)
+    """A new EAB credential; returns it with the HMAC key (base64url), shown once.
+
+    Neither the key id nor the HMAC key starts with "-": command lines such as certbot's
+    ``--eab-hmac-key VALUE`` would read it as another option (1 value in 64 would)."""
+    encoded = _cli_safe(lambda: jose.encode_b64jose(secrets.token_bytes(32)))
+    hmac_key = jose.decode_b64jose(encoded)
     with transaction.atomic():
         eab = ExternalAccountKey(
-            application=application, name=name, expires_at=expires_at, created_by=actor.describe()
+            application=application,
+            name=name,
+            key_id=_cli_safe(new_token),
+            expires_at=expires_at,
+            created_by=actor.describe(),
         )
         eab.hmac_key = seal_for(eab, "hmac_key", hmac_key)
         eab.save(force_insert=True)
@@ -65,7 +81,14 @@ def create_eab_key(
             application=application,
             data={"name": name, "key_id": eab.key_id, "expires_at": messages.timestamp(expires_at)},
         )
-    return eab, jose.encode_b64jose(hmac_key)
+    return eab, encoded
+
+
+def _cli_safe(make: Callable[[], str]) -> str:
+    """make() again until what it gives does not start with "-"."""
+    while (made := make()).startswith("-"):
+        pass
+    return made
 
 
 def revoke_eab_key(eab: ExternalAccountKey, *, actor: Actor) -> None:
@@ -732,9 +755,9 @@ def profile_slug(profile_id: int) -> str:
     cache: profiles change rarely and every change moves the generation."""
     slug = _PROFILE_SLUGS.get(
         profile_id,
-        lambda: CertificateProfile.objects.filter(pk=profile_id)
-        .values_list("slug", flat=True)
-        .first(),
+        lambda: (
+            CertificateProfile.objects.filter(pk=profile_id).values_list("slug", flat=True).first()
+        ),
     )
     return slug or ""  # PROTECTed by the orders that name it
 

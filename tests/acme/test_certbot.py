@@ -59,10 +59,8 @@ def test_certbot_certonly_ari_renew_revoke(
         "127.0.0.1",
         "-d",
         NAME,
-        "--eab-kid",
-        eab[0],
-        "--eab-hmac-key",
-        eab[1],
+        f"--eab-kid={eab[0]}",
+        f"--eab-hmac-key={eab[1]}",
     )
     first = live_cert(tmp_path)
     assert Certificate.objects.get(serial_number=serial_hex(first.serial_number)).method == "acme"

@@ -349,3 +349,19 @@ def test_new_order_may_name_this_directorys_profile_and_no_other(acme, eab):
     assert "tls-server" in other.json()["detail"]
     typed = acme.post(acme.directory["newOrder"], {"identifiers": identifiers, "profile": 7})
     assert problem_type(typed) == "malformed"
+
+
+def test_eab_credentials_never_start_with_a_dash(application, monkeypatch):
+    """certbot's `--eab-hmac-key VALUE` reads a value starting with "-" as an option:
+    the portal draws again (about 1 in 64 draws would)."""
+    from issuance.acme import models
+
+    draws = iter([b"\xf8" * 32, b"\x01" * 32])  # the first encodes to "-..."
+    ids = iter(["-first", "second"])
+    monkeypatch.setattr(services.secrets, "token_bytes", lambda n: next(draws))
+    monkeypatch.setattr(services, "new_token", lambda: next(ids))
+    eab, hmac_key = services.create_eab_key(application, name="cli", actor=Actor(label="t"))
+    assert eab.key_id == "second"
+    assert hmac_key == jose.encode_b64jose(b"\x01" * 32)
+    assert not hmac_key.startswith("-")
+    assert models.ExternalAccountKey.objects.get(pk=eab.pk).key_id == "second"
