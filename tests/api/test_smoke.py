@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -43,22 +44,15 @@ def test_the_fast_representation_is_what_the_declared_fields_render(
     from issuance.api.serializers import CertificateSerializer, IssuedCertificateSerializer
     from issuance.models import Certificate
 
-    first = services.submit(
-        application=application,
-        profile=tls_profile,
-        method="api",
-        actor=actor,
-        csr=make_csr("a.example.test", ["a.example.test", "b.example.test"]),
-    ).certificate
-    keyed = services.submit(
-        application=application,
-        profile=tls_profile,
-        method="api",
-        actor=actor,
-        key_spec=services.KeySpec("EC_P256", "k.example.test", ["k.example.test"]),
-        replaces=first,
+    submit = functools.partial(
+        services.submit, application=application, profile=tls_profile, method="api", actor=actor
     )
-    services.revoke(first, reason="keyCompromise", actor=actor)
+    first = submit(csr=make_csr("a.example.test", ["a.example.test", "b.example.test"]))
+    keyed = submit(
+        key_spec=services.KeySpec("EC_P256", "k.example.test", ["k.example.test"]),
+        replaces=first.certificate,
+    )
+    services.revoke(first.certificate, reason="keyCompromise", actor=actor)
     shapes = [
         *Certificate.objects.select_related("ca", "profile"),
         Certificate(serial_number="01", profile=None, ca=None),
