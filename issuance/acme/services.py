@@ -25,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 from applications.models import Application
 from certportal import generation, queue, wakeups
 from certportal.events import Actor, record
+from certportal.prepared import PreparedQuery
 from certportal.secrets import seal_for
 from issuance import services as issuance
 from issuance.acme import jws, messages, nonces, validation
@@ -552,15 +553,20 @@ def _settled_key(challenge_id: str) -> str:
     return f"acme-challenge-settled:{challenge_id}"
 
 
+_PROCESSING_CHALLENGE = PreparedQuery(
+    lambda challenge_id: Challenge.objects.select_related("authorization__order__account").filter(
+        pk=challenge_id, status=ChallengeStatus.PROCESSING
+    )
+)
+
+
 def validate_challenge(challenge_id: str) -> str | None:
     """The task: check one processing challenge and settle its authorization and order.
     Safe to run twice: only a challenge still processing is decided."""
-    try:
-        challenge = Challenge.objects.select_related("authorization__order__account").get(
-            pk=challenge_id, status=ChallengeStatus.PROCESSING
-        )
-    except Challenge.DoesNotExist:
+    found = _PROCESSING_CHALLENGE(challenge_id=challenge_id)
+    if not found:
         return None
+    challenge = found[0]
     authz = challenge.authorization
     account = authz.order.account
     key_auth = messages.key_authorization(challenge.token, account.thumbprint)

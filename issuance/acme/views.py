@@ -17,10 +17,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from applications.models import Application
+from certportal.prepared import PreparedQuery
 from issuance.acme import messages, nonces, services
 from issuance.acme.choices import OrderStatus
 from issuance.acme.messages import AcmeProblem, Urls
-from issuance.acme.models import Account, Challenge, Order
+from issuance.acme.models import Account, Authorization, Challenge, Order
 from issuance.models import Certificate
 from issuance.services import attached_profile
 from profiles.models import CertificateProfile
@@ -228,7 +229,7 @@ def _order_reply(
     authz_ids: list[str] | None = None,
 ) -> Reply:
     if authz_ids is None:
-        authz_ids = list(order.authorizations.values_list("pk", flat=True))
+        authz_ids = [pk for (pk,) in _ORDER_AUTHZ_IDS(order_id=order.pk)]
     retry = settings.CERTPORTAL_ACME_RETRY_AFTER_SECONDS
     return Reply(
         messages.order_json(order, authz_ids, urls),
@@ -236,6 +237,32 @@ def _order_reply(
         location=urls.obj("order", order.id) if location or status == 201 else None,
         retry_after=retry if order.status == OrderStatus.PROCESSING else None,
     )
+
+
+# The hot lookups below are PreparedQuery shapes: compiled once, not per request.
+_ORDER_AUTHZ_IDS = PreparedQuery(
+    lambda order_id: Authorization.objects.filter(order_id=order_id).values_list("pk")
+)
+_ACCOUNT_ORDER = PreparedQuery(
+    lambda order_id, account_id: Order.objects.filter(pk=order_id, account_id=account_id)
+)
+# The challenges, each with its authorization (every authorization has at least one) and
+# the profile id the URLs need, for one authorization or one challenge of the account.
+_CHALLENGES = (
+    Challenge.objects.select_related("authorization")
+    .annotate(order_profile_id=F("authorization__order__profile_id"))
+    .order_by("type")
+)
+_AUTHZ_CHALLENGES = PreparedQuery(
+    lambda authz_id, account_id: _CHALLENGES.filter(
+        authorization_id=authz_id, authorization__order__account_id=account_id
+    )
+)
+_ACCOUNT_CHALLENGE = PreparedQuery(
+    lambda challenge_id, account_id: _CHALLENGES.filter(
+        pk=challenge_id, authorization__order__account_id=account_id
+    )
+)
 
 
 @acme_endpoint
@@ -253,10 +280,10 @@ def _account_order(
     request: HttpRequest, app: str, order_id: str
 ) -> tuple[Order, services.Authenticated, Urls]:
     account, auth = _account_auth(request, app)
-    try:  # get(), not first(): a primary key needs no ORDER BY
-        order = Order.objects.get(pk=order_id, account=account)
-    except Order.DoesNotExist:
-        raise AcmeProblem("malformed", "No such order for this account.", 404) from None
+    found = _ACCOUNT_ORDER(order_id=order_id, account_id=account.pk)
+    if not found:
+        raise AcmeProblem("malformed", "No such order for this account.", 404)
+    order = found[0]
     order.account = account
     return order, auth, _order_urls(request, account.application, order.profile_id)
 
@@ -285,14 +312,7 @@ def finalize(request: HttpRequest, app: str, order_id: str) -> Reply:
 @require_http_methods(["POST"])
 def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
     account, auth = _account_auth(request, app)
-    # One query: the challenges, each with its authorization (every authorization has
-    # at least one) and the profile slug the URLs need.
-    challenges = list(
-        Challenge.objects.select_related("authorization")
-        .annotate(order_profile_id=F("authorization__order__profile_id"))
-        .filter(authorization_id=authz_id, authorization__order__account=account)
-        .order_by("type")
-    )
+    challenges = _AUTHZ_CHALLENGES(authz_id=authz_id, account_id=account.pk)
     if not challenges:
         raise AcmeProblem("malformed", "No such authorization for this account.", 404)
     authz = services.deactivate_authorization(challenges[0].authorization, auth)
@@ -310,14 +330,10 @@ def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
 @require_http_methods(["POST"])
 def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
     account, auth = _account_auth(request, app)
-    try:
-        found = (
-            Challenge.objects.select_related("authorization")
-            .annotate(order_profile_id=F("authorization__order__profile_id"))
-            .get(pk=challenge_id, authorization__order__account=account)
-        )
-    except Challenge.DoesNotExist:
-        raise AcmeProblem("malformed", "No such challenge for this account.", 404) from None
+    challenges = _ACCOUNT_CHALLENGE(challenge_id=challenge_id, account_id=account.pk)
+    if not challenges:
+        raise AcmeProblem("malformed", "No such challenge for this account.", 404)
+    found = challenges[0]
     answered = services.await_validation(services.answer_challenge(found, auth))
     urls = _order_urls(request, account.application, found.order_profile_id)
     return Reply(

@@ -258,3 +258,21 @@ def ready_order_from(acme, response) -> dict:
 def test_renewal_info_for_unknown_certificate_is_not_found(acme):
     response = acme.client.get(f"{acme.directory['renewalInfo']}/AAAA.AQ")
     assert response.status_code == 404
+
+
+def test_the_hot_lookups_run_prepared_on_this_database(acme, eab, acme_settings):
+    from issuance.acme import services as acme_services
+    from issuance.acme import views
+
+    acme.register(eab)
+    order = ready_order(acme, "app.example.test")
+    response = finalize(acme, order, csr_der("app.example.test"))
+    assert acme.post(response["Location"], None).json()["status"] == "valid"
+    for query in (
+        views._AUTHZ_CHALLENGES,
+        views._ACCOUNT_CHALLENGE,
+        views._ACCOUNT_ORDER,
+        views._ORDER_AUTHZ_IDS,
+        acme_services._PROCESSING_CHALLENGE,
+    ):
+        assert query.prepared()
