@@ -117,8 +117,16 @@ def _bump() -> None:
             logger.warning("could not bump the configuration generation", exc_info=True)
 
 
+# Saves that write only these fields change nothing a cache holds: Django's login writes
+# a user's last_login with update_fields, and must not empty every process's caches.
+_UNCACHED_FIELDS = frozenset({"last_login"})
+
+
 def on_model_change(sender: Any, **kwargs: Any) -> None:
     """Signal receiver (post_save, post_delete, m2m_changed)."""
+    update_fields = kwargs.get("update_fields")
+    if update_fields and _UNCACHED_FIELDS.issuperset(update_fields):
+        return
     if kwargs.get("action", "post_").startswith("post_"):
         changed()
 

@@ -97,3 +97,16 @@ def test_last_use_is_written_once_a_minute_though_the_token_is_cached(
     with time_machine.travel(later), CaptureQueriesContext(connection) as ctx:
         assert _list(api, application)[0] == 200
     assert [q for q in ctx.captured_queries if q["sql"].startswith('UPDATE "api_apitoken"')]
+
+
+def test_a_login_keeps_the_caches_but_a_profile_change_does_not(cached, client, personas):
+    from certportal import generation
+
+    user = personas["operator"]
+    before = generation.current()
+    user.set_password("a long enough password")
+    user.save()  # the password (and every other field) may matter: caches move on
+    moved = generation.current()
+    assert moved != before
+    assert client.login(username=user.username, password="a long enough password")
+    assert generation.current() == moved  # only last_login was written
