@@ -652,10 +652,11 @@ def deactivate_authorization(authz: Authorization, auth: Authenticated) -> Autho
 def finalize(order: Order, auth: Authenticated) -> Order:
     """finalize: the CSR must name exactly the order's identifiers; then the pipeline.
 
-    One transaction: claiming the order (ready to processing, which also makes a second
-    finalize wait and then fail), the pipeline's writes and the order's outcome commit
-    together; a CSR the pipeline rejects rolls the claim back, so the order stays ready
-    and the client may send a better CSR."""
+    One transaction: the pipeline's writes and the order's outcome commit together. The
+    outcome is written only to an order still ready, which makes a concurrent second
+    finalize wait for the first to commit and then fail, rolling back what it wrote; a
+    CSR the pipeline rejects writes nothing, so the order stays ready and the client may
+    send a better CSR."""
     refresh_order(order)
     if order.status != OrderStatus.READY:
         raise AcmeProblem("orderNotReady", f"The order is {order.status}, not ready.", 403)
@@ -667,11 +668,6 @@ def finalize(order: Order, auth: Authenticated) -> Order:
         raise AcmeProblem("unauthorized", "The order's profile is no longer available.", 403)
     try:
         with transaction.atomic():
-            claimed = Order.objects.filter(pk=order.pk, status=OrderStatus.READY).update(
-                status=OrderStatus.PROCESSING
-            )
-            if not claimed:
-                raise AcmeProblem("orderNotReady", "The order is already being finalized.", 403)
             submission = issuance.submit(
                 application=application,
                 profile=profile,
@@ -691,9 +687,11 @@ def _record_finalized(order: Order, submission: issuance.Submission, actor: Acto
     event is what alerts and syncs consume)."""
     status = OrderStatus.PROCESSING if submission.pending else OrderStatus.VALID
     with transaction.atomic(savepoint=False):
-        Order.objects.filter(pk=order.pk).update(
+        written = Order.objects.filter(pk=order.pk, status=OrderStatus.READY).update(
             status=status, request=submission.request, certificate=submission.certificate
         )
+        if not written:  # another finalize committed first: roll this one back
+            raise AcmeProblem("orderNotReady", "The order is already finalized.", 403)
         record(
             "acme.order_finalized",
             actor=actor,
