@@ -63,3 +63,20 @@ def count(key: str, timeout: int) -> int:
     except ValueError:  # expired between add and incr: a new count starts here
         cache.set(key, 1, timeout=timeout)
         return 1
+
+
+def add_and_get(key: str, timeout: int, other: str) -> tuple[bool, Any] | None:
+    """``cache.add(key, 1, timeout)`` and ``cache.get(other)`` in one round trip (pipelined);
+    None when the default cache is not Redis."""
+    from django.core.cache import caches
+
+    client = redis_client()
+    if client is None:
+        return None
+    backend: Any = caches["default"]
+    serializer = backend._cache._serializer
+    with client.pipeline(transaction=False) as pipe:
+        pipe.set(backend.make_and_validate_key(key), serializer.dumps(1), ex=timeout, nx=True)
+        pipe.get(backend.make_and_validate_key(other))
+        added, value = pipe.execute()
+    return bool(added), None if value is None else serializer.loads(value)

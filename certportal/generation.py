@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_KEY = "certportal:config-generation"
+KEY = "certportal:config-generation"
 _local = [0]
 _lock = threading.Lock()
 
@@ -63,11 +63,11 @@ def _read_shared() -> int | None:
     if not queue.shared_cache():
         return 0
     try:
-        value = cache.get(_KEY)
+        value = cache.get(KEY)
         if value is None:
             # A random start: a key lost from Redis never comes back as an old number.
-            cache.add(_KEY, secrets.randbits(62), timeout=None)
-            value = cache.get(_KEY, 0)
+            cache.add(KEY, secrets.randbits(62), timeout=None)
+            value = cache.get(KEY, 0)
     except Exception:
         logger.warning("configuration generation unavailable; not caching", exc_info=True)
         return None
@@ -80,6 +80,15 @@ def _read_shared() -> int | None:
 # reached this thread cannot keep a stale number: long requests just read it again.
 _request = threading.local()
 _REQUEST_MEMO = 1.0
+
+
+def remember(value: Any) -> None:
+    """The shared generation as read alongside another command (an ACME nonce's use, in
+    the same round trip): kept for the rest of the current web request, as current()
+    would keep it. Outside a request, or for a missing key, nothing is kept."""
+    started = getattr(_request, "started", None)
+    if value is not None and started is not None and time.monotonic() - started < _REQUEST_MEMO:
+        _request.shared = int(value)
 
 
 def request_started(**kwargs: Any) -> None:
@@ -110,9 +119,9 @@ def _bump() -> None:
     _bump_local()
     if queue.shared_cache():
         try:
-            cache.incr(_KEY)
+            cache.incr(KEY)
         except ValueError:  # no such key: any new random start is a change
-            cache.set(_KEY, secrets.randbits(62), timeout=None)
+            cache.set(KEY, secrets.randbits(62), timeout=None)
         except Exception:  # other processes fall back on CERTPORTAL_CONFIG_CACHE_SECONDS
             logger.warning("could not bump the configuration generation", exc_info=True)
 

@@ -25,6 +25,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from certportal import cache as cache_tools
+from certportal import generation
 from issuance.acme.models import Nonce
 
 _PREFIX = "acme-nonce:"
@@ -68,7 +70,14 @@ def consume(value: str) -> bool:
         return False
     key = body[8:].hex()
     if _use_cache():
-        return bool(cache.add(_PREFIX + key, 1, timeout=remaining))
+        # One round trip: the nonce's use, and the configuration generation that the
+        # account lookup right after it (certportal.generation) would read.
+        both = cache_tools.add_and_get(_PREFIX + key, remaining, generation.KEY)
+        if both is None:
+            return bool(cache.add(_PREFIX + key, 1, timeout=remaining))
+        added, shared = both
+        generation.remember(shared)
+        return added
     try:
         with transaction.atomic():
             Nonce.objects.create(

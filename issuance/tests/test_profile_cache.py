@@ -65,7 +65,7 @@ def test_a_change_committed_by_another_process_is_seen_through_redis(
     attached_profile(application, tls_profile.slug)
     with django_assert_num_queries(0):
         attached_profile(application, tls_profile.slug)
-    cache.incr(generation._KEY)  # what another process's commit does
+    cache.incr(generation.KEY)  # what another process's commit does
     with django_assert_num_queries(1):
         attached_profile(application, tls_profile.slug)
 

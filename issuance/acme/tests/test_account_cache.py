@@ -77,7 +77,7 @@ def test_a_change_committed_by_another_process_is_seen_through_redis(cached, acm
     account_id = acme.kid.rsplit("/", 1)[-1]
     Account.objects.filter(pk=account_id).update(status="revoked")  # another process ...
     assert _read_account(acme) == (200, 0)  # ... before its commit: not yet visible
-    cache.incr(generation._KEY)  # ... and what its commit does
+    cache.incr(generation.KEY)  # ... and what its commit does
     refused = acme.new_order("a.example.test")
     assert refused.status_code == 403
     assert "revoked" in refused.json()["detail"]
@@ -98,3 +98,19 @@ def test_an_orders_links_follow_a_renamed_profile(cached, acme, eab, tls_profile
     tls_profile.slug = "tls-renamed"
     tls_profile.save()
     assert "/tls-renamed/directory" in acme.post(order_url, None)["Link"]
+
+
+def test_a_signed_request_reads_the_generation_with_its_nonce(cached, acme, eab, monkeypatch):
+    acme.register(eab)
+    nonce = acme.nonce()
+    reads: list[int] = []
+    read_shared = generation._read_shared
+
+    def counted() -> int | None:
+        reads.append(1)
+        return read_shared()
+
+    monkeypatch.setattr(generation, "_read_shared", counted)
+    assert acme.post(acme.kid, None, nonce=nonce).status_code == 200
+    assert reads == []  # the nonce's round trip brought it
+    assert acme.post(acme.kid, None, nonce=nonce).json()["type"] == ERR + "badNonce"
