@@ -154,6 +154,22 @@ def _test_speedups(settings: Any) -> None:
 
 
 @pytest.fixture
+def generation_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one each time the shared configuration generation is read."""
+    from certportal import generation
+
+    reads: list[int] = []
+    read = generation._read_shared
+
+    def counted() -> int | None:
+        reads.append(1)
+        return read()
+
+    monkeypatch.setattr(generation, "_read_shared", counted)
+    return reads
+
+
+@pytest.fixture
 def redis_cache(settings: Any) -> Iterator[str]:
     """REDIS_URL set and the default cache on Redis (db 13, a key prefix of this test's own):
     what a deployment with Redis shares between processes. Yields the URL."""

@@ -96,15 +96,8 @@ def test_without_a_reachable_shared_cache_lookups_go_to_the_database(
         caches.__init__()  # type: ignore[misc]
 
 
-def test_a_web_request_reads_the_shared_generation_once(redis_cache, monkeypatch):
-    reads: list[int] = []
-    read = generation._read_shared
-
-    def counted() -> int | None:
-        reads.append(1)
-        return read()
-
-    monkeypatch.setattr(generation, "_read_shared", counted)
+def test_a_web_request_reads_the_shared_generation_once(redis_cache, generation_reads, monkeypatch):
+    reads = generation_reads
     generation.request_started()
     try:
         first = generation.current()
