@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -560,6 +561,11 @@ _PROCESSING_CHALLENGE = PreparedQuery(
 )
 
 
+_LOCK_ORDER = PreparedQuery(
+    lambda order_id: Order.objects.select_for_update().filter(pk=order_id).values_list("pk")
+)
+
+
 def validate_challenge(challenge_id: str) -> str | None:
     """The task: check one processing challenge and settle its authorization and order.
     Safe to run twice: only a challenge still processing is decided."""
@@ -602,7 +608,7 @@ def _challenge_valid(challenge: Challenge) -> None:
     # the last authorization to become valid always sees the others valid too. (Without
     # the lock, two committing at once could each still see the other pending, and the
     # order would never become ready.) SQLite's IMMEDIATE transactions serialize anyway.
-    list(Order.objects.select_for_update().filter(pk=authz.order_id).values_list("pk"))
+    _LOCK_ORDER(order_id=authz.order_id)
     if not Challenge.objects.filter(pk=challenge.pk, status=ChallengeStatus.PROCESSING).update(
         status=ChallengeStatus.VALID, validated_at=now
     ):
@@ -615,14 +621,14 @@ def _challenge_valid(challenge: Challenge) -> None:
 
 
 def _ready_if_all_valid(order_id: str) -> None:
-    """The order is ready once none of its authorizations is anything but valid."""
-    others = Authorization.objects.filter(order_id=order_id).exclude(
+    """The order is ready once none of its authorizations is anything but valid (one
+    statement: the check is the UPDATE's own condition)."""
+    unsettled = Authorization.objects.filter(order_id=OuterRef("pk")).exclude(
         status=AuthorizationStatus.VALID
     )
-    if not others.exists():
-        Order.objects.filter(pk=order_id, status=OrderStatus.PENDING).update(
-            status=OrderStatus.READY
-        )
+    Order.objects.filter(pk=order_id, status=OrderStatus.PENDING).exclude(Exists(unsettled)).update(
+        status=OrderStatus.READY
+    )
 
 
 def _challenge_invalid(challenge: Challenge, error: dict[str, Any]) -> None:

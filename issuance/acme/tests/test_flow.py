@@ -274,5 +274,22 @@ def test_the_hot_lookups_run_prepared_on_this_database(acme, eab, acme_settings)
         views._ACCOUNT_ORDER,
         views._ORDER_AUTHZ_IDS,
         acme_services._PROCESSING_CHALLENGE,
+        acme_services._LOCK_ORDER,
     ):
         assert query.prepared()
+
+
+def test_an_order_is_ready_only_once_every_authorization_is_valid(acme, eab, acme_settings):
+    acme.register(eab)
+    response = acme.new_order("app.example.test", "www.example.test")
+    order_url, body = response["Location"], response.json()
+    thumbprint = jose.encode_b64jose(acme.key.thumbprint())
+    answers: dict[str, str] = {}
+    with http01_responder(answers):
+        for count, authz_url in enumerate(body["authorizations"], start=1):
+            authz = acme.post(authz_url, None).json()
+            challenge = next(c for c in authz["challenges"] if c["type"] == "http-01")
+            answers[challenge["token"]] = f"{challenge['token']}.{thumbprint}"
+            assert acme.post(challenge["url"], {}).status_code == 200
+            status = acme.post(order_url, None).json()["status"]
+            assert status == ("ready" if count == 2 else "pending")
