@@ -36,7 +36,8 @@ def acme_settings(settings: Any, dns_server: DNSServer, monkeypatch: pytest.Monk
     settings.CERTPORTAL_ACME_DNS_RESOLVER = dns_server.address
     settings.CERTPORTAL_ACME_ALLOW_PRIVATE = True
     monkeypatch.setattr(Conf, "SYNC", True)
-    dns_server.txt.clear()
+    for records in (dns_server.txt, dns_server.aaaa, dns_server.nxdomain, dns_server.servfail):
+        records.clear()
     return settings
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import dns.message
+import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
@@ -35,10 +36,14 @@ TLSALPN01_PORT = 5003
 
 
 class DNSServer:
-    """A UDP DNS server on 127.0.0.1: A -> 127.0.0.1 for any name, TXT from ``txt``."""
+    """A UDP DNS server on 127.0.0.1: A -> 127.0.0.1 for any name, AAAA from ``aaaa``, TXT
+    from ``txt``; names in ``nxdomain`` do not exist, names in ``servfail`` fail."""
 
     def __init__(self) -> None:
         self.txt: dict[str, list[str]] = {}
+        self.aaaa: dict[str, str] = {}
+        self.nxdomain: set[str] = set()
+        self.servfail: set[str] = set()
         records = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -48,7 +53,15 @@ class DNSServer:
                 response = dns.message.make_response(query)
                 question = query.question[0]
                 name = question.name.to_text().rstrip(".").lower()
-                if question.rdtype == dns.rdatatype.A:
+                if name in records.nxdomain:
+                    response.set_rcode(dns.rcode.NXDOMAIN)
+                elif name in records.servfail:
+                    response.set_rcode(dns.rcode.SERVFAIL)
+                elif question.rdtype == dns.rdatatype.AAAA and name in records.aaaa:
+                    response.answer.append(
+                        dns.rrset.from_text(question.name, 1, "IN", "AAAA", records.aaaa[name])
+                    )
+                elif question.rdtype == dns.rdatatype.A:
                     response.answer.append(
                         dns.rrset.from_text(question.name, 1, "IN", "A", "127.0.0.1")
                     )
