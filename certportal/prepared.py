@@ -29,6 +29,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
+from django.db.transaction import TransactionManagementError
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class _Compiled:
             raise NotPreparable("only model instances and non-flat values_list() rows")
         self.types = {name: type(value) for name, value in values.items()}
         self.alias = alias
+        self.for_update = queryset.query.select_for_update
         if self.iterable is ModelIterable:
             self._model_setup()
 
@@ -108,7 +110,17 @@ class _Compiled:
                 value = wrapper(value)
             for slot in slots:
                 params[slot] = value
-        with connections[self.alias].cursor() as cursor:
+        connection = connections[self.alias]
+        if (
+            self.for_update
+            and connection.get_autocommit()
+            and connection.features.has_select_for_update
+        ):
+            # As the ORM says: a lock taken outside a transaction would end at once.
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
+        with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         converted = self.compiler.results_iter(results=[rows], tuple_expected=True)

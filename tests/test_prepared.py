@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
 from certportal.prepared import PreparedQuery
@@ -128,3 +129,24 @@ def test_each_thread_compiles_on_its_own_connection(two_profiles: list[Any]) -> 
     thread.start()
     thread.join()
     assert query.prepared() and seen == [False]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_outside_a_transaction_fails_as_it_fails_in_the_orm(
+    two_profiles: list[Any],
+) -> None:
+    def build(slug: str) -> Any:
+        return CertificateProfile.objects.select_for_update().filter(slug=slug).values_list("slug")
+
+    def outcome(run: Callable[[], Any]) -> Any:
+        try:
+            return run()
+        except TransactionManagementError as error:
+            return type(error)
+
+    query = PreparedQuery(build)
+    with transaction.atomic():
+        assert query(slug="alpha") == [("alpha",)]
+    assert query.prepared()
+    # PostgreSQL refuses; SQLite, which has no row locks, answers.
+    assert outcome(lambda: query(slug="beta")) == outcome(lambda: list(build("beta")))
