@@ -9,11 +9,11 @@ class AlertsConfig(AppConfig):
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
         from alerts.models import AlertRule, Channel
-        from alerts.services import consume_events
+        from alerts.services import consume_events, wants_event
         from applications.tabs import Tab, register_tab
         from certportal import generation, outbox, permissions
 
-        outbox.register("alerts", consume_events)
+        outbox.register("alerts", consume_events, wants=wants_event)
         # The outbox consumer keeps each Application's rules while the generation holds.
         for model in (AlertRule, Channel):
             post_save.connect(generation.on_model_change, sender=model, weak=False)

@@ -259,6 +259,19 @@ def queue_send() -> None:
 # --- Outbox consumer ---------------------------------------------------------------------
 
 
+def wants_event(event_type: str, application_id: int | None) -> bool:
+    """Whether consume_events would act on such an event now: approver notices always,
+    other mapped events only for an Application with an active rule for that kind (from
+    the rules' cache; an issuance may turn out to be a renewal)."""
+    kind = EVENT_MAP.get(event_type)
+    if kind is None or not application_id:
+        return False
+    if kind == AlertEvent.APPROVAL_REQUESTED:
+        return True
+    kinds = {kind, AlertEvent.RENEWED} if kind == AlertEvent.ISSUED else {kind}
+    return any(kinds.intersection(rule.events) for rule in _active_rules(application_id))
+
+
 def consume_events(events: Sequence[OutboxEvent]) -> None:
     """Outbox consumer: deliveries for the rules that match each event, and approver
     notifications for pending requests. Idempotent (dedupe key = the event id)."""

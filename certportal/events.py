@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.db import models, transaction
+from django.utils import timezone
 
 from applications.models import AuditEvent
 from certportal.models import OutboxEvent
 from certportal.outbox import queue_dispatch
+from certportal.outbox import wanted as outbox_wanted
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -77,6 +79,8 @@ def record(
 def record_many(events: Sequence[Event]) -> None:
     """Write many events with one INSERT per table (the batch issuance path)."""
     audits, outbox = [], []
+    now = timezone.now()
+    wanted = False
     for event in events:
         object_type = event.obj._meta.label_lower if event.obj is not None else ""
         object_id = str(event.obj.pk) if event.obj is not None else ""
@@ -94,6 +98,10 @@ def record_many(events: Sequence[Event]) -> None:
             )
         )
         if event.outbox:
+            # An event no consumer wants now is written already dispatched: it stays in
+            # the log, and no worker is woken for it (certportal.outbox.wanted).
+            wants = outbox_wanted(event.action, event.application.pk if event.application else None)
+            wanted = wanted or wants
             outbox.append(
                 OutboxEvent(
                     event_type=event.action,
@@ -101,10 +109,12 @@ def record_many(events: Sequence[Event]) -> None:
                     object_type=object_type,
                     object_id=object_id,
                     payload=event.data,
+                    dispatched_at=None if wants else now,
                 )
             )
     AuditEvent.objects.bulk_create(audits)
     if outbox:
         OutboxEvent.objects.bulk_create(outbox)
+    if wanted:
         # After commit, make sure the dispatcher runs (certportal.outbox).
         transaction.on_commit(queue_dispatch)

@@ -32,18 +32,33 @@ from certportal.models import OutboxEvent
 logger = logging.getLogger(__name__)
 
 Consumer = Callable[[Sequence[OutboxEvent]], None]
+# Whether a consumer would act on an event of this type for this Application now.
+Wants = Callable[[str, int | None], bool]
 
 BATCH = 500
 MAX_ATTEMPTS = 12
 MAX_BACKOFF = timedelta(hours=6)
 
 _CONSUMERS: dict[str, Consumer] = {}
+_WANTS: dict[str, Wants | None] = {}
 
 
-def register(name: str, consumer: Consumer) -> None:
+def register(name: str, consumer: Consumer, wants: Wants | None = None) -> None:
     """Add a consumer (called from an AppConfig.ready()); it gets events in batches and
-    must be idempotent: an event may reach it again after a failure elsewhere."""
+    must be idempotent: an event may reach it again after a failure elsewhere.
+
+    ``wants`` (cheap: from caches) says whether the consumer would act on an event of a
+    type for an Application right now; without it, the consumer wants every event."""
     _CONSUMERS[name] = consumer
+    _WANTS[name] = wants
+
+
+def wanted(event_type: str, application_id: int | None) -> bool:
+    """Whether any consumer would act on this event now. Events nobody wants are written
+    already dispatched (certportal.events), so no drain runs for them: at issuance rates
+    with no alert rules that was a queued task per certificate doing nothing. A consumer
+    that starts wanting them (a new alert rule) gets the events committed after it."""
+    return any(w is None or w(event_type, application_id) for w in _WANTS.values())
 
 
 def _chunks(ids: Sequence[int], size: int) -> Iterable[list[int]]:

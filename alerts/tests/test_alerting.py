@@ -280,14 +280,14 @@ def test_pending_request_notifies_application_admins(
 
 
 def test_failing_consumer_leaves_event_for_the_sweeper(application, issue, monkeypatch):
-    issue()
-    [event] = OutboxEvent.objects.filter(event_type="certificate.issued")
-    outbox.dispatch(list(OutboxEvent.objects.exclude(pk=event.pk).values_list("pk", flat=True)))
-
     def broken(events):
         raise RuntimeError("consumer down")
 
     monkeypatch.setitem(outbox._CONSUMERS, "broken", broken)
+    monkeypatch.setitem(outbox._WANTS, "broken", None)  # it wants every event
+    issue()
+    [event] = OutboxEvent.objects.filter(event_type="certificate.issued")
+    assert event.dispatched_at is None
     assert outbox.dispatch([event.pk]) == 0
     event.refresh_from_db()
     assert event.dispatched_at is None
@@ -348,22 +348,53 @@ def test_consuming_a_batch_costs_the_same_queries_for_one_event_or_many(
     assert Delivery.objects.count() == 12
 
 
-def test_events_of_applications_without_rules_cost_one_query(application, issue):
+def test_events_of_applications_without_rules_are_written_dispatched_and_wake_no_drain(
+    application, issue, django_capture_on_commit_callbacks
+):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from alerts.services import consume_events
 
-    for i in range(5):
-        issue(f"quiet-{i}.example.test")
-    events = list(OutboxEvent.objects.all())
+    with django_capture_on_commit_callbacks() as callbacks:
+        for i in range(5):
+            issue(f"quiet-{i}.example.test")
+    assert outbox.queue_dispatch not in callbacks
+    events = list(OutboxEvent.objects.filter(event_type="certificate.issued"))
+    assert len(events) == 5 and all(e.dispatched_at is not None for e in events)
+    assert all(e.attempts == 0 for e in events)  # never handed to a consumer
     with CaptureQueriesContext(connection) as captured:
-        consume_events(events)
-    assert len(captured.captured_queries) == 1  # the rules lookup
-    with CaptureQueriesContext(connection) as captured:
-        consume_events(events)
-    assert len(captured.captured_queries) == 0  # kept while the generation holds
+        consume_events(events)  # as a sweep would: nothing to do
+    assert len(captured.captured_queries) == 0  # the rules issuance read are kept
     assert not Delivery.objects.exists()
+
+
+def test_a_rule_only_for_expiry_wakes_no_drain_for_issuance(
+    application, actor, issue, email_channel, django_capture_on_commit_callbacks
+):
+    make_rule(application, actor, email_channel, events=[AlertEvent.EXPIRING])
+    with django_capture_on_commit_callbacks() as callbacks:
+        issue("quiet.example.test")
+    assert outbox.queue_dispatch not in callbacks
+    [event] = OutboxEvent.objects.filter(event_type="certificate.issued")
+    assert event.dispatched_at is not None
+
+
+@pytest.mark.parametrize("events", [[AlertEvent.ISSUED], [AlertEvent.RENEWED]])
+def test_an_application_with_a_rule_gets_its_events_drained(
+    application, actor, issue, email_channel, django_capture_on_commit_callbacks, events
+):
+    make_rule(application, actor, email_channel, events=events)
+    with django_capture_on_commit_callbacks() as callbacks:
+        issue("loud.example.test")
+    assert outbox.queue_dispatch in callbacks
+    [event] = OutboxEvent.objects.filter(event_type="certificate.issued")
+    assert event.dispatched_at is None
+    dispatch_all()
+    event.refresh_from_db()
+    assert event.dispatched_at is not None and event.attempts == 1
+    # An issuance that renews nothing alerts an "issued" rule, not a "renewed" one.
+    assert Delivery.objects.exists() == (events == [AlertEvent.ISSUED])
 
 
 def test_a_rule_or_channel_change_is_seen_by_the_next_batch(
