@@ -8,8 +8,8 @@ on executes the same SQL with the new values, turning rows into model instances 
 their select_related objects and annotations) or tuples exactly as the queryset would.
 
 What may be prepared: a function of keyword arguments returning a queryset whose SQL does
-not depend on the values, only on where they go: equality-style filters on str or int
-values that reach the database unchanged (or only tagged with their SQL type, as psycopg's
+not depend on the values, only on where they go: equality-style filters on str, int or
+UUID values that reach the database unchanged (or only tagged with their SQL type, as psycopg's
 Int4). The builder must not branch on the values. The first compile checks what it can:
 each argument is compiled again with a different value, and the SQL text must stay the
 same while the parameters that carry that argument, and only those, change to that
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,8 @@ from django.db.models.query import ModelIterable, ValuesListIterable, get_relate
 from django.db.transaction import TransactionManagementError
 
 logger = logging.getLogger(__name__)
+
+_SCALARS = (str, int, uuid.UUID)
 
 
 class NotPreparable(Exception):
@@ -44,6 +47,8 @@ def _other(value: Any) -> Any:
         return value + "~"
     if type(value) is int:
         return value + 7919
+    if type(value) is uuid.UUID:
+        return uuid.UUID(int=value.int ^ 1)
     raise NotPreparable(f"unsupported argument type {type(value).__name__}")
 
 
@@ -169,7 +174,7 @@ class PreparedQuery:
         key = (alias, id(connections[alias]))
         if key in cache:
             return cache[key]
-        if not all(type(v) in (str, int) for v in values.values()):
+        if not all(type(v) in _SCALARS for v in values.values()):
             return None  # learn the shape from a call with ordinary values
         try:
             found: _Compiled | None = _Compiled(self.build, alias, values)

@@ -4,6 +4,7 @@ on SQLite and on PostgreSQL, and falls back to the ORM where it cannot be prepar
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -150,3 +151,30 @@ def test_a_lock_outside_a_transaction_fails_as_it_fails_in_the_orm(
     assert query.prepared()
     # PostgreSQL refuses; SQLite, which has no row locks, answers.
     assert outcome(lambda: query(slug="beta")) == outcome(lambda: list(build("beta")))
+
+
+def test_a_uuid_value_prepares_where_the_backend_takes_it_as_it_is(
+    application: Any, tls_profile: Any, make_csr: Any, actor: Any
+) -> None:
+    from issuance.models import Certificate
+    from issuance.services import submit
+
+    issued = [
+        submit(
+            application=application, profile=tls_profile, method="api", actor=actor, csr=csr
+        ).certificate
+        for csr in (make_csr("u1.example.test"), make_csr("u2.example.test"))
+    ]
+
+    def build(certificate_id: Any) -> Any:
+        return Certificate.objects.filter(pk=certificate_id).values_list("serial_number")
+
+    query = PreparedQuery(build)
+    for certificate in [*issued, None]:
+        certificate_id = certificate.pk if certificate else uuid.uuid4()
+        assert query(certificate_id=certificate_id) == list(build(certificate_id))
+        assert query(certificate_id=certificate_id) == (
+            [(certificate.serial_number,)] if certificate else []
+        )
+    # PostgreSQL binds the UUID itself; SQLite binds its hex, so the ORM runs there.
+    assert query.prepared() == (connection.vendor == "postgresql")

@@ -171,7 +171,7 @@ def csr_from_finalize(payload: dict[str, Any]) -> bytes:
         raise AcmeProblem("malformed", "finalize needs a csr.")
     try:
         return jose.decode_b64jose(encoded)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, jose.DeserializationError) as exc:
         raise AcmeProblem("badCSR", "The csr is not base64url.") from exc
 
 
@@ -180,7 +180,7 @@ def certificate_from_revoke(payload: dict[str, Any]) -> tuple[x509.Certificate, 
     try:
         der = jose.decode_b64jose(payload["certificate"])
         cert = x509.load_der_x509_certificate(der)
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, jose.DeserializationError) as exc:
         raise AcmeProblem("malformed", "revokeCert needs a DER certificate, base64url.") from exc
     reason = payload.get("reason", 0)
     if not isinstance(reason, int):
@@ -229,7 +229,7 @@ def parse_ari_cert_id(cert_id: str) -> tuple[bytes, int]:
         aki_part, serial_part = cert_id.split(".")
         aki = jose.decode_b64jose(aki_part)
         serial = int.from_bytes(jose.decode_b64jose(serial_part), "big", signed=True)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, jose.DeserializationError) as exc:
         raise AcmeProblem(
             "malformed", "The certificate id is not AKI.serial in base64url."
         ) from exc

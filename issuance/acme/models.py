@@ -3,6 +3,7 @@ nonces. Every object belongs to exactly one Application; lookups always filter b
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from django.db import models
@@ -21,6 +22,16 @@ from issuance.acme.choices import (
 def new_token() -> str:
     """A URL-safe random id for URLs and challenge tokens (128+ bits)."""
     return secrets.token_urlsafe(18)
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def could_be_token(value: str) -> bool:
+    """Whether a client-sent id could be one of ours (new_token's alphabet). Anything
+    else is not found without asking the database: PostgreSQL refuses NUL bytes in
+    text, which would otherwise end the request in a 500."""
+    return _TOKEN.fullmatch(value) is not None
 
 
 class ExternalAccountKey(models.Model):

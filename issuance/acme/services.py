@@ -45,6 +45,7 @@ from issuance.acme.models import (
     Challenge,
     ExternalAccountKey,
     Order,
+    could_be_token,
     new_token,
 )
 from issuance.choices import CertificateStatus, EnrollmentMethod, RequestState
@@ -174,7 +175,7 @@ def _account_for_kid(app: str, kid: str) -> tuple[Account, jose.JWK]:
     account_id = kid.rstrip("/").rsplit("/", 1)[-1]
     cached = (
         _ACCOUNTS.get((app, account_id), lambda: _load_account(app, account_id))
-        if f"/acme/{app}/acct/" in kid
+        if f"/acme/{app}/acct/" in kid and could_be_token(account_id)
         else None
     )
     if cached is None:

@@ -5,6 +5,7 @@ Replay-Nonce and a Link to the directory; errors are problem documents."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -21,7 +22,7 @@ from certportal.prepared import PreparedQuery
 from issuance.acme import messages, nonces, services
 from issuance.acme.choices import OrderStatus
 from issuance.acme.messages import AcmeProblem, Urls
-from issuance.acme.models import Account, Authorization, Challenge, Order
+from issuance.acme.models import Account, Authorization, Challenge, Order, could_be_token
 from issuance.models import Certificate
 from issuance.services import attached_profile
 from profiles.models import CertificateProfile
@@ -280,7 +281,9 @@ def _account_order(
     request: HttpRequest, app: str, order_id: str
 ) -> tuple[Order, services.Authenticated, Urls]:
     account, auth = _account_auth(request, app)
-    found = _ACCOUNT_ORDER(order_id=order_id, account_id=account.pk)
+    found = (
+        _ACCOUNT_ORDER(order_id=order_id, account_id=account.pk) if could_be_token(order_id) else []
+    )
     if not found:
         raise AcmeProblem("malformed", "No such order for this account.", 404)
     order = found[0]
@@ -312,7 +315,11 @@ def finalize(request: HttpRequest, app: str, order_id: str) -> Reply:
 @require_http_methods(["POST"])
 def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
     account, auth = _account_auth(request, app)
-    challenges = _AUTHZ_CHALLENGES(authz_id=authz_id, account_id=account.pk)
+    challenges = (
+        _AUTHZ_CHALLENGES(authz_id=authz_id, account_id=account.pk)
+        if could_be_token(authz_id)
+        else []
+    )
     if not challenges:
         raise AcmeProblem("malformed", "No such authorization for this account.", 404)
     authz = services.deactivate_authorization(challenges[0].authorization, auth)
@@ -330,7 +337,11 @@ def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
 @require_http_methods(["POST"])
 def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
     account, auth = _account_auth(request, app)
-    challenges = _ACCOUNT_CHALLENGE(challenge_id=challenge_id, account_id=account.pk)
+    challenges = (
+        _ACCOUNT_CHALLENGE(challenge_id=challenge_id, account_id=account.pk)
+        if could_be_token(challenge_id)
+        else []
+    )
     if not challenges:
         raise AcmeProblem("malformed", "No such challenge for this account.", 404)
     found = challenges[0]
@@ -348,13 +359,10 @@ def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
 # --- Certificates -----------------------------------------------------------------------
 
 
-@acme_endpoint
-@require_http_methods(["POST"])
-def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
-    account, _ = _account_auth(request, app)
-    # Only the columns the download needs: no Order or Certificate model instances.
-    found = (
-        Order.objects.filter(account=account, certificate_id=cert_id)
+# Only the columns the download needs: no Order or Certificate model instances.
+_ACCOUNT_CERTIFICATE = PreparedQuery(
+    lambda account_id, certificate_id: (
+        Order.objects.filter(account_id=account_id, certificate_id=certificate_id)
         .values_list(
             "profile_id",
             "certificate__certificate_pem",
@@ -363,10 +371,25 @@ def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
         )
         .order_by()[:1]
     )
-    row = next(iter(found), None)
-    if row is None:
+)
+
+
+@acme_endpoint
+@require_http_methods(["POST"])
+def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
+    account, _ = _account_auth(request, app)
+    try:
+        certificate_id = uuid.UUID(cert_id)
+    except ValueError:
+        certificate_id = None
+    found = (
+        _ACCOUNT_CERTIFICATE(account_id=account.pk, certificate_id=certificate_id)
+        if certificate_id
+        else None
+    )
+    if not found:
         raise AcmeProblem("malformed", "No such certificate for this account.", 404)
-    profile_id, certificate_pem, chain_pem, ca_id = row
+    profile_id, certificate_pem, chain_pem, ca_id = found[0]
     urls = _order_urls(request, account.application, profile_id)
     return Reply(
         services.certificate_chain_pem(certificate_pem, chain_pem, ca_id),

@@ -9,6 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
+from django.db import connection
 
 from applications.models import AuditEvent
 from certportal.events import Actor
@@ -268,6 +269,7 @@ def test_the_hot_lookups_run_prepared_on_this_database(acme, eab, acme_settings)
     order = ready_order(acme, "app.example.test")
     response = finalize(acme, order, csr_der("app.example.test"))
     assert acme.post(response["Location"], None).json()["status"] == "valid"
+    assert b"BEGIN CERTIFICATE" in acme.post(response.json()["certificate"], None).content
     for query in (
         views._AUTHZ_CHALLENGES,
         views._ACCOUNT_CHALLENGE,
@@ -277,6 +279,8 @@ def test_the_hot_lookups_run_prepared_on_this_database(acme, eab, acme_settings)
         acme_services._LOCK_ORDER,
     ):
         assert query.prepared()
+    # A uuid column: PostgreSQL takes the UUID as it is, SQLite its hex (not prepared).
+    assert views._ACCOUNT_CERTIFICATE.prepared() == (connection.vendor == "postgresql")
 
 
 def test_an_order_is_ready_only_once_every_authorization_is_valid(acme, eab, acme_settings):
@@ -293,3 +297,56 @@ def test_an_order_is_ready_only_once_every_authorization_is_valid(acme, eab, acm
             assert acme.post(challenge["url"], {}).status_code == 200
             status = acme.post(order_url, None).json()["status"]
             assert status == ("ready" if count == 2 else "pending")
+
+
+@pytest.mark.parametrize("cert_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_an_unknown_or_malformed_certificate_id_is_a_not_found_problem(acme, eab, cert_id):
+    acme.register(eab)
+    base = acme.kid.rsplit("/acct/", 1)[0]
+    response = acme.post(f"{base}/cert/{cert_id}", None)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"] == ERR + "malformed"
+
+
+@pytest.mark.parametrize("kind", ["order", "authz", "chall", "cert", "order/{}/finalize"])
+@pytest.mark.parametrize("object_id", ["%00", "a%00b", "x" * 3000, "a.b", "a~b"])
+def test_an_id_we_never_issued_is_a_not_found_problem(acme, eab, kind, object_id):
+    acme.register(eab)
+    base = acme.kid.rsplit("/acct/", 1)[0]
+    path = kind.format(object_id) if "{}" in kind else f"{kind}/{object_id}"
+    response = acme.post(f"{base}/{path}", None)
+    assert response.status_code == 404
+    assert response.json()["type"] == ERR + "malformed"
+
+
+def test_a_csr_that_is_not_base64url_is_bad_csr(acme, eab, acme_settings):
+    acme.register(eab)
+    order = ready_order(acme, "app.example.test")
+    response = acme.post(order["finalize"], {"csr": "a"})
+    assert response.status_code == 400
+    assert response.json()["type"] == ERR + "badCSR"
+
+
+def test_a_revocation_whose_certificate_is_not_base64url_is_malformed(acme, eab):
+    acme.register(eab)
+    response = acme.post(acme.directory["revokeCert"], {"certificate": "a"})
+    assert response.status_code == 400
+    assert response.json()["type"] == ERR + "malformed"
+
+
+@pytest.mark.parametrize("cert_id", ["a.b", "AAAA.a", "a%00b.c"])
+def test_a_renewal_info_id_that_is_not_base64url_is_malformed(acme, cert_id):
+    response = acme.client.get(f"{acme.directory['renewalInfo']}/{cert_id}")
+    assert response.status_code in (400, 404)
+    assert response.json()["type"] == ERR + "malformed"
+
+
+def test_a_kid_that_could_not_be_ours_is_an_unknown_account(acme, eab):
+    acme.register(eab)
+    identifiers = [{"type": "dns", "value": "app.example.test"}]
+    response = acme.post(
+        acme.directory["newOrder"], {"identifiers": identifiers}, kid=acme.kid + "\x00"
+    )
+    assert response.status_code == 400
+    assert response.json()["type"] == ERR + "accountDoesNotExist"
