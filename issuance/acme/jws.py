@@ -131,9 +131,15 @@ def parse(body: bytes, max_bytes: int, *, inner: bool = False) -> Parsed:
         raise JWSError(
             "badSignatureAlgorithm", f"Algorithm {alg!r} is not accepted for ACME requests."
         )
+    if "kid" in protected and not isinstance(protected["kid"], str):
+        raise JWSError("malformed", "The kid must be a string.")
+    if "jwk" in protected and not isinstance(protected["jwk"], dict):
+        raise JWSError("malformed", "The jwk must be a JSON object.")
     try:
         jws = cast(JWS, JWS.from_json(obj))
-    except (jose.DeserializationError, ValueError, TypeError) as exc:
+    # josepy reads untrusted JSON with plain attribute and key access: a wrong type or a
+    # missing member deep in a jwk surfaces as any of these.
+    except (jose.DeserializationError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise JWSError("malformed", f"The JWS cannot be read: {exc}") from exc
     header = jws.signature.combined
     if not isinstance(protected.get("url"), str):

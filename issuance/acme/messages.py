@@ -177,10 +177,12 @@ def csr_from_finalize(payload: dict[str, Any]) -> bytes:
 
 def certificate_from_revoke(payload: dict[str, Any]) -> tuple[x509.Certificate, int]:
     """The certificate and reason code of a revokeCert payload."""
+    encoded = payload.get("certificate")
     try:
-        der = jose.decode_b64jose(payload["certificate"])
-        cert = x509.load_der_x509_certificate(der)
-    except (KeyError, ValueError, TypeError, jose.DeserializationError) as exc:
+        if not isinstance(encoded, str):
+            raise TypeError("not a string")
+        cert = x509.load_der_x509_certificate(jose.decode_b64jose(encoded))
+    except (ValueError, TypeError, jose.DeserializationError) as exc:
         raise AcmeProblem("malformed", "revokeCert needs a DER certificate, base64url.") from exc
     reason = payload.get("reason", 0)
     if not isinstance(reason, int):
