@@ -81,6 +81,7 @@ def record_many(events: Sequence[Event]) -> None:
     audits, outbox = [], []
     now = timezone.now()
     wanted = False
+    asked: dict[tuple[str, int | None], bool] = {}  # a batch asks once per kind and place
     for event in events:
         object_type = event.obj._meta.label_lower if event.obj is not None else ""
         object_id = str(event.obj.pk) if event.obj is not None else ""
@@ -100,7 +101,10 @@ def record_many(events: Sequence[Event]) -> None:
         if event.outbox:
             # An event no consumer wants now is written already dispatched: it stays in
             # the log, and no worker is woken for it (certportal.outbox.wanted).
-            wants = outbox_wanted(event.action, event.application.pk if event.application else None)
+            key = (event.action, event.application.pk if event.application else None)
+            wants = asked.get(key)
+            if wants is None:
+                wants = asked[key] = outbox_wanted(*key)
             wanted = wanted or wants
             outbox.append(
                 OutboxEvent(
