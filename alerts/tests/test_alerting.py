@@ -415,3 +415,25 @@ def test_a_rule_or_channel_change_is_seen_by_the_next_batch(
     rule.channels.clear()
     issue_and_consume("unlinked.example.test")
     assert Delivery.objects.count() == 1
+
+
+def test_a_batch_asks_once_whether_its_events_are_wanted(
+    application, tls_profile, actor, make_csr, monkeypatch
+):
+    from certportal import events
+    from issuance.services import Ask, Submission, submit_many
+
+    asked: list[tuple[str, int | None]] = []
+    wanted = events.outbox_wanted
+
+    def counted(event_type: str, application_id: int | None) -> bool:
+        asked.append((event_type, application_id))
+        return wanted(event_type, application_id)
+
+    monkeypatch.setattr(events, "outbox_wanted", counted)
+    asks = [Ask(csr=make_csr(f"b{i}.example.test")) for i in range(3)]
+    results = submit_many(
+        application=application, profile=tls_profile, method="api", actor=actor, asks=asks
+    )
+    assert all(isinstance(r, Submission) and r.certificate for r in results)
+    assert asked == [("certificate.issued", application.pk)]
