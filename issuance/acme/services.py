@@ -563,7 +563,9 @@ _PROCESSING_CHALLENGE = PreparedQuery(
 
 
 _LOCK_ORDER = PreparedQuery(
-    lambda order_id: Order.objects.select_for_update().filter(pk=order_id).values_list("pk")
+    lambda order_id: (
+        Order.objects.select_for_update().filter(pk=order_id).order_by().values_list("pk")
+    )
 )
 
 

@@ -245,7 +245,9 @@ _ORDER_AUTHZ_IDS = PreparedQuery(
     lambda order_id: Authorization.objects.filter(order_id=order_id).values_list("pk")
 )
 _ACCOUNT_ORDER = PreparedQuery(
-    lambda order_id, account_id: Order.objects.filter(pk=order_id, account_id=account_id)
+    lambda order_id, account_id: Order.objects.filter(
+        pk=order_id, account_id=account_id
+    ).order_by()  # a primary key needs no ORDER BY
 )
 # The challenges, each with its authorization (every authorization has at least one) and
 # the profile id the URLs need, for one authorization or one challenge of the account.
