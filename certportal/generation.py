@@ -47,8 +47,7 @@ def current() -> tuple[int, int] | None:
     Within one web request the shared part is read once (the first lookup's view holds
     for the request, as a transaction's snapshot would); this process's own changes are
     seen at once."""
-    started = getattr(_request, "started", None)
-    in_request = started is not None and time.monotonic() - started < _REQUEST_MEMO
+    in_request = _in_request()
     shared = getattr(_request, "shared", None) if in_request else None
     if shared is None:
         shared = _read_shared()
@@ -86,9 +85,14 @@ def remember(value: Any) -> None:
     """The shared generation as read alongside another command (an ACME nonce's use, in
     the same round trip): kept for the rest of the current web request, as current()
     would keep it. Outside a request, or for a missing key, nothing is kept."""
-    started = getattr(_request, "started", None)
-    if value is not None and started is not None and time.monotonic() - started < _REQUEST_MEMO:
+    if value is not None and _in_request():
         _request.shared = int(value)
+
+
+def _in_request() -> bool:
+    """Whether this thread is in a web request whose memo still holds."""
+    started = getattr(_request, "started", None)
+    return started is not None and time.monotonic() - started < _REQUEST_MEMO
 
 
 def request_started(**kwargs: Any) -> None:

@@ -185,7 +185,7 @@ def _store_and_issue(
     """Insert the requests, sign what needs no approval, record every event: one transaction."""
     events: list[Event] = []
     issued: list[tuple[int, CertificateRequest, Certificate, str | None]] = []
-    # No savepoint inside a caller's transaction (ACME finalize, approval decisions): the
+    # No savepoint inside a caller's transaction (ACME finalize, a renewal group): the
     # pipeline's writes stand or fall with the caller's, two round trips fewer.
     with transaction.atomic(savepoint=False):
         for _, candidate, request in accepted:

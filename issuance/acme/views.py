@@ -279,16 +279,22 @@ def new_order(request: HttpRequest, app: str, profile: str) -> Reply:
     return _order_reply(order, urls, status=201, authz_ids=[a.pk for a in authorizations])
 
 
+def _owned(query: PreparedQuery, what: str, account: Account, **object_id: str) -> list[Any]:
+    """The rows of one of the account's objects, looked up by its id (the one keyword);
+    not found when there are none, or when the id could never be ours (then the database
+    is not asked)."""
+    ((_, value),) = object_id.items()
+    found = query(account_id=account.pk, **object_id) if could_be_token(value) else []
+    if not found:
+        raise AcmeProblem("malformed", f"No such {what} for this account.", 404)
+    return found
+
+
 def _account_order(
     request: HttpRequest, app: str, order_id: str
 ) -> tuple[Order, services.Authenticated, Urls]:
     account, auth = _account_auth(request, app)
-    found = (
-        _ACCOUNT_ORDER(order_id=order_id, account_id=account.pk) if could_be_token(order_id) else []
-    )
-    if not found:
-        raise AcmeProblem("malformed", "No such order for this account.", 404)
-    order = found[0]
+    order = _owned(_ACCOUNT_ORDER, "order", account, order_id=order_id)[0]
     order.account = account
     return order, auth, _order_urls(request, account.application, order.profile_id)
 
@@ -317,13 +323,7 @@ def finalize(request: HttpRequest, app: str, order_id: str) -> Reply:
 @require_http_methods(["POST"])
 def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
     account, auth = _account_auth(request, app)
-    challenges = (
-        _AUTHZ_CHALLENGES(authz_id=authz_id, account_id=account.pk)
-        if could_be_token(authz_id)
-        else []
-    )
-    if not challenges:
-        raise AcmeProblem("malformed", "No such authorization for this account.", 404)
+    challenges = _owned(_AUTHZ_CHALLENGES, "authorization", account, authz_id=authz_id)
     authz = services.deactivate_authorization(challenges[0].authorization, auth)
     urls = _order_urls(request, account.application, challenges[0].order_profile_id)
     body = messages.authorization_json(authz, challenges, urls)
@@ -339,14 +339,7 @@ def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
 @require_http_methods(["POST"])
 def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
     account, auth = _account_auth(request, app)
-    challenges = (
-        _ACCOUNT_CHALLENGE(challenge_id=challenge_id, account_id=account.pk)
-        if could_be_token(challenge_id)
-        else []
-    )
-    if not challenges:
-        raise AcmeProblem("malformed", "No such challenge for this account.", 404)
-    found = challenges[0]
+    found = _owned(_ACCOUNT_CHALLENGE, "challenge", account, challenge_id=challenge_id)[0]
     answered = services.await_validation(services.answer_challenge(found, auth))
     urls = _order_urls(request, account.application, found.order_profile_id)
     return Reply(
