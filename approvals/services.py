@@ -72,6 +72,12 @@ def approval_required(request: CertificateRequest, decision: Decision) -> bool:
     return False
 
 
+def may_hold(application: Application) -> bool:
+    """Whether this pipeline call may hold a request for approval (and write its flow):
+    the Application has an active policy."""
+    return bool(_active_policies_for_application(application))
+
+
 def start_pipeline_call(application: Application, profile: CertificateProfile) -> None:
     """The pipeline calls this first: policies are loaded afresh once per call, then shared
     by every request of the batch (they all carry this same Application instance). A
@@ -88,7 +94,10 @@ def active_policies_exist(application_id: int) -> Exists:
 
 def _active_policies_for(request: CertificateRequest) -> list[ApprovalPolicy]:
     """The Application's active policies, as loaded for the current pipeline call."""
-    application = request.application
+    return _active_policies_for_application(request.application)
+
+
+def _active_policies_for_application(application: Application) -> list[ApprovalPolicy]:
     cached = getattr(application, "_active_approval_policies", None)
     if cached is None:
         cached = _active_policies(application.pk)

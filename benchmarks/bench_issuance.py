@@ -4,7 +4,7 @@ Usage: .venv/bin/python benchmarks/bench_issuance.py [N]  (default 3000)
 
 Measures, in one process, what a protocol front pays per certificate:
 ``attached_profile()`` (the profile, its CA, the attachment and whether approval
-policies exist: one query) then ``submit()`` (one transaction of four INSERTs):
+policies exist: one query) then ``submit()`` (its four rows in one statement):
  1. sequentially, one certificate per call;
  2. from BENCH_THREADS threads (default 4) of this one process, one certificate per call,
     as a threaded web worker does; PostgreSQL commits them in groups;

@@ -17,6 +17,7 @@ from applications.models import AuditEvent
 from certportal.models import OutboxEvent
 from certportal.outbox import queue_dispatch
 from certportal.outbox import wanted as outbox_wanted
+from certportal.rows import insert_rows
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -78,6 +79,28 @@ def record(
 
 def record_many(events: Sequence[Event]) -> None:
     """Write many events with one INSERT per table (the batch issuance path)."""
+    rows = event_rows(events)
+    insert_rows(rows.audits, rows.outbox)
+    rows.written()
+
+
+@dataclass(frozen=True)
+class EventRows:
+    """The unsaved rows that record events; a caller that writes them together with its
+    own rows (certportal.rows) calls ``written()`` after the write."""
+
+    audits: list[AuditEvent]
+    outbox: list[OutboxEvent]
+    wanted: bool
+
+    def written(self) -> None:
+        if self.wanted:
+            # After commit, make sure the dispatcher runs (certportal.outbox).
+            transaction.on_commit(queue_dispatch)
+
+
+def event_rows(events: Sequence[Event]) -> EventRows:
+    """The audit and outbox rows for events, not yet written."""
     audits, outbox = [], []
     now = timezone.now()
     wanted = False
@@ -116,9 +139,4 @@ def record_many(events: Sequence[Event]) -> None:
                     dispatched_at=None if wants else now,
                 )
             )
-    AuditEvent.objects.bulk_create(audits)
-    if outbox:
-        OutboxEvent.objects.bulk_create(outbox)
-    if wanted:
-        # After commit, make sure the dispatcher runs (certportal.outbox).
-        transaction.on_commit(queue_dispatch)
+    return EventRows(audits, outbox, wanted)

@@ -138,8 +138,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Server-side parameter binding lets psycopg prepare the hot statements (issuance,
-    # OCSP) once per connection: measured 1.6x faster single issuance, 1.5x batched.
+    # Server-side parameter binding (parameters travel apart from the SQL instead of
+    # being quoted into it): measured 1.6x faster single issuance, 1.5x batched. Django
+    # leaves psycopg's statement preparing off; turning it on measured no difference.
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.get_bool(
         "CERTPORTAL_DB_SERVER_SIDE_BINDING", True
     )

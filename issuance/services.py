@@ -7,6 +7,7 @@ request pending) -> issue (sign, store, audit + outbox event in the same transac
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ipaddress
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,8 @@ from applications.models import Application
 from approvals import services as approvals
 from approvals.services import approval_required
 from certportal import generation, queue
-from certportal.events import SYSTEM, Actor, Event, record, record_many
+from certportal.events import SYSTEM, Actor, Event, event_rows, record
+from certportal.rows import insert_rows
 from certportal.secrets import seal_for
 from issuance.choices import (
     REQUEST_TRANSITIONS,
@@ -182,45 +184,42 @@ def _store_and_issue(
     accepted: list[tuple[int, _Candidate, CertificateRequest]],
     results: list[Submission | IssuanceRejected],
 ) -> None:
-    """Insert the requests, sign what needs no approval, record every event: one transaction."""
-    events: list[Event] = []
-    issued: list[tuple[int, CertificateRequest, Certificate, str | None]] = []
-    # No savepoint inside a caller's transaction (ACME finalize, a renewal group): the
-    # pipeline's writes stand or fall with the caller's, two round trips fewer.
-    with transaction.atomic(savepoint=False):
-        for _, candidate, request in accepted:
-            pending = approval_required(request, candidate.decision)
-            request.state = RequestState.PENDING_APPROVAL if pending else RequestState.ISSUED
-            if pending:
+    """Insert the requests, sign what needs no approval, record every event: all or nothing.
+
+    The rows go in one statement (certportal.rows), atomic by itself; a transaction is
+    opened only when more is written: an approval flow for a held request, or the
+    superseding of renewed certificates. Inside a caller's transaction (ACME finalize,
+    a renewal group) no savepoint either: the pipeline's writes stand or fall with the
+    caller's.
+    """
+    renewals = any(candidate.ask.replaces is not None for _, candidate, _ in accepted)
+    more = renewals or approvals.may_hold(application)
+    with transaction.atomic(savepoint=False) if more else contextlib.nullcontext():
+        events: list[Event] = []
+        issued: list[tuple[int, CertificateRequest, Certificate, str | None]] = []
+        for index, candidate, request in accepted:
+            if approval_required(request, candidate.decision):
+                request.state = RequestState.PENDING_APPROVAL
                 request.expires_at = timezone.now() + timedelta(
                     days=settings.CERTPORTAL_APPROVAL_EXPIRY_DAYS
                 )
-                events.append(
-                    Event(
-                        "request.pending_approval",
-                        actor,
-                        request,
-                        application,
-                        _request_data(request),
-                    )
-                )
-        CertificateRequest.objects.bulk_create([request for _, _, request in accepted])
-        for index, candidate, request in accepted:
-            if request.state == RequestState.ISSUED:
-                certificate, key_pem = _sign(request, ca, candidate)
-                issued.append((index, request, certificate, key_pem))
-                events.append(
-                    Event(
-                        "certificate.issued",
-                        actor,
-                        certificate,
-                        application,
-                        certificate_event_data(certificate),
-                    )
-                )
-        Certificate.objects.bulk_create([certificate for _, _, certificate, _ in issued])
+                data = _request_data(request)
+                events.append(Event("request.pending_approval", actor, request, application, data))
+                continue
+            request.state = RequestState.ISSUED
+            certificate, key_pem = _sign(request, ca, candidate)
+            issued.append((index, request, certificate, key_pem))
+            data = certificate_event_data(certificate)
+            events.append(Event("certificate.issued", actor, certificate, application, data))
+        rows = event_rows(events)
+        insert_rows(
+            [request for _, _, request in accepted],
+            [certificate for _, _, certificate, _ in issued],
+            rows.audits,
+            rows.outbox,
+        )
         _supersede([c.replaces_id for _, _, c, _ in issued if c.replaces_id])
-        record_many(events)
+        rows.written()
     for index, request, certificate, key_pem in issued:
         results[index] = Submission(
             request=request, certificate=certificate, private_key_pem=key_pem
