@@ -58,15 +58,93 @@ def _compile(batch: Sequence[Model], connection: Any) -> tuple[str, list[Any]]:
     with_pk = [obj.pk is not None for obj in batch]
     if any(with_pk) and not all(with_pk):
         raise ValueError(f"{opts.label}: either every row or none carries its primary key")
-    fields = [
-        f
-        for f in opts.concrete_fields
-        if not f.generated and (all(with_pk) or not isinstance(f, AutoField))
-    ]
     for obj in batch:  # as bulk_create: related instances to ids, unsaved ones refused
         obj._prepare_related_fields_for_save(operation_name="insert_rows")  # type: ignore[attr-defined]
-    query = InsertQuery(model)
-    query.insert_values(fields, list(batch), raw=False)
+    key = (connection.alias, model, all(with_pk), len(batch))
+    shape = _SHAPES.get(key)
+    if shape is None:
+        fields = [
+            f
+            for f in opts.concrete_fields
+            if not f.generated and (all(with_pk) or not isinstance(f, AutoField))
+        ]
+        shape = _Shape(model, fields)
+    rows = shape.values(batch, connection)
+    if rows is None:  # an expression among the values: only Django compiles that
+        return _django_sql(shape, batch, connection, raw=False)
+    if shape.sql is None:  # not learnt yet, or a shape only Django compiles
+        sql, params = _django_sql(shape, batch, connection, raw=True)
+        if not shape.learnt:
+            shape.learn(sql, params, rows)
+            if len(_SHAPES) >= 256:
+                _SHAPES.clear()
+            _SHAPES[key] = shape
+        return sql, params
+    return shape.sql, shape.params(rows)
+
+
+class _Shape:
+    """One model's INSERT of a number of rows: the SQL Django compiles for it, and how
+    its parameters are laid out (row after row, or a list per column as PostgreSQL's
+    UNNEST insert takes them). Learnt from Django's own compile, once."""
+
+    def __init__(self, model: type[Model], fields: list[Any]) -> None:
+        self.model = model
+        self.fields = fields
+        self.sql: str | None = None
+        self.by_column = False
+        self.learnt = False
+
+    def values(self, batch: Sequence[Model], connection: Any) -> list[list[Any]] | None:
+        """Each row's parameters, as Django prepares them (pre_save: defaults, auto_now),
+        or None when a value is an expression."""
+        rows = []
+        for obj in batch:
+            row = []
+            for f in self.fields:
+                value = f.pre_save(obj, True)
+                if hasattr(value, "resolve_expression"):
+                    return None
+                row.append(f.get_db_prep_save(value, connection=connection))
+            rows.append(row)
+        return rows
+
+    def params(self, rows: list[list[Any]]) -> list[Any]:
+        if self.by_column:
+            return [list(column) for column in zip(*rows, strict=True)]
+        return [value for row in rows for value in row]
+
+    def learn(self, sql: str, params: list[Any], rows: list[list[Any]]) -> None:
+        """Keep Django's SQL if our parameters for these rows are Django's, in one of
+        the two layouts; otherwise every batch of this shape goes through Django."""
+        self.learnt = True
+        for self.by_column in (False, True):
+            if _same(self.params(rows), params):
+                self.sql = sql
+                return
+
+
+_SHAPES: dict[tuple[str, type[Model], bool, int], _Shape] = {}
+
+
+def _same(ours: list[Any], django: list[Any]) -> bool:
+    # Adapters such as psycopg's Jsonb do not compare by value: compare what they wrap.
+    def key(value: Any) -> Any:
+        if isinstance(value, list):
+            return [key(v) for v in value]
+        return (type(value), getattr(value, "obj", value))
+
+    return len(ours) == len(django) and all(
+        key(a) == key(b) for a, b in zip(ours, django, strict=True)
+    )
+
+
+def _django_sql(
+    shape: _Shape, batch: Sequence[Model], connection: Any, *, raw: bool
+) -> tuple[str, list[Any]]:
+    """Django's compile. raw: the values as they stand (pre_save already ran)."""
+    query = InsertQuery(shape.model)
+    query.insert_values(shape.fields, list(batch), raw=raw)
     [(sql, params)] = query.get_compiler(connection=connection).as_sql()
     return sql, list(params)
 

@@ -89,3 +89,42 @@ def test_a_batch_is_one_model_with_or_without_primary_keys() -> None:
         rows.insert_rows([Application(pk=900_003, name="b"), Application(name="c")])
     assert not Application.objects.filter(name__in=["a", "b", "c"]).exists()
     rows.insert_rows([], [])  # nothing to write is not an error
+
+
+@pytest.mark.django_db
+def test_a_shape_seen_before_skips_djangos_compile_and_writes_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows._SHAPES.clear()
+    app = Application.objects.create(name="shape-app")
+    first = [*outbox(app, 1), AuditEvent(application=app, actor_label="a", action="x")]
+    rows.insert_rows(first[:1], first[1:])
+    compiled = []
+    original = rows._django_sql
+    monkeypatch.setattr(
+        rows, "_django_sql", lambda *a, **k: compiled.append(1) or original(*a, **k)
+    )
+
+    second = outbox(app, 1)
+    second[0].payload = {"nested": ["list", 1, None]}
+    rows.insert_rows(second, [AuditEvent(application=app, actor_label="b", action="y")])
+
+    assert compiled == []  # both shapes learnt from the first write
+    stored = OutboxEvent.objects.filter(application=app).order_by("id")
+    assert [e.payload for e in stored] == [{"i": 0}, {"nested": ["list", 1, None]}]
+    assert all(e.created_at is not None and e.dispatched_at is None for e in stored)
+    assert AuditEvent.objects.get(application=app, action="y").actor_label == "b"
+
+
+@pytest.mark.django_db
+def test_an_expression_among_the_values_is_compiled_by_django() -> None:
+    from django.db.models.functions import Now
+
+    app = Application.objects.create(name="expr-app")
+    rows.insert_rows(outbox(app, 1))  # the shape is learnt
+    [event] = batch = outbox(app, 1)
+    event.dispatched_at = Now()
+
+    rows.insert_rows(batch)
+
+    assert OutboxEvent.objects.filter(application=app, dispatched_at__isnull=False).count() == 1
