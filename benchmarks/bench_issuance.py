@@ -9,7 +9,9 @@ policies exist: one query) then ``submit()`` (its four rows in one statement):
  2. from BENCH_THREADS threads (default 4) of this one process, one certificate per call,
     as a threaded web worker does; PostgreSQL commits them in groups;
  3. ``submit_many()`` in batches of 100, as bulk issuance and renewal sweeps do.
-CSR generation happens before the clock starts. REDIS_URL (default
+Each call runs in a web request's scope for the configuration generation (read from
+Redis once per request, certportal.generation). CSR generation happens before the
+clock starts. REDIS_URL (default
 redis://127.0.0.1:6379/6, "" for none) is the broker that takes the after-commit
 outbox dispatch, as in a PostgreSQL deployment; without it the ORM broker does.
 """
@@ -39,6 +41,7 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from applications.services import create_application
+    from certportal import generation
     from certportal.events import Actor
     from issuance.services import Ask, Submission, attached_profile, submit, submit_many
     from pki import csr as pki_csr
@@ -88,9 +91,11 @@ def main() -> None:
 
     def issue(csr: bytes) -> float:
         t0 = time.perf_counter()
+        generation.request_started()  # as in a web request: the generation is read once
         found = attached_profile(app, "tls")
         assert found is not None
         submit(application=app, profile=found, method="api", actor=actor, csr=csr)
+        generation.request_finished()
         return time.perf_counter() - t0
 
     issue(sequential[0])  # warm caches and prepared statements

@@ -128,3 +128,27 @@ def test_an_expression_among_the_values_is_compiled_by_django() -> None:
     rows.insert_rows(batch)
 
     assert OutboxEvent.objects.filter(application=app, dispatched_at__isnull=False).count() == 1
+
+
+@pytest.mark.skipif(not POSTGRES, reason="psycopg's statement cache: PostgreSQL only")
+@pytest.mark.django_db
+def test_psycopg_parses_a_statement_of_many_parameters_once() -> None:
+    from psycopg import _queries
+
+    app = Application.objects.create(name="cached-app")
+
+    def write() -> int:
+        batches = [[AuditEvent(application=app, actor_label="a", action="x")] for _ in range(6)]
+        params = sum(len(rows._compile(b, connection)[1]) for b in batches)
+        rows.insert_rows(
+            *[[AuditEvent(application=app, actor_label="a", action="x")] for _ in range(6)]
+        )
+        return params
+
+    assert write() > 50  # above psycopg's own limit for caching a statement's parse
+    before = _queries._query2pg.cache_info()
+    write()
+    after = _queries._query2pg.cache_info()
+
+    assert after.hits > before.hits and after.misses == before.misses
+    assert AuditEvent.objects.filter(application=app, action="x").count() == 12
