@@ -14,6 +14,12 @@ checks see every row the statement wrote.
 Other backends (SQLite) run the INSERTs one after the other in one transaction. Like
 ``bulk_create``: no signals, no RETURNING; so rows must carry their primary key or not
 need it afterwards (audit and outbox events get theirs from a sequence, unread).
+
+Django's INSERT compile costs more than the rest of the write. Each shape (model, number
+of rows, with or without primary keys) is compiled by Django once per process; later
+batches of that shape reuse its SQL with parameters prepared as Django prepares them
+(``pre_save``, ``get_db_prep_save``), which that first compile checks equal to Django's
+own. Values that are expressions, and shapes that fail the check, go through Django.
 """
 
 from __future__ import annotations
@@ -116,8 +122,12 @@ class _Shape:
 
     def learn(self, sql: str, params: list[Any], rows: list[list[Any]]) -> None:
         """Keep Django's SQL if our parameters for these rows are Django's, in one of
-        the two layouts; otherwise every batch of this shape goes through Django."""
+        the two layouts; otherwise every batch of this shape goes through Django. A
+        field with its own placeholder (get_placeholder) may make the SQL depend on the
+        values: such shapes always go through Django."""
         self.learnt = True
+        if any(hasattr(f, "get_placeholder") for f in self.fields):
+            return
         for self.by_column in (False, True):
             if _same(self.params(rows), params):
                 self.sql = sql
