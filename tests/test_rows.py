@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
@@ -99,11 +101,14 @@ def test_a_shape_seen_before_skips_djangos_compile_and_writes_the_same(
     app = Application.objects.create(name="shape-app")
     first = [*outbox(app, 1), AuditEvent(application=app, actor_label="a", action="x")]
     rows.insert_rows(first[:1], first[1:])
-    compiled = []
+    compiled: list[str] = []
     original = rows._django_sql
-    monkeypatch.setattr(
-        rows, "_django_sql", lambda *a, **k: compiled.append(1) or original(*a, **k)
-    )
+
+    def counted(shape: Any, *args: Any, **kwargs: Any) -> tuple[str, list[Any]]:
+        compiled.append(shape.model.__name__)
+        return original(shape, *args, **kwargs)
+
+    monkeypatch.setattr(rows, "_django_sql", counted)
 
     second = outbox(app, 1)
     second[0].payload = {"nested": ["list", 1, None]}
