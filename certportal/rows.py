@@ -62,31 +62,33 @@ def _compile(batch: Sequence[Model], connection: Any) -> tuple[str, list[Any]]:
         raise TypeError("a batch holds instances of one model")
     opts = model._meta
     with_pk = [obj.pk is not None for obj in batch]
-    if any(with_pk) and not all(with_pk):
+    has_pk = all(with_pk)
+    if any(with_pk) and not has_pk:
         raise ValueError(f"{opts.label}: either every row or none carries its primary key")
     for obj in batch:  # as bulk_create: related instances to ids, unsaved ones refused
         obj._prepare_related_fields_for_save(operation_name="insert_rows")  # type: ignore[attr-defined]
-    key = (connection.alias, model, all(with_pk), len(batch))
-    shape = _SHAPES.get(key)
-    if shape is None:
-        fields = [
+    key = (connection.alias, model, has_pk, len(batch))
+    known = _SHAPES.get(key)
+    shape = known or _Shape(
+        model,
+        [
             f
             for f in opts.concrete_fields
-            if not f.generated and (all(with_pk) or not isinstance(f, AutoField))
-        ]
-        shape = _Shape(model, fields)
+            if not f.generated and (has_pk or not isinstance(f, AutoField))
+        ],
+    )
     rows = shape.values(batch, connection)
     if rows is None:  # an expression among the values: only Django compiles that
         return _django_sql(shape, batch, connection, raw=False)
-    if shape.sql is None:  # not learnt yet, or a shape only Django compiles
-        sql, params = _django_sql(shape, batch, connection, raw=True)
-        if not shape.learnt:
-            shape.learn(sql, params, rows)
-            if len(_SHAPES) >= 256:
-                _SHAPES.clear()
-            _SHAPES[key] = shape
-        return sql, params
-    return shape.sql, shape.params(rows)
+    if shape.sql is not None:
+        return shape.sql, shape.params(rows)
+    sql, params = _django_sql(shape, batch, connection, raw=True)
+    if known is None:  # first sight: learn it (a shape that fails stays with Django)
+        shape.learn(sql, params, rows)
+        if len(_SHAPES) >= 256:
+            _SHAPES.clear()
+        _SHAPES[key] = shape
+    return sql, params
 
 
 class _Shape:
@@ -99,7 +101,6 @@ class _Shape:
         self.fields = fields
         self.sql: str | None = None
         self.by_column = False
-        self.learnt = False
 
     def values(self, batch: Sequence[Model], connection: Any) -> list[list[Any]] | None:
         """Each row's parameters, as Django prepares them (pre_save: defaults, auto_now),
@@ -125,7 +126,6 @@ class _Shape:
         the two layouts; otherwise every batch of this shape goes through Django. A
         field with its own placeholder (get_placeholder) may make the SQL depend on the
         values: such shapes always go through Django."""
-        self.learnt = True
         if any(hasattr(f, "get_placeholder") for f in self.fields):
             return
         for self.by_column in (False, True):
