@@ -35,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _machine import Processes
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -136,13 +138,14 @@ def run_loop(
     with http01_responder(answers):
         work(-1)  # warm-up
         pids = [proc.pid for proc in server]
-        server_cpu, client_cpu = _tree_cpu(pids), time.process_time()
+        server_cpu, client_cpu = Processes.now().tree(pids), time.process_time()
         start = time.perf_counter()
         with ThreadPoolExecutor(CONCURRENCY) as pool:
             # One client per thread: requests of one ClientNetwork are not thread-safe.
             list(pool.map(worker, range(CONCURRENCY)))
         elapsed = time.perf_counter() - start
-        server_cpu, client_cpu = _tree_cpu(pids) - server_cpu, time.process_time() - client_cpu
+        server_cpu = Processes.now().tree(pids) - server_cpu
+        client_cpu = time.process_time() - client_cpu
     done = (N // CONCURRENCY) * CONCURRENCY
     rate = done / elapsed
     print(
@@ -271,31 +274,6 @@ def start_pebble(tmp: Path, dns_address: str) -> tuple[subprocess.Popen, str]:
     insecure.verify_mode = ssl.CERT_NONE
     _wait_http("https://127.0.0.1:14000/dir", context=insecure)
     return proc, "https://127.0.0.1:14000/dir"
-
-
-def _tree_cpu(roots: list[int]) -> float:
-    """CPU seconds used so far by these processes and all their descendants (Linux /proc)."""
-    parent, cpu = {}, {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parent[int(entry)] = int(fields[1])
-        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
-    total, todo, seen = 0.0, list(roots), set()
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        total += cpu.get(pid, 0.0)
-        todo.extend(child for child, ppid in parent.items() if ppid == pid)
-    return total
 
 
 def stop(procs: list[subprocess.Popen]) -> None:

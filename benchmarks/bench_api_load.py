@@ -28,6 +28,7 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
 os.environ.setdefault("CERTPORTAL_Q_NAME", f"bench-api-{os.getpid()}")
 
 import _django
+import _machine
 
 DB = "certportal_bench_api"
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
@@ -176,7 +177,9 @@ def main() -> None:
     try:
         wait_ready()
         run(path, token, csrs[:WARMUP])
+        before, ticks = _machine.Processes.now(), _machine.cpu_ticks()
         elapsed, latencies = run(path, token, csrs[WARMUP:])
+        after, stolen = _machine.Processes.now(), _machine.stolen(ticks, _machine.cpu_ticks())
     finally:
         for proc in (server, cluster):
             proc.terminate()
@@ -196,6 +199,21 @@ def main() -> None:
         f"{len(latencies) / elapsed:.0f} certificates/s; "
         f"latency p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
     )
+    count = len(latencies)
+    spent = {
+        "gunicorn": after.tree([server.pid]) - before.tree([server.pid]),
+        "PostgreSQL": after.named("postgres") - before.named("postgres"),
+        "Redis": after.named("redis-server") - before.named("redis-server"),
+        "q2 cluster": after.tree([cluster.pid]) - before.tree([cluster.pid]),
+    }
+    busy = sum(spent.values()) / ((os.cpu_count() or 1) * elapsed)
+    print(
+        "  CPU per certificate: "
+        + ", ".join(f"{name} {cpu * 1000 / count:.2f} ms" for name, cpu in spent.items())
+        + f" (clients not counted; these use {busy:.0%} of the machine; "
+        f"the host stole {stolen} of its CPU time)"
+    )
+    print(_machine.describe(os.environ["DATABASE_URL"], os.environ.get("REDIS_URL") or None))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
 os.environ.setdefault("CERTPORTAL_Q_NAME", f"bench-issuance-{os.getpid()}")
 
 from _django import setup
+from _machine import Processes, cpu_ticks, describe, stolen
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
@@ -109,9 +110,11 @@ def main() -> None:
         + ("is queued in Redis, coalesced" if redis else "is the last INSERT (ORM broker)")
     )
 
+    ticks, server = cpu_ticks(), Processes.now().named("postgres")
     cpu, start = time.process_time(), time.perf_counter()
     latencies = [issue(csr) for csr in sequential[2:]]
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    server = Processes.now().named("postgres") - server
     count = len(latencies)
     latencies.sort()
     single = count / elapsed
@@ -119,7 +122,8 @@ def main() -> None:
         f"1. sequential: {count} certificates in {elapsed:.2f} s: {single:.0f} certificates/s; "
         f"p50 {statistics.median(latencies) * 1000:.2f} ms, "
         f"p99 {latencies[int(count * 0.99)] * 1000:.2f} ms; "
-        f"CPU {cpu / count * 1000:.2f} ms per certificate"
+        f"CPU per certificate {cpu / count * 1000:.2f} ms, "
+        f"PostgreSQL {server / count * 1000:.2f} ms"
     )
 
     local = threading.local()
@@ -160,7 +164,9 @@ def main() -> None:
         f"3. batches of 100: {N} certificates in {elapsed:.2f} s: {bulk:.0f} certificates/s, "
         f"{len(ctx.captured_queries) / N:.2f} queries per certificate"
     )
+    print(f"the host stole {stolen(ticks, cpu_ticks())} of the machine's CPU time")
     print(f"SUMMARY sequential={single:.0f}/s threads={concurrent:.0f}/s batched={bulk:.0f}/s")
+    print(describe(os.environ["DATABASE_URL"], os.environ.get("REDIS_URL") or None))
 
 
 if __name__ == "__main__":
