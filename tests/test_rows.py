@@ -157,3 +157,23 @@ def test_psycopg_parses_a_statement_of_many_parameters_once() -> None:
 
     assert after.hits > before.hits and after.misses == before.misses
     assert AuditEvent.objects.filter(application=app, action="x").count() == 12
+
+
+@pytest.mark.skipif(not POSTGRES, reason="server-side prepared statements: PostgreSQL only")
+@pytest.mark.django_db
+def test_postgresql_prepares_the_write_once_a_connection_has_run_it_five_times() -> None:
+    app = Application.objects.create(name="prepared-app")
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0] for row in cursor.fetchall() if "applications_auditevent" in row[0]]
+
+    for i in range(5):
+        assert prepared() == [], f"prepared after {i} runs"
+        rows.insert_rows(outbox(app), [AuditEvent(application=app, actor_label="a", action="p")])
+    rows.insert_rows(outbox(app), [AuditEvent(application=app, actor_label="a", action="p")])
+
+    [statement] = prepared()
+    assert statement.startswith("WITH w0 AS (INSERT INTO")
+    assert AuditEvent.objects.filter(application=app, action="p").count() == 6
