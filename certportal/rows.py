@@ -24,9 +24,11 @@ own. Values that are expressions, and shapes that fail the check, go through Dja
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import AutoField, Model
 from django.db.models.sql import InsertQuery
@@ -44,7 +46,7 @@ def insert_rows(*batches: Sequence[Model], using: str = DEFAULT_DB_ALIAS) -> Non
     if connection.vendor == "postgresql" and sum(len(p) for _, p in statements) <= _MAX_PARAMS:
         statements = [_with_clause(statements)]
     if len(statements) == 1:
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor, _prepared_on_server(connection):
             cursor.execute(*statements[0])
     else:
         with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
@@ -54,6 +56,28 @@ def insert_rows(*batches: Sequence[Model], using: str = DEFAULT_DB_ALIAS) -> Non
         for obj in batch:
             obj._state.adding = False
             obj._state.db = using
+
+
+@contextmanager
+def _prepared_on_server(connection: Any) -> Iterator[None]:
+    """Statements run inside are prepared on the PostgreSQL server, which from their
+    second run on skips parsing and planning them (psycopg prepares what runs while its
+    connection's prepare_threshold is 0; Django keeps it off).
+
+    Only for statements that return no rows: after a migration changes the type of a
+    column a prepared SELECT returns, that SELECT fails ("cached plan must not change
+    result type") until its connection closes, whereas an INSERT is planned anew.
+    """
+    if connection.vendor != "postgresql" or not settings.CERTPORTAL_DB_PREPARED_WRITES:
+        yield
+        return
+    raw = connection.connection
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = 0
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = threshold
 
 
 def _compile(batch: Sequence[Model], connection: Any) -> tuple[str, list[Any]]:

@@ -142,12 +142,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # being quoted into it): measured 1.6x faster single issuance, 1.5x batched.
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options["server_side_binding"] = env.get_bool("CERTPORTAL_DB_SERVER_SIDE_BINDING", True)
-    # A statement run this many times on a connection is prepared on the server, which
-    # then skips parsing and planning it: PostgreSQL's CPU per issued certificate
-    # measured 0.70 ms instead of 1.05-1.14. Django leaves it off for the sake of
-    # connection poolers: 0 turns it off (PgBouncer older than 1.21 in transaction mode).
-    prepare_threshold = env.get_int("CERTPORTAL_DB_PREPARE_THRESHOLD", 5, minimum=0)
-    options["prepare_threshold"] = prepare_threshold or None
+
+# The issuance write is a statement prepared on the PostgreSQL server (certportal.rows):
+# false for connection poolers that cannot carry prepared statements (PgBouncer older
+# than 1.21 in transaction mode).
+CERTPORTAL_DB_PREPARED_WRITES = env.get_bool("CERTPORTAL_DB_PREPARED_WRITES", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -48,12 +48,8 @@ def run_manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
             "CERTPORTAL_CRL_VALIDITY_HOURS='ten' is not an integer",
         ),
         (
-            {
-                "CERTPORTAL_DEBUG": "1",
-                "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
-                "CERTPORTAL_DB_PREPARE_THRESHOLD": "-1",
-            },
-            "CERTPORTAL_DB_PREPARE_THRESHOLD=-1 must be at least 0",
+            {"CERTPORTAL_DEBUG": "1", "CERTPORTAL_DB_PREPARED_WRITES": "sometimes"},
+            "CERTPORTAL_DB_PREPARED_WRITES='sometimes' is not a boolean",
         ),
         (
             {"CERTPORTAL_KEK": KEK},
@@ -90,15 +86,3 @@ def test_check_deploy_is_clean_in_production_mode(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
-
-
-@pytest.mark.parametrize(("value", "threshold"), [(None, 5), ("0", None), ("1", 1)])
-def test_postgresql_statement_preparing_is_configured(tmp_path, value, threshold):
-    env = {"CERTPORTAL_DEBUG": "1", "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused"}
-    if value is not None:
-        env["CERTPORTAL_DB_PREPARE_THRESHOLD"] = value
-    show = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
-    result = run_manage(tmp_path, "shell", "-c", show, **env)
-    assert result.returncode == 0, result.stderr
-    assert f"'prepare_threshold': {threshold}" in result.stdout
-    assert "'server_side_binding': True" in result.stdout
