@@ -9,7 +9,8 @@ statement: every INSERT but the last goes into a WITH clause, which PostgreSQL r
 and to completion. One statement is atomic on its own, so outside a transaction the
 write needs no BEGIN or COMMIT either: one round trip instead of six. Foreign keys
 between the new rows hold: Django declares them DEFERRABLE INITIALLY DEFERRED, and the
-checks see every row the statement wrote.
+checks see every row the statement wrote. The statement is prepared on the server, so
+PostgreSQL parses and plans each shape once per connection (``_prepared_on_server``).
 
 Other backends (SQLite) run the INSERTs one after the other in one transaction. Like
 ``bulk_create``: no signals, no RETURNING; so rows must carry their primary key or not
