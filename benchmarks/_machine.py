@@ -4,8 +4,8 @@ Throughput here is bound by three things the code does not control: how fast the
 interpreter runs plain Python, how fast the crypto library signs, and what a round trip
 to a local server costs (two context switches; on a virtual machine far more than on
 bare metal). The same commit measured 2.5 times slower on one 2-core machine than on
-another; ``describe()`` is printed beside every benchmark's figures so a reader can
-tell a code change from a machine change.
+another; ``describe()`` is printed beside the issuance and API benchmarks' figures so
+a reader can tell a code change from a machine change.
 """
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ def redis_round_trip_us(url: str) -> float:
         client.close()
 
 
-def describe(postgres_dsn: str | None = None, redis_url: str | None = None) -> str:
-    """One line: cores, Python loop, P-256 signature, local round trips (best of 5)."""
+def describe() -> str:
+    """One line: cores, Python loop, P-256 signature, and round trips (best of 5) to the
+    PostgreSQL database and Redis the benchmark uses (DATABASE_URL, REDIS_URL)."""
+    postgres_dsn, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
     parts = [
         f"{os.cpu_count()} cpus",
         f"Python 1M-loop {python_loop_ms():.0f} ms",
@@ -139,4 +141,6 @@ class Processes:
 if __name__ == "__main__":
     from _django import PG
 
-    print(describe(f"{PG}/postgres", os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/6")))
+    os.environ.setdefault("DATABASE_URL", f"{PG}/postgres")
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
+    print(describe())

@@ -213,7 +213,7 @@ def main() -> None:
         + f" (clients not counted; these use {busy:.0%} of the machine; "
         f"the host stole {stolen} of its CPU time)"
     )
-    print(_machine.describe(os.environ["DATABASE_URL"], os.environ.get("REDIS_URL") or None))
+    print(_machine.describe())
 
 
 if __name__ == "__main__":

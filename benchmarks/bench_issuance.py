@@ -166,7 +166,7 @@ def main() -> None:
     )
     print(f"the host stole {stolen(ticks, cpu_ticks())} of the machine's CPU time")
     print(f"SUMMARY sequential={single:.0f}/s threads={concurrent:.0f}/s batched={bulk:.0f}/s")
-    print(describe(os.environ["DATABASE_URL"], os.environ.get("REDIS_URL") or None))
+    print(describe())
 
 
 if __name__ == "__main__":
