@@ -45,6 +45,9 @@ class ExternalAccountKey(models.Model):
     hmac_key = SealedField()
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # A single-use credential binds the first account that presents it and no other.
+    reusable = models.BooleanField(default=False)
+    bound_at = models.DateTimeField(null=True, blank=True)  # when it first bound an account
     created_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

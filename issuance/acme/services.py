@@ -19,7 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -59,9 +60,15 @@ from profiles.models import CertificateAuthority, CertificateProfile
 
 
 def create_eab_key(
-    application: Application, *, name: str, actor: Actor, expires_at: datetime | None = None
+    application: Application,
+    *,
+    name: str,
+    actor: Actor,
+    expires_at: datetime | None = None,
+    reusable: bool = False,
 ) -> tuple[ExternalAccountKey, str]:
     """A new EAB credential; returns it with the HMAC key (base64url), shown once.
+    Unless reusable, it binds the first ACME account that presents it and no other.
 
     Neither the key id nor the HMAC key starts with "-": command lines such as certbot's
     ``--eab-hmac-key VALUE`` would read it as another option (1 value in 64 would)."""
@@ -73,6 +80,7 @@ def create_eab_key(
             name=name,
             key_id=_cli_safe(new_token),
             expires_at=expires_at,
+            reusable=reusable,
             created_by=actor.describe(),
         )
         eab.hmac_key = seal_for(eab, "hmac_key", hmac_key)
@@ -82,7 +90,12 @@ def create_eab_key(
             actor=actor,
             obj=eab,
             application=application,
-            data={"name": name, "key_id": eab.key_id, "expires_at": messages.timestamp(expires_at)},
+            data={
+                "name": name,
+                "key_id": eab.key_id,
+                "expires_at": messages.timestamp(expires_at),
+                "reusable": reusable,
+            },
         )
     return eab, encoded
 
@@ -94,8 +107,14 @@ def _cli_safe(make: Callable[[], str]) -> str:
     return made
 
 
-def revoke_eab_key(eab: ExternalAccountKey, *, actor: Actor) -> None:
-    """Revoke an EAB credential: no new account can bind with it (existing ones stay)."""
+def revoke_eab_key(
+    eab: ExternalAccountKey, *, actor: Actor, deactivate_accounts: bool = False
+) -> list[Account]:
+    """Revoke an EAB credential: no new account can bind with it. With
+    deactivate_accounts, the valid accounts it bound are deactivated in the same
+    transaction; returns those. An account binding at the same moment either commits
+    first (and is deactivated here) or finds the credential revoked: binding updates
+    the credential's row too (``_bind``), so the two wait on each other."""
     with transaction.atomic():
         updated = ExternalAccountKey.objects.filter(pk=eab.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
@@ -108,6 +127,20 @@ def revoke_eab_key(eab: ExternalAccountKey, *, actor: Actor) -> None:
                 application=eab.application,
                 data={"name": eab.name, "key_id": eab.key_id},
             )
+        if not deactivate_accounts:
+            return []
+        bound = Account.objects.filter(eab_key=eab, status=AccountStatus.VALID).order_by("pk")
+        reason = {"reason": "eab_revoked", "eab_key_id": eab.key_id}
+        return [
+            account
+            for account in bound.select_related("application")
+            if _deactivate(account, actor, data=reason)
+        ]
+
+
+def bound_accounts(eab: ExternalAccountKey) -> list[Account]:
+    """The valid accounts an EAB credential bound (what revoking it may deactivate)."""
+    return list(Account.objects.filter(eab_key=eab, status=AccountStatus.VALID).order_by("pk"))
 
 
 # --- Request authentication -------------------------------------------------------------
@@ -184,7 +217,8 @@ def _account_for_kid(app: str, kid: str) -> tuple[Account, jose.JWK]:
         raise AcmeProblem("accountDoesNotExist", "No such account for this directory.")
     found, key = cached
     if found.status != AccountStatus.VALID:
-        raise AcmeProblem("unauthorized", f"The account is {found.status}.", 403)
+        # RFC 8555 7.3.6: requests from a deactivated account get 401 unauthorized.
+        raise AcmeProblem("unauthorized", f"The account is {found.status}.", 401)
     account = copy.copy(found)
     account.application = copy.copy(found.application)
     return account, key
@@ -225,6 +259,9 @@ def new_account(
         if existing.application_id != application.pk:
             # The key belongs to another Application: it cannot be reused here.
             raise AcmeProblem("unauthorized", "This key is bound to another account.", 403)
+        if existing.status != AccountStatus.VALID:
+            # As Boulder does: the key's account exists but may no longer be used.
+            raise AcmeProblem("unauthorized", f"This key's account is {existing.status}.", 401)
         return existing, False
     if payload.get("onlyReturnExisting") is True:
         raise AcmeProblem("accountDoesNotExist", "No account exists for this key.")
@@ -254,7 +291,20 @@ def _checked_eab(
         jws.verify_eab(binding, expected_url=url, account_key=key, hmac_key=eab.hmac_key_bytes())
     except jws.JWSError as error:
         raise AcmeProblem(error.kind, error.detail, error.status) from error
+    if not eab.reusable and eab.bound_at is not None:
+        raise _already_bound()
     return eab
+
+
+def _already_bound() -> AcmeProblem:
+    # unauthorized, as step-ca answers a used single-use key: the binding is well formed
+    # (not malformed) and present (not externalAccountRequired), but it grants nothing.
+    return AcmeProblem(
+        "unauthorized",
+        "This external account key is single-use and already bound an account; "
+        "ask an Admin for a new one.",
+        403,
+    )
 
 
 def _create_account(
@@ -275,6 +325,8 @@ def _create_account(
     )
     try:
         with transaction.atomic():
+            if not _bind(eab):
+                raise _refused_binding(eab)
             account.save(force_insert=True)
             record(
                 "acme.account_created",
@@ -283,13 +335,35 @@ def _create_account(
                 application=application,
                 data={"eab_key_id": eab.key_id, "eab_name": eab.name, "contact": contacts},
             )
-    except IntegrityError:
-        # Two newAccount requests with one key raced; the other one created it.
+    except (IntegrityError, AcmeProblem):
+        # Two newAccount requests with one key raced; the other one created it (and
+        # maybe used up the credential doing so).
         existing = Account.objects.filter(thumbprint=thumbprint, application=application).first()
         if existing is None:
             raise
         return existing
     return account
+
+
+def _bind(eab: ExternalAccountKey) -> bool:
+    """Claim the credential for one more account, in the caller's transaction: one
+    conditional UPDATE, so of two accounts binding a single-use credential at once only
+    one matches (the other waits on the row, then finds it bound). It also refuses a
+    credential revoked or expired since it was checked."""
+    now = timezone.now()
+    usable = ExternalAccountKey.objects.filter(pk=eab.pk, revoked_at__isnull=True).exclude(
+        expires_at__lte=now
+    )
+    if not eab.reusable:
+        usable = usable.filter(bound_at__isnull=True)
+    return bool(usable.update(bound_at=Coalesce(F("bound_at"), Value(now))))
+
+
+def _refused_binding(eab: ExternalAccountKey) -> AcmeProblem:
+    current = ExternalAccountKey.objects.filter(pk=eab.pk, revoked_at__isnull=True).first()
+    if current is None or (current.expires_at and current.expires_at <= timezone.now()):
+        return AcmeProblem("unauthorized", "This external account key is revoked or expired.", 403)
+    return _already_bound()
 
 
 def update_account(account: Account, auth: Authenticated) -> Account:
@@ -309,14 +383,33 @@ def update_account(account: Account, auth: Authenticated) -> Account:
     return account
 
 
-def _deactivate(account: Account, actor: Actor) -> None:
-    Account.objects.filter(pk=account.pk).update(status=AccountStatus.DEACTIVATED)
+def deactivate_account(account: Account, *, actor: Actor) -> bool:
+    """An Admin deactivates an account (the server's side of RFC 8555 7.3.6): its later
+    requests are refused as unauthorized, at once in every process (the account lookup
+    cache follows the configuration generation, moved on commit). False when it was no
+    longer valid."""
+    with transaction.atomic():
+        return _deactivate(account, actor)
+
+
+def _deactivate(account: Account, actor: Actor, *, data: dict[str, Any] | None = None) -> bool:
+    if not Account.objects.filter(pk=account.pk, status=AccountStatus.VALID).update(
+        status=AccountStatus.DEACTIVATED
+    ):
+        return False
     generation.changed()
     Authorization.objects.filter(order__account=account, status=AuthorizationStatus.PENDING).update(
         status=AuthorizationStatus.DEACTIVATED
     )
     account.status = AccountStatus.DEACTIVATED
-    record("acme.account_deactivated", actor=actor, obj=account, application=account.application)
+    record(
+        "acme.account_deactivated",
+        actor=actor,
+        obj=account,
+        application=account.application,
+        data={"thumbprint": account.thumbprint, **(data or {})},
+    )
+    return True
 
 
 def change_key(account: Account, auth: Authenticated, *, url: str, account_url: str) -> Account:

@@ -23,7 +23,12 @@ urlpatterns = [
     path(_OBJ + "authz/<str:authz_id>", views.authorization, name="authz"),
     path(_OBJ + "chall/<str:challenge_id>", views.challenge, name="challenge"),
     path(_OBJ + "cert/<str:cert_id>", views.certificate, name="certificate"),
-    # Portal pages: EAB credentials on the Application's Enrollment tab (Admins).
+    # Portal pages of the Application's Enrollment tab (Admins): EAB credentials, accounts.
     path("applications/<slug:slug>/acme/eab/new", ui.eab_create, name="eab-create"),
     path("applications/<slug:slug>/acme/eab/<int:pk>/revoke", ui.eab_revoke, name="eab-revoke"),
+    path(
+        "applications/<slug:slug>/acme/accounts/<slug:account_id>/deactivate",
+        ui.account_deactivate,
+        name="account-deactivate",
+    ),
 ]

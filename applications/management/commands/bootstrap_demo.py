@@ -137,14 +137,17 @@ def _api_tokens(application: Application) -> dict[str, str]:
 
 def _acme_demo(application: Application, profile: CertificateProfile) -> dict[str, str]:
     """ACME directory of the tls-server profile and a fresh EAB credential (issue 5);
-    the previous demo credential is revoked, like the passwords it is shown once."""
+    the previous demo credential is revoked, like the passwords it is shown once. It is
+    reusable, so that several clients can try the demo with it."""
     from django.urls import reverse
 
     from issuance.acme import services as acme_services
 
     for old in application.acme_eab_keys.filter(name="bootstrap_demo", revoked_at__isnull=True):
         acme_services.revoke_eab_key(old, actor=ACTOR)
-    eab, hmac_key = acme_services.create_eab_key(application, name="bootstrap_demo", actor=ACTOR)
+    eab, hmac_key = acme_services.create_eab_key(
+        application, name="bootstrap_demo", actor=ACTOR, reusable=True
+    )
     path = reverse("acme:directory", kwargs={"app": application.name, "profile": profile.slug})
     return {
         "directory": settings.CERTPORTAL_BASE_URL + path,

@@ -43,7 +43,17 @@ def acme_settings(settings: Any, dns_server: DNSServer, monkeypatch: pytest.Monk
 
 @pytest.fixture
 def eab(application: Application) -> tuple[str, str]:
+    """A single-use EAB credential (the default): it binds one account."""
     key, hmac_key = services.create_eab_key(application, name="ci", actor=Actor(label="pytest"))
+    return key.key_id, hmac_key
+
+
+@pytest.fixture
+def reusable_eab(application: Application) -> tuple[str, str]:
+    """A reusable EAB credential: any number of accounts bind with it."""
+    key, hmac_key = services.create_eab_key(
+        application, name="fleet", actor=Actor(label="pytest"), reusable=True
+    )
     return key.key_id, hmac_key
 
 

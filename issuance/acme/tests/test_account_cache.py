@@ -55,7 +55,7 @@ def test_deactivation_is_seen_by_the_next_request(cached, acme, eab):
     assert _read_account(acme) == (200, 1)
     assert acme.post(acme.kid, {"status": "deactivated"}).status_code == 200
     refused = acme.new_order("a.example.test")
-    assert refused.status_code == 403
+    assert refused.status_code == 401  # RFC 8555 7.3.6
     assert refused.json()["type"] == ERR + "unauthorized"
 
 
@@ -79,7 +79,7 @@ def test_a_change_committed_by_another_process_is_seen_through_redis(cached, acm
     assert _read_account(acme) == (200, 0)  # ... before its commit: not yet visible
     cache.incr(generation.KEY)  # ... and what its commit does
     refused = acme.new_order("a.example.test")
-    assert refused.status_code == 403
+    assert refused.status_code == 401
     assert "revoked" in refused.json()["detail"]
 
 

@@ -133,7 +133,7 @@ def test_contact_update_and_deactivation(acme, eab):
     gone = acme.post(acme.kid, {"status": "deactivated"})
     assert gone.json()["status"] == "deactivated"
     after = acme.new_order("a.example.test")
-    assert after.status_code == 403
+    assert after.status_code == 401  # RFC 8555 7.3.6
     assert problem_type(after) == "unauthorized"
 
 
@@ -300,12 +300,12 @@ def test_finalize_before_ready_is_order_not_ready(acme, eab, make_csr):
     assert problem_type(response) == "orderNotReady"
 
 
-def test_other_accounts_objects_are_not_found(client, application, eab):
+def test_other_accounts_objects_are_not_found(client, application, reusable_eab):
     first = AcmeSession(client, application.name)
-    first.register(eab)
+    first.register(reusable_eab)
     order_url = first.new_order("a.example.test")["Location"]
     second = AcmeSession(client, application.name)
-    second.register(eab)
+    assert second.register(reusable_eab).status_code == 201
     response = second.post(order_url, None)
     assert response.status_code == 404
     assert problem_type(second.post(first.kid, None)) == "unauthorized"
