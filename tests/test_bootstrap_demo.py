@@ -54,3 +54,15 @@ def test_bootstrap_demo_is_idempotent():
     )
     member = second["members"]["auditor"]
     assert authenticate(username=member["username"], password=member["password"]) is not None
+
+
+def test_bootstrap_demo_acme_credential_is_reusable_by_several_clients(client):
+    from issuance.acme.models import Account, ExternalAccountKey
+    from issuance.acme.tests.conftest import AcmeSession
+
+    acme = run_demo()["acme"]
+    assert ExternalAccountKey.objects.get(key_id=acme["eab_kid"]).reusable
+    for _ in range(2):
+        session = AcmeSession(client, "payments-api")
+        assert session.register((acme["eab_kid"], acme["eab_hmac"])).status_code == 201
+    assert Account.objects.filter(eab_key__key_id=acme["eab_kid"]).count() == 2

@@ -16,6 +16,9 @@ from django.urls import reverse
 from applications.choices import Role
 from applications.models import Membership
 from issuance import services
+from issuance.acme import services as acme_services
+from issuance.acme import urls as acme_urls
+from issuance.acme.models import Account, ExternalAccountKey
 from issuance.choices import EnrollmentMethod
 
 PERSONAS = ("anonymous", "outsider", "auditor", "operator", "admin", "product_admin")
@@ -24,6 +27,7 @@ PERSONAS = ("anonymous", "outsider", "auditor", "operator", "admin", "product_ad
 APP_READ = (302, 404, 200, 200, 200, 200)
 APP_WRITE_PAGE = (302, 404, 403, 200, 200, 200)
 APP_MANAGE_ACTION = (302, 404, 403, 403, 302, 302)
+APP_MANAGE_PAGE = (302, 404, 403, 403, 200, 200)
 PRODUCT_ADMIN_PAGE = (302, 404, 404, 404, 404, 200)
 ANY_USER = (302, 200, 200, 200, 200, 200)
 
@@ -63,6 +67,14 @@ MATRIX: list[tuple[str, str, str, str, tuple[int, ...]]] = [
     ("profiles:profile-list", "", "get", "", PRODUCT_ADMIN_PAGE),
     ("profiles:profile-create", "", "get", "", PRODUCT_ADMIN_PAGE),
     ("profiles:profile-edit", "profile", "get", "", PRODUCT_ADMIN_PAGE),
+    # ACME on the Enrollment tab: every member reads the accounts list there (above);
+    # only Admins create or revoke EAB credentials and deactivate accounts.
+    ("acme:eab-create", "app", "get", "", APP_MANAGE_PAGE),
+    ("acme:eab-create", "app", "post", "eab", APP_MANAGE_PAGE),  # shows the key once
+    ("acme:eab-revoke", "eab", "get", "", APP_MANAGE_PAGE),
+    ("acme:eab-revoke", "eab", "post", "revoke_eab", APP_MANAGE_ACTION),
+    ("acme:account-deactivate", "acme_account", "get", "", APP_MANAGE_PAGE),
+    ("acme:account-deactivate", "acme_account", "post", "", APP_MANAGE_ACTION),
 ]
 
 CASES = [
@@ -81,7 +93,16 @@ def world(personas: dict[str, Any], application: Any, tls_profile: Any, actor: A
         actor=actor,
         key_spec=services.KeySpec(algorithm="EC_P256", common_name="www.example.test"),
     )
-    return {"personas": personas, "certificate": submission.certificate}
+    eab, _ = acme_services.create_eab_key(application, name="matrix", actor=actor)
+    account = Account.objects.create(
+        application=application, profile=tls_profile, eab_key=eab, jwk={}, thumbprint="t" * 43
+    )
+    return {
+        "personas": personas,
+        "certificate": submission.certificate,
+        "eab": eab,
+        "acme_account": account,
+    }
 
 
 def _kwargs(kind: str, world: dict, application: Any, tls_profile: Any) -> dict[str, Any]:
@@ -95,6 +116,8 @@ def _kwargs(kind: str, world: dict, application: Any, tls_profile: Any) -> dict[
         "ca_kind": {"kind": "root"},
         "ca": {"slug": tls_profile.issuing_ca.slug},
         "profile": {"slug": tls_profile.slug},
+        "eab": {"slug": application.name, "pk": world["eab"].pk},
+        "acme_account": {"slug": application.name, "account_id": world["acme_account"].pk},
     }[kind]
 
 
@@ -108,6 +131,8 @@ def _data(kind: str, make_user: Any) -> dict[str, Any]:
         "pkcs12": {"password": "correct horse battery"},
         "ca_status": {"status": "active"},
         "renew": {"key": "new"},
+        "eab": {"name": "matrix-created"},
+        "revoke_eab": {"deactivate_accounts": "on"},
     }
     return data[kind]
 
@@ -122,12 +147,28 @@ def test_portal_url_answers_expected_status(
     if user is not None:
         client.force_login(user)
     url = reverse(name, kwargs=_kwargs(kwargs, world, application, tls_profile))
-    before = Membership.objects.count()
+    before = _state(world)
     response = client.get(url) if method == "get" else client.post(url, _data(data, make_user))
     assert response.status_code == expected, (url, persona, response.status_code)
     if response.status_code in (403, 404) and method == "post":
-        assert Membership.objects.count() == before
+        assert _state(world) == before
 
+
+def _state(world: dict) -> tuple[Any, ...]:
+    """What a refused POST must leave as it was."""
+    world["eab"].refresh_from_db()
+    world["acme_account"].refresh_from_db()
+    return (
+        Membership.objects.count(),
+        ExternalAccountKey.objects.count(),
+        world["eab"].revoked_at,
+        world["acme_account"].status,
+    )
+
+
+# The ACME protocol's endpoints (JWS-signed, no portal session) live under acme/; the
+# ACME pages of the portal under applications/ are portal pages like any other.
+ACME_PROTOCOL = {str(p.name) for p in acme_urls.urlpatterns if str(p.pattern).startswith("acme/")}
 
 # Public PKI endpoints (no login) and the htmx partial of a listed page are not portal pages.
 NOT_IN_MATRIX = {
@@ -136,6 +177,7 @@ NOT_IN_MATRIX = {
     "issuance:crl",
     "issuance:ocsp",
     "issuance:ocsp-get",
+    *(f"acme:{name}" for name in ACME_PROTOCOL),
 }
 
 
@@ -145,7 +187,7 @@ def test_matrix_names_every_portal_url():
 
     resolver = get_resolver()
     named = set()
-    for namespace in ("applications", "issuance", "profiles"):
+    for namespace in ("applications", "issuance", "profiles", "acme"):
         ns_resolver = resolver.namespace_dict[namespace][1]
         named |= {
             f"{namespace}:{name}" for name in ns_resolver.reverse_dict if isinstance(name, str)

@@ -145,3 +145,28 @@ def test_deactivated_account_cannot_order(directory_url, eab, acme_settings):
     with pytest.raises(messages.Error) as refused:
         acme.new_order(csr_pem("app.example.test"))
     assert refused.value.code == "unauthorized"
+
+
+def test_account_deactivated_by_an_admin_is_unauthorized(directory_url, eab, acme_settings):
+    from certportal.events import Actor
+    from issuance.acme import services
+    from issuance.acme.models import Account
+
+    acme, _ = registered(directory_url, eab)
+    assert acme.new_order(csr_pem("app.example.test")).body.status == messages.STATUS_PENDING
+    account = Account.objects.get(pk=acme.net.account.uri.rsplit("/", 1)[-1])
+    assert services.deactivate_account(account, actor=Actor(label="admin"))
+    with pytest.raises(messages.Error) as refused:
+        acme.new_order(csr_pem("app.example.test"))
+    assert refused.value.code == "unauthorized"
+    with pytest.raises(messages.Error) as read:
+        acme.query_registration(acme.net.account)
+    assert read.value.code == "unauthorized"
+
+
+def test_a_single_use_credential_refuses_a_second_client(directory_url, eab, acme_settings):
+    registered(directory_url, eab)
+    with pytest.raises(messages.Error) as refused:
+        registered(directory_url, eab)
+    assert refused.value.code == "unauthorized"
+    assert "single-use" in (refused.value.detail or "")
