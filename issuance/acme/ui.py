@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from applications.models import Application
 from certportal import permissions
+from certportal.clientip import client_ip
 from certportal.events import Actor
 from issuance.acme import services
 from issuance.acme.forms import ExternalAccountKeyForm
@@ -46,7 +47,7 @@ def _managed(request: HttpRequest, slug: str) -> Application:
 
 
 def _actor(request: HttpRequest) -> Actor:
-    return Actor(user=request.user, source_ip=request.META.get("REMOTE_ADDR"))
+    return Actor(user=request.user, source_ip=client_ip(request))
 
 
 @require_http_methods(["GET", "POST"])
