@@ -196,6 +196,7 @@ def _new_token(request: Request, user: Any) -> Response:
             name=ask.validated_data["name"],
             expires_at=ask.validated_data.get("expires_at"),
             actor=actor_for(request),
+            parent=request.auth if isinstance(request.auth, ApiToken) else None,
         )
     except credentials.TokenError as exc:
         raise field_error(exc.field, "invalid", str(exc)) from exc
