@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model
 
 from applications.choices import Role
 from applications.models import Application, slug_validator
+from applications.services import member_candidate
 from profiles.models import CertificateProfile
 
 
@@ -53,7 +53,7 @@ class ApplicationEditForm(forms.Form):
 
 
 def _active_user(username: str) -> Any:
-    user = get_user_model().objects.filter(username=username.strip(), is_active=True).first()
+    user = member_candidate(username)
     if user is None:
         raise forms.ValidationError(f"No active user named {username.strip()!r}.")
     return user

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from applications.choices import Role
@@ -20,6 +21,31 @@ if TYPE_CHECKING:
 
 class MembershipError(Exception):
     """A membership change that would break the Application (e.g. no Admin left)."""
+
+
+def member_candidate(username: str) -> User | None:
+    """The active person of that username who may be made a member by name, or None.
+
+    Service accounts never are: each is a member of the Application that made it, with
+    the role it was made with, and acting for another Application would let that
+    Application's Admins borrow its tokens. Every front (web, API) asks here, and
+    set_member_role refuses them as well.
+    """
+    from certportal.api.models import ServiceAccount
+
+    user: User | None = (
+        get_user_model().objects.filter(username=username.strip(), is_active=True).first()
+    )
+    if user is None or ServiceAccount.objects.filter(user_id=user.pk).exists():
+        return None
+    return user
+
+
+def _refuse_foreign_service_account(application: Application, user: User) -> None:
+    from certportal.api.models import ServiceAccount
+
+    if ServiceAccount.objects.filter(user_id=user.pk).exclude(application=application).exists():
+        raise MembershipError("A service account can only be a member of its own Application.")
 
 
 def create_application(
@@ -49,6 +75,7 @@ def set_member_role(application: Application, user: User, role: str, *, actor: A
     """Add the user with the role, or change their role; the last Admin stays an Admin."""
     if role not in Role.values:
         raise MembershipError(f"unknown role {role!r}")
+    _refuse_foreign_service_account(application, user)
     with transaction.atomic():
         membership, created = Membership.objects.select_for_update().get_or_create(
             application=application, user=user, defaults={"role": role}

@@ -38,7 +38,7 @@ from applications.forms import (
 )
 from applications.models import Application, AuditEvent
 from certportal import permissions
-from certportal.auth import client_ip
+from certportal.clientip import client_ip
 from certportal.events import Actor
 from issuance.choices import CertificateStatus
 from issuance.models import Certificate

@@ -16,11 +16,12 @@ from approvals import services
 from approvals.forms import ApprovalPolicyForm, DecisionForm, RenewalBypassForm, StepFormSet
 from approvals.models import ApprovalFlow, ApprovalPolicy
 from certportal import permissions
+from certportal.clientip import client_ip
 from certportal.events import Actor
 
 
 def _actor(request: HttpRequest) -> Actor:
-    return Actor(user=request.user, source_ip=request.META.get("REMOTE_ADDR"))
+    return Actor(user=request.user, source_ip=client_ip(request))
 
 
 @login_required

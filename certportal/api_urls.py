@@ -1,7 +1,11 @@
 """REST API (DRF) routes under /api/: v1 resources, the OpenAPI schema and its docs."""
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 from rest_framework.routers import SimpleRouter
 
 from applications.api.views import (
@@ -12,6 +16,7 @@ from applications.api.views import (
     TokenViewSet,
 )
 from approvals.api.views import ApprovalPolicyViewSet
+from certportal import csp
 from certportal.api.views import not_found
 from issuance.api.views import ApprovalInboxViewSet, CertificateRequestViewSet, CertificateViewSet
 from profiles.api.views import CertificateAuthorityViewSet, CertificateProfileViewSet
@@ -38,8 +43,23 @@ urlpatterns = [
     path("v1/", include(router.urls)),
     path(f"v1/{app}", include(nested.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # The split view serves Swagger UI's start-up script as a file, not inline.
+    path(
+        "docs/",
+        csp.with_policy(csp.API_DOCS)(
+            SpectacularSwaggerSplitView.as_view(
+                url_name="api:schema", template_name="api/swagger_ui.html"
+            )
+        ),
+        name="docs",
+    ),
+    path(
+        "redoc/",
+        csp.with_policy(csp.API_DOCS)(
+            SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html")
+        ),
+        name="redoc",
+    ),
     # Anything else under /api/ (e.g. an id that is not a UUID) is a JSON 404, not HTML.
     re_path(r"^[\s\S]*$", not_found),
 ]

@@ -8,6 +8,7 @@ cache. Scale-out: DATABASE_URL (PostgreSQL), REDIS_URL (cache, throttles, q2 bro
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 import secrets
 from collections.abc import Callable
@@ -68,7 +69,7 @@ ALLOWED_HOSTS = env.get_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"
 CSRF_TRUSTED_ORIGINS = env.get_list("CERTPORTAL_CSRF_TRUSTED_ORIGINS", [CERTPORTAL_BASE_URL])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "certportal.admin_apps.PortalAdminConfig",  # django.contrib.admin, throttled login
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -92,6 +93,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "certportal.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -410,3 +412,20 @@ CERTPORTAL_ACME_TERMS_TEXT = env.get_str(
     "CERTPORTAL_ACME_TERMS_TEXT",
     "Certificates from this portal are for the Application's own services only.",
 )
+
+# Logins, client addresses and API token lifetime.
+# Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs): only when the peer
+# is one of them is the client taken from that header (certportal.clientip).
+CERTPORTAL_TRUSTED_PROXIES = env.get_list("CERTPORTAL_TRUSTED_PROXIES", [])
+for _proxy in CERTPORTAL_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"CERTPORTAL_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
+        ) from exc
+# Password reset mails a link, so it is offered only when mail really leaves the host:
+# SMTP configured through the environment (console/locmem backends count in debug only).
+CERTPORTAL_EMAIL_CONFIGURED = bool(_EMAIL_URL or env.get_str("EMAIL_HOST"))
+# Longest lifetime of a new API token in days; 0 = no maximum.
+CERTPORTAL_API_TOKEN_MAX_DAYS = env.get_int("CERTPORTAL_API_TOKEN_MAX_DAYS", 0, minimum=0)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from certportal import auth, views
+from certportal import views
 
 # Each app owns a distinct prefix for its own routes: applications (portal pages under
 # applications/, cas/, profiles/, audit/), approvals (approvals/), alerts (its pages
@@ -9,8 +9,7 @@ from certportal import auth, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("accounts/login/", auth.LoginView.as_view(), name="login"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("certportal.account_urls")),
     path("admin/", admin.site.urls),
     path("api/", include("certportal.api_urls")),
     path("", include("issuance.urls")),

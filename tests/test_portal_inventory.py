@@ -158,7 +158,7 @@ def test_login_is_throttled_per_ip_across_usernames(personas: dict) -> None:
 
     cache.clear()
     client = Client(REMOTE_ADDR="203.0.113.9")
-    for i in range(auth.MAX_FAILURES_PER_IP):
+    for i in range(auth.ADDRESS.failures):
         client.post(reverse("login"), {"username": f"guess{i}", "password": "x"})
     response = client.post(
         reverse("login"), {"username": "app-auditor", "password": "pw-app-auditor"}

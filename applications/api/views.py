@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -64,8 +63,8 @@ def _profiles(slugs: list[str]) -> list[Any]:
 
 
 def _user(username: str, field: str) -> Any:
-    user = get_user_model().objects.filter(username=username, is_active=True).first()
-    if user is None or hasattr(user, "service_account"):
+    user = services.member_candidate(username)
+    if user is None:
         raise field_error(field, "unknown_user", "No such user.")
     return user
 
@@ -197,6 +196,7 @@ def _new_token(request: Request, user: Any) -> Response:
             name=ask.validated_data["name"],
             expires_at=ask.validated_data.get("expires_at"),
             actor=actor_for(request),
+            parent=request.auth if isinstance(request.auth, ApiToken) else None,
         )
     except credentials.TokenError as exc:
         raise field_error(exc.field, "invalid", str(exc)) from exc

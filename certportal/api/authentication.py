@@ -9,6 +9,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from certportal.api import services
+from certportal.clientip import client_ip
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -28,7 +29,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Malformed token.", code="bad_token") from None
-        token = services.authenticate(raw, source_ip=request.META.get("REMOTE_ADDR"))
+        token = services.authenticate(raw, source_ip=client_ip(request))
         if token is None:
             raise exceptions.AuthenticationFailed(
                 "Invalid, expired or revoked token.", code="bad_token"

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from applications.models import Application
 from certportal import generation
 from certportal import permissions as perms
+from certportal.clientip import client_ip
 from certportal.events import Actor
 
 
@@ -44,7 +45,7 @@ def require(request: Request, perm: str, application: Application) -> None:
 
 
 def actor_for(request: Request) -> Actor:
-    return Actor(user=request.user, source_ip=request.META.get("REMOTE_ADDR"))
+    return Actor(user=request.user, source_ip=client_ip(request))
 
 
 class IsProductAdminOrReadOnly(permissions.BasePermission):

@@ -9,6 +9,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
@@ -42,13 +43,24 @@ def _hash(secret: str) -> str:
 
 
 def create_token(
-    user: Any, *, name: str, actor: Actor, expires_at: datetime | None = None
+    user: Any,
+    *,
+    name: str,
+    actor: Actor,
+    expires_at: datetime | None = None,
+    parent: ApiToken | None = None,
 ) -> tuple[ApiToken, str]:
-    """A new token for the user; returns the row and the plaintext, which is never stored."""
+    """A new token for the user; returns the row and the plaintext, which is never stored.
+
+    `parent` is the token the request creating this one was authenticated with: the new
+    token expires no later than it, and no later than CERTPORTAL_API_TOKEN_MAX_DAYS from
+    now. An expiry beyond either is refused; no expiry gets the nearer of them.
+    """
     if not name.strip():
         raise TokenError("Give the token a name.", "name")
     if expires_at is not None and expires_at <= timezone.now():
         raise TokenError("The expiry must be in the future.", "expires_at")
+    expires_at = _bounded_expiry(expires_at, parent)
     key_id = secrets.token_hex(KEY_ID_LENGTH // 2)
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -68,6 +80,29 @@ def create_token(
             outbox=False,
         )
     return token, f"{TOKEN_PREFIX}{key_id}{secret}"
+
+
+def _bounded_expiry(expires_at: datetime | None, parent: ApiToken | None) -> datetime | None:
+    ceilings: list[tuple[datetime, str]] = []
+    max_days = settings.CERTPORTAL_API_TOKEN_MAX_DAYS
+    if max_days:
+        ceilings.append(
+            (timezone.now() + timedelta(days=max_days), f"A token lives at most {max_days} days.")
+        )
+    if parent is not None and parent.expires_at is not None:
+        ceilings.append(
+            (
+                parent.expires_at,
+                "A token cannot outlive the token that creates it "
+                f"(which expires {parent.expires_at.isoformat()}).",
+            )
+        )
+    for ceiling, message in ceilings:
+        if expires_at is not None and expires_at > ceiling:
+            raise TokenError(message, "expires_at")
+    if expires_at is None and ceilings:
+        return min(ceiling for ceiling, _message in ceilings)
+    return expires_at
 
 
 def revoke_token(token: ApiToken, *, actor: Actor) -> None:

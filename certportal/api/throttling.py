@@ -16,6 +16,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from certportal import cache
 from certportal.api.models import ApiToken
+from certportal.clientip import client_ip
 
 
 class TokenRateThrottle(SimpleRateThrottle):
@@ -32,6 +33,11 @@ class TokenRateThrottle(SimpleRateThrottle):
         else:
             ident = f"a{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def get_ident(self, request: Request) -> str:
+        # DRF's own reads X-Forwarded-For from anyone (NUM_PROXIES unset): a client
+        # could name a new address per request and never be throttled.
+        return client_ip(request) or "unknown"
 
     def allow_request(self, request: Request, view: Any) -> bool:
         if self.rate is None:

@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from applications.models import Application
+from certportal.clientip import client_ip
 from certportal.prepared import PreparedQuery
 from issuance.acme import messages, nonces, services
 from issuance.acme.choices import OrderStatus
@@ -119,7 +120,7 @@ def _auth(request: HttpRequest, app: str, want_jwk: bool | None = False) -> serv
         body=request.body,
         url=request.build_absolute_uri(request.path),
         want_jwk=want_jwk,
-        source_ip=request.META.get("REMOTE_ADDR"),
+        source_ip=client_ip(request),
     )
 
 
