@@ -32,12 +32,13 @@ def target_url(target: str, receiver: Any) -> str:
 
 
 def channel_settings(kind: str, url: str) -> tuple[dict[str, Any], dict[str, str]]:
-    return {
+    by_kind: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         ChannelKind.WEBHOOK: ({"url": url}, {"secret": WEBHOOK_SECRET}),
         ChannelKind.SLACK: ({}, {"url": url}),
         ChannelKind.TEAMS: ({}, {"url": url}),
         ChannelKind.PAGERDUTY: ({"url": url}, {"routing_key": "a" * 32}),
-    }[kind]
+    }
+    return by_kind[kind]
 
 
 def save(application: Any, actor: Any, kind: str, url: str) -> Channel:
@@ -131,3 +132,35 @@ def test_a_redirect_from_the_receiver_is_a_failure_not_followed(application, act
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.last_error == f"HTTP 302 from {http_receiver.url}: redirects are refused."
     assert len(http_receiver.requests) == 1
+
+
+def test_the_migration_drops_answers_stored_by_earlier_versions(application):
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.utils import timezone
+
+    from alerts.models import Delivery
+
+    migration = import_module("alerts.migrations.0002_delivery_log_drops_receiver_answers")
+    old = Delivery.objects.create(
+        application=application,
+        event="issued",
+        dedupe_key="old",
+        subject="s",
+        next_attempt_at=timezone.now(),
+        last_error="HTTP 500 from 10.0.0.5:8080: <html>internal admin page\nsecret=1</html>",
+    )
+    smtp = Delivery.objects.create(
+        application=application,
+        event="issued",
+        dedupe_key="smtp",
+        subject="s",
+        next_attempt_at=timezone.now(),
+        last_error="SMTP server mail:25: " + "x" * 1000,
+    )
+    migration.forwards(apps, None)
+    old.refresh_from_db()
+    smtp.refresh_from_db()
+    assert old.last_error == "HTTP 500 from 10.0.0.5:8080."
+    assert len(smtp.last_error) == 300
