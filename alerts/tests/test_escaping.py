@@ -20,8 +20,8 @@ pytestmark = pytest.mark.django_db
 HOSTILE_CN = (
     "evil.example.test\r\nBcc: victim@example.test\r\n\r\n"
     "<!channel> <@U0123> *bold* _it_ ~strike~ `code` <https://evil.test|click here> "
-    "[click](https://evil.test) **strong** # heading @here &amp; \u202egnp.exe\x00\x1b[31m"
-)
+    "[click](https://evil.test) **strong** # heading @here &amp; \u202egnp.exe\x1b[31m"
+)  # no NUL: PostgreSQL text cannot hold one, so no stored certificate has it
 HOSTILE_SAN = "ok.example.test\nX-Injected: yes"
 
 
@@ -49,7 +49,7 @@ def deliver(application: Any, channel: Channel | None, **fields: Any) -> Deliver
 
 
 def test_rendered_subject_is_one_line_without_controls():
-    subject = services.render_subject(AlertEvent.ISSUED, {"common_name": HOSTILE_CN})
+    subject = services.render_subject(AlertEvent.ISSUED, {"common_name": HOSTILE_CN + "\x00"})
     assert not any(c in subject for c in "\r\n\x00\x1b\u202e")
     assert subject.startswith("[certportal ] Certificate issued: evil.example.test")
 
