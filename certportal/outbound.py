@@ -53,6 +53,9 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
 MAX_RESPONSE_BYTES = 64 * 1024
 _CHUNK = 8192
+# Every address is checked; only the first few are tried, so a long DNS answer cannot
+# multiply the connect timeout.
+MAX_ADDRESSES_TRIED = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -328,7 +331,7 @@ def request(
         connect=CONNECT_TIMEOUT if connect_timeout is None else connect_timeout, read=read_timeout
     )
     last: OutboundError = OutboundError(f"No address of {target.host} answered.")
-    for address in target.addresses:
+    for address in target.addresses[:MAX_ADDRESSES_TRIED]:
         with _pool(target, address, timeout, verify, tls_context) as pool, _quiet(verify):
             try:
                 response = pool.urlopen(
@@ -348,7 +351,7 @@ def request(
             except (HTTPError, OSError) as exc:
                 raise OutboundError(_short(exc, target, read_timeout)) from exc
             answer = _read(response, target, max_body, read_timeout)
-        if answer.status in REDIRECTS and not redirects_ok:
+        if 300 <= answer.status < 400 and not redirects_ok:
             raise OutboundError(f"{answer.reason} from {target.display}: redirects are refused.")
         return answer
     raise last
