@@ -25,6 +25,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from alerts import channels
+from alerts.channels import text
 from alerts.choices import AlertEvent, DeliveryStatus
 from alerts.models import AlertRule, Channel, Delivery
 from applications.choices import Role
@@ -40,6 +41,8 @@ MAX_SEND_ATTEMPTS = 8
 RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=1)
 MAX_THRESHOLD_DAYS = 3650
+# A delivery log entry keeps a short reason, never a peer's answer.
+MAX_ERROR_CHARS = 300
 
 # Outbox event type -> alert event. certificate.issued becomes "renewed" when the new
 # certificate replaces another.
@@ -411,7 +414,7 @@ def render_subject(kind: str, data: dict[str, Any]) -> str:
         AlertEvent.APPROVAL_REQUESTED: f"Approval requested: {name}",
         AlertEvent.APPROVAL_DECIDED: f"Request for {name} {data.get('decision', 'decided')}",
     }
-    return f"[certportal {app}] {titles.get(kind, kind)}"
+    return text.plain(f"[certportal {app}] {titles.get(kind, kind)}")
 
 
 # --- Expiry scan ---------------------------------------------------------------------------
@@ -586,13 +589,15 @@ def send_due(limit: int = 500) -> int:
 
 def message_for(delivery: Delivery) -> channels.Message:
     data = dict(delivery.payload)
-    lines = [delivery.subject, ""] + [
-        f"{k}: {v}" for k, v in data.items() if k not in ("event",) and v not in ("", None, [])
-    ]
+    subject = text.plain(delivery.subject)
+    facts = tuple(
+        (k, text.plain(v)) for k, v in data.items() if k != "event" and v not in ("", None, [])
+    )
     return channels.Message(
         event=delivery.event,
-        subject=delivery.subject,
-        text="\n".join(lines),
+        subject=subject,
+        text="\n".join([subject, ""] + [f"{k}: {v}" for k, v in facts]),
+        facts=facts,
         severity=_severity(delivery),
         delivery_id=str(delivery.pk),
         dedupe_key=f"certportal-{delivery.dedupe_key}"[:255],
@@ -635,38 +640,55 @@ def _send(delivery: Delivery) -> None:
 
 
 def _failed(delivery: Delivery, exc: Exception) -> None:
-    error = str(exc) if isinstance(exc, channels.DeliveryError) else f"{type(exc).__name__}: {exc}"
-    if not isinstance(exc, channels.DeliveryError):
+    if isinstance(exc, channels.DeliveryError):
+        error = str(exc)
+    else:
+        # The log keeps a short reason; the details (which may quote a peer) go to the
+        # worker's log only.
         logger.exception("alert delivery %s failed unexpectedly", delivery.pk)
+        error = f"Unexpected error ({type(exc).__name__}); see the worker log."
     attempts = Delivery.objects.values_list("attempts", flat=True).get(pk=delivery.pk)
-    gave_up = attempts >= MAX_SEND_ATTEMPTS
+    # A test message is not retried: whoever pressed the button reads the outcome now.
+    gave_up = attempts >= MAX_SEND_ATTEMPTS or delivery.dedupe_key.startswith(TEST_PREFIX)
     Delivery.objects.filter(pk=delivery.pk).update(
         status=DeliveryStatus.FAILED if gave_up else DeliveryStatus.PENDING,
         next_attempt_at=timezone.now() + retry_delay(attempts),
         claimed_until=None,
-        last_error=error[:2000],
+        last_error=error[:MAX_ERROR_CHARS],
         updated_at=timezone.now(),
     )
 
 
-def send_test_message(channel: Channel, *, actor: Actor) -> Delivery:
-    """Send a test message now (the channel page's button); the outcome is in the log."""
+TEST_PREFIX = "test:"
+
+
+def queue_test_message(channel: Channel, *, actor: Actor) -> Delivery:
+    """The channel page's test button: a delivery queued like any other (the worker sends
+    it, never the web request); its outcome appears in the delivery log."""
     now = timezone.now()
-    payload = {"application": channel.application.name, "channel": channel.name}
-    delivery = Delivery.objects.create(
-        application=channel.application,
-        channel=channel,
-        event=AlertEvent.ISSUED,
-        dedupe_key=f"test:{uuid.uuid4()}",
-        subject=f"[certportal {channel.application.name}] Test message from certportal",
-        payload={**payload, "test": True, "requested_by": actor.describe()},
-        status=DeliveryStatus.SENDING,
-        attempts=1,
-        next_attempt_at=now,
-        claimed_until=now + _lease(),
-    )
-    if not deliver(delivery):
-        # A test is not retried: the person who pressed the button sees the error.
-        Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED)
-    delivery.refresh_from_db()
+    application = channel.application
+    with transaction.atomic():
+        delivery = Delivery.objects.create(
+            application=application,
+            channel=channel,
+            event=AlertEvent.ISSUED,
+            dedupe_key=f"{TEST_PREFIX}{uuid.uuid4()}",
+            subject=f"[certportal {application.name}] Test message from certportal",
+            payload={
+                "application": application.name,
+                "channel": channel.name,
+                "test": True,
+                "requested_by": actor.describe(),
+            },
+            next_attempt_at=now,
+        )
+        record(
+            "alerts.channel_test_queued",
+            actor=actor,
+            obj=channel,
+            application=application,
+            data={"name": channel.name, "delivery": delivery.pk},
+            outbox=False,
+        )
+        transaction.on_commit(queue_send)
     return delivery

@@ -79,14 +79,14 @@ def channel_edit(request: HttpRequest, slug: str, pk: int | None = None) -> Http
 @login_required
 @require_POST
 def channel_test(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    """The test-send button: send now and say what happened."""
+    """The test-send button: queue a test message; the worker sends it."""
     application = scoped_application(request, slug, permissions.MANAGE)
     channel: Channel = get_object_or_404(application.alert_channels, pk=pk)
-    delivery = services.send_test_message(channel, actor=actor_for(request))
-    if delivery.sent_at:
-        messages.success(request, f"Test message sent to {channel.name}.")
-    else:
-        messages.error(request, f"Test message to {channel.name} failed: {delivery.last_error}")
+    services.queue_test_message(channel, actor=actor_for(request))
+    messages.info(
+        request,
+        f"Test message to {channel.name} queued: its outcome appears in the delivery log.",
+    )
     return redirect("alerts:alerting", slug=application.name)
 
 

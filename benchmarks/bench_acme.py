@@ -169,7 +169,7 @@ def start_portal(
         CERTPORTAL_Q_WORKERS=os.environ.get("CERTPORTAL_Q_WORKERS", "2"),
         CERTPORTAL_BASE_URL=f"http://{PORTAL}",
         CERTPORTAL_ACME_HTTP01_PORT="5002",
-        CERTPORTAL_ACME_ALLOW_PRIVATE="true",
+        CERTPORTAL_OUTBOUND_ALLOW_PRIVATE="true",
         CERTPORTAL_ACME_DNS_RESOLVER=dns_address,
         CERTPORTAL_LOG_LEVEL="WARNING",
     )

@@ -378,6 +378,13 @@ CERTPORTAL_RENEWAL_BATCH = env.get_int("CERTPORTAL_RENEWAL_BATCH", 100, minimum=
 # A distinct cluster name keeps separate deployments (or test runs) on one Redis apart.
 Q_CLUSTER["name"] = env.get_str("CERTPORTAL_Q_NAME", str(Q_CLUSTER["name"]))
 
+# Outbound requests (certportal.outbound: alert channels, the ACME validator, syncs) refuse
+# loopback, private, link-local and translated addresses unless this is set (labs, tests).
+# CERTPORTAL_ACME_ALLOW_PRIVATE is its former name, still read when this one is unset.
+CERTPORTAL_OUTBOUND_ALLOW_PRIVATE = env.get_bool(
+    "CERTPORTAL_OUTBOUND_ALLOW_PRIVATE", env.get_bool("CERTPORTAL_ACME_ALLOW_PRIVATE", False)
+)
+
 # ACME (issue 5). Challenge ports and the resolver are the server's choice, never the
 # client's; tests use port 5002, a test DNS server and allow private addresses.
 CERTPORTAL_ACME_HTTP01_PORT = env.get_int("CERTPORTAL_ACME_HTTP01_PORT", 80, minimum=1)
@@ -388,7 +395,6 @@ if CERTPORTAL_ACME_DNS_RESOLVER and not CERTPORTAL_ACME_DNS_RESOLVER.rpartition(
     raise ImproperlyConfigured(
         f"CERTPORTAL_ACME_DNS_RESOLVER={CERTPORTAL_ACME_DNS_RESOLVER!r} is not host:port"
     )
-CERTPORTAL_ACME_ALLOW_PRIVATE = env.get_bool("CERTPORTAL_ACME_ALLOW_PRIVATE", False)
 CERTPORTAL_ACME_NONCE_LIFETIME_SECONDS = env.get_int(
     "CERTPORTAL_ACME_NONCE_LIFETIME_SECONDS", 3600, minimum=10
 )

@@ -1,18 +1,19 @@
-"""What every channel shares: the message, the error, and HTTP POST of JSON."""
+"""What every channel shares: the message, the error, and HTTP POST of JSON (through
+certportal.outbound, so every address rule holds at send as at save)."""
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
-HTTP_TIMEOUT = 10
+from certportal import outbound
+
+# Read (and dropped) of a receiver's answer: only its status is kept.
+ANSWER_BYTES = 1024
 _url_validator = URLValidator(schemes=["http", "https"])
 
 
@@ -31,40 +32,31 @@ class Message:
     delivery_id: str = ""
     dedupe_key: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    # (name, one-line plain value) of what text lists: chat channels escape the values.
+    facts: tuple[tuple[str, str], ...] = ()
 
 
-def url_error(url: str, *, https_only: bool = False) -> str | None:
-    """Why the URL cannot be used as a webhook, or None."""
+def url_error(url: str) -> str | None:
+    """Why the URL cannot be used as a webhook, or None: its form, then the outbound
+    address rules on every address its host resolves to now."""
     if not url:
         return "A URL is required."
     try:
         _url_validator(url)
     except ValidationError:
         return f"{url[:80]!r} is not a valid http(s) URL."
-    if https_only and not url.startswith("https://"):
-        return "Use an https:// URL."
-    return None
+    return outbound.url_problem(url)
 
 
 def post_json(url: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> int:
-    """POST JSON; returns the status, raises DeliveryError on a network error or non-2xx."""
+    """POST JSON through the outbound rules; returns the status, raises DeliveryError with
+    a short reason (never the receiver's body) on a refusal, a network error or non-2xx."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - the URL was validated as http(s)
-        url,
-        data=data,
-        method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": "certportal", **(headers or {})},
-    )
+    sent = {"Content-Type": "application/json", **(headers or {})}
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        detail = exc.read(300).decode(errors="replace")
-        raise DeliveryError(f"HTTP {exc.code} from {_host(url)}: {detail}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DeliveryError(f"Cannot reach {_host(url)}: {reason}") from exc
-
-
-def _host(url: str) -> str:
-    return urllib.parse.urlsplit(url).netloc
+        response = outbound.request("POST", url, body=data, headers=sent, max_body=ANSWER_BYTES)
+    except outbound.OutboundError as exc:
+        raise DeliveryError(str(exc)) from exc
+    if not 200 <= response.status < 300:
+        raise DeliveryError(f"{response.reason} from {outbound.parse_url(url).display}.")
+    return response.status

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.core.validators import validate_email
 
+from alerts.channels import text
 from alerts.channels.base import DeliveryError, Message
 
 
@@ -33,7 +34,7 @@ def send_to(recipients: list[str], message: Message) -> None:
     """Send one message; SMTP and network failures become a DeliveryError naming the server."""
     connection = get_connection(settings.CERTPORTAL_ALERT_EMAIL_BACKEND, fail_silently=False)
     mail = EmailMessage(
-        subject=message.subject,
+        subject=text.header(message.subject),
         body=message.text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=recipients,

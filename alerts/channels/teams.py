@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alerts.channels import text
 from alerts.channels.base import Message, post_json, url_error
 
 
@@ -13,7 +14,9 @@ def validate(config: dict[str, Any], secrets: dict[str, str]) -> dict[str, str]:
 
 
 def card(message: Message) -> dict[str, Any]:
-    facts = [{"title": k, "value": str(v)} for k, v in message.data.items() if v not in ("", None)]
+    """Subject, the facts as text and as a FactSet; every certificate field escaped."""
+    facts = [{"title": name, "value": text.teams(value)} for name, value in message.facts]
+    lines = "\n\n".join(f"{fact['title']}: {fact['value']}" for fact in facts)
     return {
         "type": "message",
         "attachments": [
@@ -24,8 +27,12 @@ def card(message: Message) -> dict[str, Any]:
                     "type": "AdaptiveCard",
                     "version": "1.4",
                     "body": [
-                        {"type": "TextBlock", "text": message.subject, "weight": "Bolder"},
-                        {"type": "TextBlock", "text": message.text, "wrap": True},
+                        {
+                            "type": "TextBlock",
+                            "text": text.teams(message.subject),
+                            "weight": "Bolder",
+                        },
+                        {"type": "TextBlock", "text": lines, "wrap": True},
                         {"type": "FactSet", "facts": facts[:10]},
                     ],
                 },

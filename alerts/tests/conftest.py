@@ -82,8 +82,12 @@ class Receiver:
 
 
 @pytest.fixture
-def http_receiver() -> Iterator[Receiver]:
-    """A local HTTP server that records every POST and answers receiver.status."""
+def http_receiver(settings: Any) -> Iterator[Receiver]:
+    """A local HTTP server that records every POST and answers receiver.status.
+
+    It listens on loopback, so private targets are allowed while it runs (a test of the
+    outbound rules turns CERTPORTAL_OUTBOUND_ALLOW_PRIVATE off again)."""
+    settings.CERTPORTAL_OUTBOUND_ALLOW_PRIVATE = True
     port = free_port()
     receiver = Receiver(url=f"http://127.0.0.1:{port}")
 

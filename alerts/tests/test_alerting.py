@@ -248,13 +248,30 @@ def test_unreachable_smtp_is_reported_and_retried_not_raised(
     assert delivery.attempts == services.MAX_SEND_ATTEMPTS
 
 
-def test_test_send_reports_the_receivers_answer(application, actor, webhook_channel, http_receiver):
-    ok = services.send_test_message(webhook_channel, actor=actor)
+def test_test_send_is_queued_and_the_log_keeps_only_a_status(
+    application, actor, webhook_channel, http_receiver, django_capture_on_commit_callbacks
+):
+    from django_q.brokers import get_broker
+
+    from alerts import tasks
+
+    queued_before = get_broker().queue_size()
+    with django_capture_on_commit_callbacks(execute=True):
+        ok = services.queue_test_message(webhook_channel, actor=actor)
+    assert ok.status == DeliveryStatus.PENDING
+    assert http_receiver.requests == []  # nothing is sent by the caller
+    assert get_broker().queue_size() == queued_before + 1  # the worker's send task
+    assert tasks.send_due_deliveries() == 1
+    ok.refresh_from_db()
     assert ok.status == DeliveryStatus.SENT
     http_receiver.status = 500
-    failed = services.send_test_message(webhook_channel, actor=actor)
-    assert failed.status == DeliveryStatus.FAILED
-    assert "HTTP 500" in failed.last_error
+    with django_capture_on_commit_callbacks(execute=True):
+        failed = services.queue_test_message(webhook_channel, actor=actor)
+    assert tasks.send_due_deliveries() == 0
+    failed.refresh_from_db()
+    assert failed.status == DeliveryStatus.FAILED  # a test is not retried
+    assert failed.last_error == f"HTTP 500 from {http_receiver.url}."
+    assert "receiver says no" not in failed.last_error  # the receiver's body is not kept
     assert len(http_receiver.requests) == 2
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from alerts import tasks
 from alerts.models import AlertRule, Channel, Delivery
 from alerts.tests.conftest import WEBHOOK_SECRET
 from applications.tabs import tabs_for
@@ -48,7 +49,10 @@ def test_admin_adds_webhook_and_test_sends_it(client, personas, application, htt
     channel = Channel.objects.get(application=application)
     assert WEBHOOK_SECRET not in channel.secrets  # sealed at rest
     response = client.post(url("channel-test", application, channel.pk), follow=True)
-    assert "Test message sent to hook" in response.content.decode()
+    assert "Test message to hook queued" in response.content.decode()
+    assert http_receiver.requests == []  # the web request sends nothing itself
+    assert Delivery.objects.get().status == "pending"
+    assert tasks.send_due_deliveries() == 1  # what the worker runs
     assert http_receiver.requests[0].signature_ok
     page = client.get(url("alerting", application)).content.decode()
     assert "Test message from certportal" in page  # the delivery log

@@ -1,13 +1,12 @@
 """Challenge checks (RFC 8555 8.3 http-01, 8.4 dns-01; RFC 8737 tls-alpn-01).
 
-Ports, the resolver and whether private addresses may be reached come from settings,
-never from the client. Each check returns None when the proof is right, or the ACME
-problem (type, detail) that says why not.
+Ports and the resolver come from settings, never from the client; which addresses may be
+reached is certportal.outbound's rule, as for every request the portal makes. Each check
+returns None when the proof is right, or the ACME problem (type, detail) that says why not.
 """
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import socket
 import ssl
@@ -20,6 +19,7 @@ from asn1crypto.core import OctetString
 from cryptography import x509
 from django.conf import settings
 
+from certportal import outbound
 from issuance.acme import messages
 
 ACME_IDENTIFIER_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31")
@@ -80,13 +80,13 @@ def resolve_addresses(name: str) -> list[IPAddress]:
     return list(dict.fromkeys(addresses))
 
 
-def _reachable(addresses: list[IPAddress]) -> list[IPAddress]:
-    if settings.CERTPORTAL_ACME_ALLOW_PRIVATE:
-        return addresses
-    public = [a for a in addresses if a.is_global]
-    if not public:
-        raise _Refused("connection", "The identifier resolves only to non-public addresses.")
-    return public
+def _reachable(identifier: str) -> list[IPAddress]:
+    """The identifier's addresses from the configured resolver, each held to the outbound
+    rules (certportal.outbound): one internal address refuses the identifier."""
+    try:
+        return outbound.checked_addresses(identifier, resolve=resolve_addresses)
+    except outbound.OutboundError as exc:
+        raise _Refused("connection", str(exc)) from exc
 
 
 def _checked(check: Callable[[], Failure]) -> Failure:
@@ -143,51 +143,25 @@ def _redirect_target(current: urllib.parse.SplitResult, location: str) -> urllib
 
 
 def _fetch(url: urllib.parse.SplitResult) -> tuple[int, str, bytes]:
-    """GET url from the first of its host's (allowed) addresses that answers."""
-    assert url.hostname is not None
-    port = url.port or (80 if url.scheme == "http" else 443)
-    default = 80 if url.scheme == "http" else 443
-    host = _url_host(url.hostname) + ("" if port == default else f":{port}")
-    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-    last = f"No address of {url.hostname} answered."
-    for address in _reachable(resolve_addresses(url.hostname)):
-        connection = _connection(url.scheme, str(address), port, url.hostname)
-        try:
-            connection.request("GET", path, headers={"Host": host, "User-Agent": "certportal-acme"})
-            response = connection.getresponse()
-            return (
-                response.status,
-                response.getheader("Location") or "",
-                response.read(MAX_BODY + 1),
-            )
-        except (OSError, http.client.HTTPException) as exc:
-            last = f"Fetching {url.scheme}://{host}{path} failed: {exc}"
-        finally:
-            connection.close()
-    raise _Refused("connection", last)
-
-
-def _connection(scheme: str, address: str, port: int, host: str) -> http.client.HTTPConnection:
-    if scheme == "http":
-        return http.client.HTTPConnection(address, port, timeout=TIMEOUT)
-    return _HTTPSConnection(address, port, server_name=host)
-
-
-class _HTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to an address already resolved, with the redirect's host as SNI. The
-    certificate is not checked: the proof is the body (as Let's Encrypt does)."""
-
-    def __init__(self, address: str, port: int, *, server_name: str) -> None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        super().__init__(address, port, timeout=TIMEOUT, context=context)
-        self._server_name = server_name
-        self._tls_context = context
-
-    def connect(self) -> None:
-        http.client.HTTPConnection.connect(self)
-        self.sock = self._tls_context.wrap_socket(self.sock, server_hostname=self._server_name)
+    """GET url through certportal.outbound: the host resolved with the configured resolver,
+    every address checked, the connection made to a checked one. A redirect comes back
+    to _http01, which checks the next hop the same way. The certificate of an https hop
+    is not checked: the proof is the body (as Let's Encrypt does)."""
+    try:
+        answer = outbound.request(
+            "GET",
+            url.geturl(),
+            headers={"User-Agent": "certportal-acme"},
+            resolve=resolve_addresses,
+            verify=False,
+            redirects_ok=True,
+            max_body=MAX_BODY,
+            connect_timeout=TIMEOUT,
+            read_timeout=TIMEOUT,
+        )
+    except outbound.OutboundError as exc:
+        raise _Refused("connection", str(exc)) from exc
+    return answer.status, answer.location, answer.body
 
 
 def dns01(identifier: str, key_auth: str) -> Failure:
@@ -221,7 +195,7 @@ def _tls_alpn01(identifier: str, key_auth: str) -> Failure:
     context.set_alpn_protocols(["acme-tls/1"])
     server_name = _sni(identifier)
     last: Failure = ("connection", f"No address of {identifier} answered.")
-    for address in _reachable(resolve_addresses(identifier)):
+    for address in _reachable(identifier):
         try:
             with (
                 socket.create_connection((str(address), port), timeout=TIMEOUT) as raw,

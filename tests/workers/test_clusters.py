@@ -57,6 +57,7 @@ def environment(tmp_path: Path) -> Iterator[dict[str, str]]:
         "CERTPORTAL_ALERT_SEND_LEASE_SECONDS": "5",
         "CERTPORTAL_RENEWAL_BATCH": "5",
         "CERTPORTAL_LOG_LEVEL": "WARNING",
+        "CERTPORTAL_OUTBOUND_ALLOW_PRIVATE": "true",  # the alert receiver is on loopback
         "PYTHONPATH": str(ROOT),
     }
     try:

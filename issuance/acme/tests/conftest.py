@@ -34,7 +34,7 @@ def acme_settings(settings: Any, dns_server: DNSServer, monkeypatch: pytest.Monk
     settings.CERTPORTAL_ACME_HTTP01_PORT = HTTP01_PORT
     settings.CERTPORTAL_ACME_TLSALPN01_PORT = TLSALPN01_PORT
     settings.CERTPORTAL_ACME_DNS_RESOLVER = dns_server.address
-    settings.CERTPORTAL_ACME_ALLOW_PRIVATE = True
+    settings.CERTPORTAL_OUTBOUND_ALLOW_PRIVATE = True
     monkeypatch.setattr(Conf, "SYNC", True)
     for records in (dns_server.txt, dns_server.aaaa, dns_server.nxdomain, dns_server.servfail):
         records.clear()

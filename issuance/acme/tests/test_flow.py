@@ -90,7 +90,7 @@ def test_failed_http01_makes_authorization_and_order_invalid(acme, eab, acme_set
 
 
 def test_private_targets_are_refused_unless_allowed(acme, eab, acme_settings):
-    acme_settings.CERTPORTAL_ACME_ALLOW_PRIVATE = False
+    acme_settings.CERTPORTAL_OUTBOUND_ALLOW_PRIVATE = False
     acme.register(eab)
     response = acme.new_order("app.example.test")
     authz_url = response.json()["authorizations"][0]

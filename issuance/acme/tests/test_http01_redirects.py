@@ -15,7 +15,7 @@ START = f"/.well-known/acme-challenge/{TOKEN}"
 
 def check(settings) -> validation.Failure:
     # Every hop goes through the same fetch as the first: resolved with the configured
-    # resolver and held to CERTPORTAL_ACME_ALLOW_PRIVATE (tested for the first hop).
+    # resolver and held to CERTPORTAL_OUTBOUND_ALLOW_PRIVATE (tested for the first hop).
     return validation.http01("app.example.test", TOKEN, PROOF)
 
 
