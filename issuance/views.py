@@ -285,12 +285,22 @@ def certificate_revoke(request: HttpRequest, slug: str, pk: Any) -> HttpResponse
         except services.RevocationError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, "The certificate is revoked; the CRL will list it.")
+            notify = messages.success if certificate.revocation_published else messages.warning
+            notify(request, _revoked_message(certificate))
             return redirect("issuance:certificate", slug=application.name, pk=certificate.pk)
     context = application_context(request, application, "certificates")
     context.update(certificate=certificate, form=form)
     status = 400 if form.errors else 200
     return render(request, "issuance/certificate_revoke.html", context, status=status)
+
+
+def _revoked_message(certificate: Certificate) -> str:
+    if certificate.revocation_published:
+        return "The certificate is revoked; its CA's CRL and OCSP answers will list it."
+    return (
+        "Marked revoked in this inventory only: the portal did not issue this certificate, "
+        "so no CRL or OCSP answer changes. Ask its issuer to revoke it."
+    )
 
 
 @login_required
