@@ -55,7 +55,7 @@ def build(
             x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False
         ).add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
     hash_algorithm = None if isinstance(signing_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return builder.sign(signing_key, hash_algorithm), own  # type: ignore[arg-type]
+    return builder.sign(signing_key, hash_algorithm), own
 
 
 def forged_under(ca: CertificateAuthority, **kwargs: object) -> tuple[x509.Certificate, Key]:

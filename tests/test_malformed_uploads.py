@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -342,9 +342,13 @@ def test_web_renew_refuses_malformed_csr(world: World, case: str) -> None:
     _refused(world, lambda: web_renew(world, CSR_CASES[case](world)))
 
 
+def _constant(value: Any) -> Callable[[World], Any]:
+    return lambda w: value
+
+
 API_CSR_CASES: dict[str, Callable[[World], Any]] = {
     **CSR_CASES,
-    **{f"json-{name}": (lambda w, v=value: v) for name, value in JSON_TYPES.items()},
+    **{f"json-{name}": _constant(value) for name, value in JSON_TYPES.items()},
 }
 
 
@@ -377,6 +381,7 @@ def _for_external_ca(w: World, *, serial: int | None = None, duplicate: bool = F
                      common_name: str = "Ext CA") -> str:  # fmt: skip
     """A CA certificate for the external CA's own key, with one defect."""
     key = w.external_ca.load_private_key()
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
     signer = certfiles.new_key()
     cert, _ = certfiles.build(_ca_name(), signer, subject_key=key, ca=True, common_name=common_name)
 

@@ -38,7 +38,8 @@ def unlink(apps, schema_editor):
     CertificateAuthority = apps.get_model("profiles", "CertificateAuthority")
     imported = Certificate.objects.filter(method="import", ca__isnull=False)
     ca_certs = {}
-    for pk, ca_id, pem in imported.values_list("pk", "ca_id", "certificate_pem").iterator():
+    # Read first, then write: SQLite does not isolate an open cursor from the updates.
+    for pk, ca_id, pem in list(imported.values_list("pk", "ca_id", "certificate_pem")):
         if ca_id not in ca_certs:
             ca_pem = CertificateAuthority.objects.get(pk=ca_id).certificate_pem
             ca_certs[ca_id] = x509.load_pem_x509_certificate(ca_pem.encode()) if ca_pem else None
