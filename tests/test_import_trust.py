@@ -278,3 +278,41 @@ def test_migration_unlinks_earlier_forged_imports_and_keeps_verified_ones(
     assert linked[rows["responder"].pk] is None
     assert linked[rows["genuine"].pk] == issuing_ca.pk
     assert crl_serials(client, issuing_ca) == {genuine.serial_number}
+
+
+def test_api_revoke_of_an_external_certificate_says_it_is_not_published(
+    client: Client, personas: dict[str, Any], application: Application, issuing_ca: Any,
+    actor: Any,
+) -> None:  # fmt: skip
+    from rest_framework.test import APIClient
+
+    from certportal.api import services as credentials
+
+    forged, _key = certfiles.forged_under(issuing_ca)
+    external = import_certificate(application, actor=actor, certificate_pem=certfiles.pem(forged))
+    _token, raw = credentials.create_token(personas["operator"], name="t", actor=actor)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    url = f"/api/v1/applications/{application.name}/certificates/{external.pk}/"
+
+    assert api.get(url).json()["revocation_published"] is False
+    response = api.post(url + "revoke/", {"reason": "keyCompromise"}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "revoked"
+    assert response.json()["revocation_published"] is False
+    assert forged.serial_number not in crl_serials(client, issuing_ca)
+
+
+def test_detail_page_says_whether_revocation_is_published(
+    personas: dict[str, Any], issued: Certificate, application: Application, issuing_ca: Any,
+    actor: Any,
+) -> None:  # fmt: skip
+    forged, _key = certfiles.forged_under(issuing_ca)
+    external = import_certificate(application, actor=actor, certificate_pem=certfiles.pem(forged))
+    web = Client()
+    web.force_login(personas["auditor"])
+    page = web.get(reverse("issuance:certificate", args=[application.name, external.pk]))
+    assert "Not published: an external certificate" in page.content.decode()
+    page = web.get(reverse("issuance:certificate", args=[application.name, issued.pk]))
+    assert f"Published by {issuing_ca.name} (CRL and OCSP)" in page.content.decode()
