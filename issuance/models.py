@@ -98,6 +98,8 @@ class Certificate(models.Model):
         on_delete=models.PROTECT,
         related_name="certificates",
     )
+    # The CA whose CRL and OCSP answers cover this certificate: set by the pipeline, and on
+    # import only when the CA's key verifiably signed it (issuance.trust). None: external.
     ca = models.ForeignKey(
         "profiles.CertificateAuthority",
         null=True,
@@ -162,8 +164,11 @@ class Certificate(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["ca", "serial_number"], name="unique_serial_per_ca"),
-            # A constraint, not unique=True: PostgreSQL then skips the extra LIKE index.
-            models.UniqueConstraint(fields=["fingerprint_sha256"], name="unique_fingerprint"),
+            # Per Application: one certificate may sit in several inventories, and an
+            # import must not learn whether another Application holds it.
+            models.UniqueConstraint(
+                fields=["application", "fingerprint_sha256"], name="unique_fingerprint_per_app"
+            ),
         ]
         indexes = [
             models.Index(
@@ -193,6 +198,11 @@ class Certificate(models.Model):
     @property
     def has_private_key(self) -> bool:
         return bool(self.private_key)
+
+    @property
+    def revocation_published(self) -> bool:
+        """Whether a portal CA's CRL and OCSP answers cover it; False for an external one."""
+        return self.ca_id is not None
 
     def private_key_pem(self) -> bytes:
         """The held key in plaintext; callers audit every use (see services)."""

@@ -1,4 +1,9 @@
-"""Revocation status published: per-CA CRLs and OCSP answers."""
+"""Revocation status published: per-CA CRLs and OCSP answers.
+
+Both select a CA's certificates by ``Certificate.ca``, which is set only on certificates
+that CA verifiably signed (the pipeline's, and imports checked by ``issuance.trust``): an
+external certificate never reaches a CRL, and OCSP answers ``unknown`` for it.
+"""
 
 from __future__ import annotations
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from applications.models import Application
@@ -26,6 +28,7 @@ from certportal import generation, queue
 from certportal.events import SYSTEM, Actor, Event, event_rows, record
 from certportal.rows import insert_rows
 from certportal.secrets import seal_for
+from issuance import trust
 from issuance.choices import (
     REQUEST_TRANSITIONS,
     CertificateStatus,
@@ -702,7 +705,67 @@ def import_certificate(
     password: bytes | None = None,
 ) -> Certificate:
     """Bring an existing certificate (PEM bundle, optional key; or PKCS#12) into the
-    inventory. The key must match; the issuer is shown as the certificate says."""
+    inventory. The key must match; the issuer is shown as the certificate says.
+
+    It is linked to a portal CA, whose CRL and OCSP answers then cover it, only when that
+    CA's key signed it (``issuance.trust``); otherwise it is external: tracked, and its
+    revocation marks the inventory only.
+    """
+    source = "pkcs12" if pkcs12 is not None else "certificate_pem"
+    key, cert, chain = _read_import(certificate_pem, private_key_pem, pkcs12, password)
+    info = _describe_import(cert, chain, source)
+    # Unique per Application: another Application holding the same certificate is none
+    # of this one's business, and this answer must not say whether one does.
+    if Certificate.objects.filter(
+        application=application, fingerprint_sha256=info.fingerprint_sha256
+    ).exists():
+        raise CertificateFileError(
+            "This certificate is already in this Application's inventory.", source
+        )
+    try:
+        ca = trust.ca_for_import(cert, info)
+    except trust.SerialTaken as exc:
+        raise CertificateFileError(
+            f"Its CA already issued another certificate with serial {info.serial}; a CA "
+            "never signs two certificates with one serial, so this one cannot be imported.",
+            source,
+        ) from exc
+    certificate = _imported_row(application, actor, cert, info, ca, chain)
+    if key is not None:
+        certificate.private_key = seal_for(certificate, "private_key", keys.private_key_to_pem(key))
+    try:
+        with transaction.atomic():
+            certificate.save(force_insert=True)
+            record(
+                "certificate.imported",
+                actor=actor,
+                obj=certificate,
+                application=application,
+                data={
+                    **certificate_event_data(certificate),
+                    "with_key": key is not None,
+                    "linked_ca": ca.slug if ca is not None else None,
+                },
+            )
+    except IntegrityError as exc:
+        # A concurrent import of the same certificate, or of the CA's serial, won.
+        raise CertificateFileError(
+            "The same certificate was being imported at the same moment; try again.", source
+        ) from exc
+    return certificate
+
+
+_IMPORT_FIELDS = {"pkcs12": "pkcs12", "password": "password", "private_key": "private_key_pem"}
+
+
+def _read_import(
+    certificate_pem: bytes | str | None,
+    private_key_pem: bytes | str | None,
+    pkcs12: bytes | None,
+    password: bytes | None,
+) -> tuple[keys.PrivateKey | None, x509.Certificate, list[x509.Certificate]]:
+    """(key, certificate, chain) from the upload; CertificateFileError naming the input."""
+    default_field = "pkcs12" if pkcs12 is not None else "certificate_pem"
     try:
         if pkcs12 is not None:
             key, cert, chain = export.load_pkcs12(pkcs12, password)
@@ -716,41 +779,76 @@ def import_certificate(
                     else private_key_pem
                 )
                 key = keys.load_private_key(raw, password)
+        if key is not None and not keys.keys_match(key, cert):
+            raise CertificateFileError(
+                "The private key does not match the certificate.",
+                "pkcs12" if pkcs12 is not None else "private_key_pem",
+            )
     except PKIError as exc:
+        field = _IMPORT_FIELDS.get(exc.field or "", default_field)
+        raise CertificateFileError(exc.message, field) from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        # keys_match reads the certificate's public key, which may be of an unknown kind.
         raise CertificateFileError(
-            exc.message, "pkcs12" if pkcs12 is not None else "certificate_pem"
+            "The certificate's public key could not be read.", default_field
         ) from exc
-    if key is not None and not keys.keys_match(key, cert):
-        raise CertificateFileError(
-            "The private key does not match the certificate.", "private_key_pem"
-        )
-    fingerprint = certs.fingerprint_sha256(cert)
-    if Certificate.objects.filter(fingerprint_sha256=fingerprint).exists():
-        raise CertificateFileError(
-            "This certificate is already in the inventory.", "certificate_pem"
-        )
-    info = certs.describe_certificate(cert)
+    return key, cert, chain
+
+
+def _describe_import(
+    cert: x509.Certificate, chain: list[x509.Certificate], source: str
+) -> certs.CertInfo:
+    """The certificate described, if it and its chain are well-formed (the detail page
+    describes both) and it fits the inventory's columns."""
+    try:
+        info = certs.describe_certificate(cert)
+        certs.check_serial(cert)
+        for above in chain:
+            certs.describe_certificate(above)
+    except PKIError as exc:
+        raise CertificateFileError(exc.message, source) from exc
+    lengths = {
+        "common_name": info.common_name or "",
+        "subject": info.subject,
+        "issuer": info.issuer,
+        "key_algorithm": info.key_info.label(),
+    }
+    for name, value in lengths.items():
+        limit = getattr(Certificate._meta.get_field(name), "max_length", None)
+        if limit is not None and len(value) > limit:
+            label = name.replace("_", " ")
+            raise CertificateFileError(
+                f"The certificate's {label} is longer than {limit} characters.", source
+            )
+    return info
+
+
+def _imported_row(
+    application: Application,
+    actor: Actor,
+    cert: x509.Certificate,
+    info: certs.CertInfo,
+    ca: CertificateAuthority | None,
+    chain: list[x509.Certificate],
+) -> Certificate:
     sans = [*info.dns_names, *info.ip_addresses, *info.emails, *info.uris]
     cn = info.common_name or ""
-    certificate = Certificate(
+    return Certificate(
         application=application,
-        ca=CertificateAuthority.objects.filter(
-            fingerprint_sha256__in=[certs.fingerprint_sha256(c) for c in chain[:1]]
-        ).first()
-        if chain
-        else None,
+        ca=ca,
         serial_number=info.serial,
         common_name=cn,
         sans=sans,
         search_text=" ".join([cn.lower(), *(s.lower() for s in sans)]).strip(),
         subject=info.subject,
         issuer=info.issuer,
-        fingerprint_sha256=fingerprint,
+        fingerprint_sha256=info.fingerprint_sha256,
         not_before=info.not_before,
         not_after=info.not_after,
         key_algorithm=info.key_info.label(),
         certificate_pem=export.pem(cert),
-        chain_pem=export.pem_chain(chain) if chain else "",
+        # A linked certificate's chain is its CA's; a supplied one is only a claim.
+        chain_pem=export.pem_chain(chain) if chain and ca is None else "",
         status=CertificateStatus.EXPIRED
         if info.not_after <= timezone.now()
         else CertificateStatus.ACTIVE,
@@ -758,18 +856,6 @@ def import_certificate(
         requester_id=actor.user_id,
         requester_label=actor.describe(),
     )
-    if key is not None:
-        certificate.private_key = seal_for(certificate, "private_key", keys.private_key_to_pem(key))
-    with transaction.atomic():
-        certificate.save(force_insert=True)
-        record(
-            "certificate.imported",
-            actor=actor,
-            obj=certificate,
-            application=application,
-            data={**certificate_event_data(certificate), "with_key": key is not None},
-        )
-    return certificate
 
 
 def export_pkcs12(certificate: Certificate, *, password: str, actor: Actor) -> bytes:

@@ -285,12 +285,35 @@ def certificate_revoke(request: HttpRequest, slug: str, pk: Any) -> HttpResponse
         except services.RevocationError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, "The certificate is revoked; the CRL will list it.")
+            notify = messages.success if certificate.revocation_published else messages.warning
+            notify(request, _revoked_message(certificate))
             return redirect("issuance:certificate", slug=application.name, pk=certificate.pk)
     context = application_context(request, application, "certificates")
     context.update(certificate=certificate, form=form)
     status = 400 if form.errors else 200
     return render(request, "issuance/certificate_revoke.html", context, status=status)
+
+
+def _imported_message(certificate: Certificate) -> str:
+    if certificate.revocation_published:
+        assert certificate.ca is not None
+        return (
+            f"Certificate imported. {certificate.ca.name} signed it, so its CRL and OCSP "
+            "answers cover it."
+        )
+    return (
+        "Certificate imported as external: it is not linked to a portal CA, so revoking it "
+        "will only mark this inventory."
+    )
+
+
+def _revoked_message(certificate: Certificate) -> str:
+    if certificate.revocation_published:
+        return "The certificate is revoked; its CA's CRL and OCSP answers will list it."
+    return (
+        "Marked revoked in this inventory only: the certificate is not linked to a portal "
+        "CA, so no CRL or OCSP answer changes. Ask its issuer to revoke it."
+    )
 
 
 @login_required
@@ -394,7 +417,7 @@ def certificate_import(request: HttpRequest, slug: str) -> HttpResponse:
         except services.CertificateFileError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:
-            messages.success(request, "Certificate imported.")
+            messages.success(request, _imported_message(certificate))
             return redirect("issuance:certificate", slug=application.name, pk=certificate.pk)
     context = application_context(request, application, "certificates")
     context["form"] = form

@@ -19,7 +19,12 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID, SignatureAlgorithmOID
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+    NameOID,
+    SignatureAlgorithmOID,
+)
 
 from pki.errors import DecodeError, KeyMismatch, PKIError
 from pki.keys import KeyInfo, PrivateKey, PublicKey, describe_public_key, keys_match, signing_hash
@@ -43,8 +48,10 @@ __all__ = [
     "build_leaf",
     "build_ocsp_signer",
     "build_root_ca",
+    "check_serial",
     "describe_certificate",
     "fingerprint_sha256",
+    "is_ca_or_responder",
     "parse_eku",
     "random_serial",
     "serial_hex",
@@ -458,8 +465,29 @@ def describe_certificate(cert: x509.Certificate) -> CertInfo:
     """Summarise a certificate for display/storage; DecodeError for malformed extensions."""
     try:
         return _describe(cert)
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension) as exc:
         raise DecodeError(f"Certificate could not be decoded: {exc}") from None
+
+
+# RFC 5280 4.1.2.2 allows 20 octets; a 160-bit value (which DER encodes in 21) is a
+# common slip of real CAs, so it is tolerated.
+MAX_SERIAL_BITS = 160
+
+
+def check_serial(cert: x509.Certificate) -> None:
+    """DecodeError unless the serial is positive and at most 20 octets (RFC 5280 4.1.2.2)."""
+    serial = cert.serial_number
+    if serial <= 0:
+        raise DecodeError("The certificate's serial number is not positive (RFC 5280 4.1.2.2).")
+    if serial.bit_length() > MAX_SERIAL_BITS:
+        raise DecodeError("The certificate's serial number is longer than 20 octets.")
+
+
+def is_ca_or_responder(info: CertInfo) -> bool:
+    """A CA or OCSP responder certificate: part of a CA, never a certificate the CA's CRL or
+    OCSP answers speak for."""
+    responder = eku_name(ExtendedKeyUsageOID.OCSP_SIGNING) in info.extended_key_usages
+    return info.is_ca or responder
 
 
 def _san_values(

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.db import transaction
 from django.utils import timezone
@@ -232,13 +233,25 @@ def set_ca_status(ca: CertificateAuthority, status: str, *, actor: Actor) -> Non
 def _check_ca_certificate(
     cert: x509.Certificate, private_key: keys.PrivateKey, chain: list[x509.Certificate]
 ) -> None:
-    info = certs.describe_certificate(cert)
+    try:
+        info = certs.describe_certificate(cert)
+        certs.check_serial(cert)
+        for above in chain:
+            certs.describe_certificate(above)
+    except PKIError as exc:
+        raise CAError(str(exc), field="certificate_pem") from exc
+    limit = CertificateAuthority._meta.get_field("subject").max_length or 0
+    if len(info.subject) > limit:
+        raise CAError(
+            f"The certificate's subject is longer than {limit} characters.",
+            field="certificate_pem",
+        )
     if not info.is_ca:
         raise CAError(
             "The certificate is not a CA certificate (basicConstraints CA is not set).",
             field="certificate_pem",
         )
-    if not keys.keys_match(private_key, cert):
+    if not _keys_match(private_key, cert):
         raise CAError("The private key does not match the certificate.", field="private_key_pem")
     if info.not_after <= timezone.now():
         raise CAError("The certificate has expired.", field="certificate_pem")
@@ -249,6 +262,13 @@ def _check_ca_certificate(
                 f"{names.name_to_string(parent.subject)}.",
                 field="certificate_pem",
             )
+
+
+def _keys_match(private_key: keys.PrivateKey, cert: x509.Certificate) -> bool:
+    try:
+        return keys.keys_match(private_key, cert)
+    except (ValueError, UnsupportedAlgorithm):  # a public key of a kind nobody can read
+        return False
 
 
 def _algorithm_label(info: keys.KeyInfo) -> str:

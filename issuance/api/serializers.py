@@ -38,6 +38,11 @@ class CertificateSerializer(serializers.Serializer):
     key_algorithm = serializers.CharField(read_only=True)
     fingerprint_sha256 = serializers.CharField(read_only=True)
     has_private_key = serializers.BooleanField(read_only=True)
+    revocation_published = serializers.BooleanField(
+        read_only=True,
+        help_text="False for an external certificate: revoking it marks the inventory only; "
+        "no portal CRL or OCSP answer covers it.",
+    )
     replaces = serializers.UUIDField(source="replaces_id", read_only=True, allow_null=True)
     request_id = serializers.UUIDField(read_only=True, allow_null=True)
     requester_label = serializers.CharField(read_only=True)
@@ -86,6 +91,7 @@ def certificate_data(certificate: Certificate) -> dict[str, Any]:
         "key_algorithm": c.key_algorithm,
         "fingerprint_sha256": c.fingerprint_sha256,
         "has_private_key": c.has_private_key,
+        "revocation_published": c.revocation_published,
         "replaces": _uuid(c.replaces_id),
         "request_id": _uuid(c.request_id),
         "requester_label": c.requester_label,

@@ -142,7 +142,7 @@ def test_import_refuses_duplicates_and_wrong_pkcs12_password(held, application, 
     key_pem = held.private_key_pem()
     pem = held.certificate_pem + export.pem_chain(held.chain())
     p12 = export_pkcs12(held, password="correct horse", actor=actor)
-    with pytest.raises(CertificateFileError, match="already in the inventory"):
+    with pytest.raises(CertificateFileError, match="already in this Application"):
         import_certificate(application, actor=actor, certificate_pem=pem, private_key_pem=key_pem)
     with pytest.raises(CertificateFileError):
         import_certificate(application, actor=actor, pkcs12=p12, password=b"wrong password")
