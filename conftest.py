@@ -153,6 +153,15 @@ def _test_speedups(settings: Any) -> None:
     }
 
 
+@pytest.fixture(autouse=True)
+def _fresh_local_cache() -> None:
+    """Each test starts with an empty local-memory cache: rate-limit windows (ACME, API)
+    counted by earlier tests must not refuse this one's requests."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def generation_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A list that grows by one each time the shared configuration generation is read."""

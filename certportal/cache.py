@@ -8,6 +8,8 @@ per pool serves every thread of the process.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
@@ -63,6 +65,25 @@ def count(key: str, timeout: int) -> int:
     except ValueError:  # expired between add and incr: a new count starts here
         cache.set(key, 1, timeout=timeout)
         return 1
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a fixed-window counter stands: the count in the current window (this
+    event included) and the seconds until that window ends."""
+
+    count: int
+    ends_in: float
+
+
+def count_in_window(key: str, seconds: int, *, now: float | None = None) -> Window:
+    """Count one event in key's fixed window of ``seconds`` (one ``count`` round trip). A
+    window may let through up to twice its limit across its boundary, the usual price
+    of fixed windows for one atomic increment per event whatever the rate."""
+    now = time.time() if now is None else now
+    window = int(now // seconds)
+    counted = count(f"{key}_{window}", timeout=seconds + 1)
+    return Window(counted, (window + 1) * seconds - now)
 
 
 def add_and_get(key: str, timeout: int, other: str) -> tuple[bool, Any] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -53,6 +54,27 @@ def get_int(name: str, default: int, *, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name}={value} must be at least {minimum}")
     return value
+
+
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
+_PERIODS |= {"h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+_RATE = re.compile(r"(\d+)/(\d*)(" + "|".join(_PERIODS) + ")")
+
+
+def get_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A rate limit as (count, seconds) from "<count>/<period>", the period s, min, hour
+    or day with an optional multiple ("10/3hour"); "off" is None (no limit)."""
+    raw = os.environ.get(name, default).strip().lower()
+    if raw == "off":
+        return None
+    match = _RATE.fullmatch(raw)
+    count, multiple = (int(match[1]), int(match[2] or 1)) if match else (0, 0)
+    if not match or count < 1 or multiple < 1:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r}: use <count>/<period> (period s, min, hour or day, optionally "
+            "with a multiple: 10/3hour), or off"
+        )
+    return count, multiple * _PERIODS[match[3]]
 
 
 def get_list(name: str, default: list[str]) -> list[str]:

@@ -19,26 +19,28 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-_brokers: dict[int, Any] = {}
+_brokers: dict[tuple[int, str | None], Any] = {}
 
 _QUEUED = "certportal:queued:"
 
 
-def _broker() -> Any:
+def _broker(cluster: str | None = None) -> Any:
     from django_q.brokers import get_broker
 
-    pid = os.getpid()  # a forked child must not share its parent's socket
-    broker = _brokers.get(pid)
+    key = (os.getpid(), cluster)  # a forked child must not share its parent's socket
+    broker = _brokers.get(key)
     if broker is None:
-        broker = _brokers[pid] = get_broker()
+        broker = _brokers[key] = get_broker(cluster)
     return broker
 
 
-def enqueue(func: str, *args: Any, task_name: str) -> str:
-    """Queue func(*args) for the cluster; returns the task id."""
+def enqueue(func: str, *args: Any, task_name: str, cluster: str | None = None) -> str:
+    """Queue func(*args) for the main cluster, or for the django-q2 cluster (queue) named
+    ``cluster`` (one started with ``Q_CLUSTER_NAME=<cluster> manage.py qcluster``);
+    returns the task id."""
     from django_q.tasks import async_task
 
-    return str(async_task(func, *args, task_name=task_name, broker=_broker()))
+    return str(async_task(func, *args, task_name=task_name, broker=_broker(cluster)))
 
 
 def shared_cache() -> bool:

@@ -413,6 +413,45 @@ CERTPORTAL_ACME_RETRY_AFTER_SECONDS = env.get_int(
 CERTPORTAL_ACME_ARI_RETRY_AFTER_SECONDS = env.get_int(
     "CERTPORTAL_ACME_ARI_RETRY_AFTER_SECONDS", 6 * 3600, minimum=60
 )
+# ACME limits: refused with a rateLimited problem document and Retry-After (RFC 8555
+# 6.6). Rates are <count>/<period> or off; newAccount and newOrder counts live in the
+# cache (shared with REDIS_URL, per web process without), failed validations are read
+# from the challenges in the database.
+CERTPORTAL_ACME_NEW_ACCOUNT_RATE_PER_SOURCE = env.get_rate(
+    "CERTPORTAL_ACME_NEW_ACCOUNT_RATE_PER_SOURCE", "20/hour"
+)
+CERTPORTAL_ACME_NEW_ACCOUNT_RATE_PER_APPLICATION = env.get_rate(
+    "CERTPORTAL_ACME_NEW_ACCOUNT_RATE_PER_APPLICATION", "100/hour"
+)
+CERTPORTAL_ACME_NEW_ORDER_RATE_PER_ACCOUNT = env.get_rate(
+    "CERTPORTAL_ACME_NEW_ORDER_RATE_PER_ACCOUNT", "300/hour"
+)
+CERTPORTAL_ACME_NEW_ORDER_RATE_PER_APPLICATION = env.get_rate(
+    "CERTPORTAL_ACME_NEW_ORDER_RATE_PER_APPLICATION", "3000/hour"
+)
+CERTPORTAL_ACME_FAILED_VALIDATION_RATE_PER_ACCOUNT = env.get_rate(
+    "CERTPORTAL_ACME_FAILED_VALIDATION_RATE_PER_ACCOUNT", "60/hour"
+)
+CERTPORTAL_ACME_FAILED_VALIDATION_RATE_PER_APPLICATION = env.get_rate(
+    "CERTPORTAL_ACME_FAILED_VALIDATION_RATE_PER_APPLICATION", "600/hour"
+)
+CERTPORTAL_ACME_MAX_PENDING_AUTHORIZATIONS = env.get_int(
+    "CERTPORTAL_ACME_MAX_PENDING_AUTHORIZATIONS", 300, minimum=1
+)
+# Challenge validation runs on its own django-q2 queue, so a slow or hostile responder
+# ties up only the validation workers, never renewals, CRLs or alerts. Start them with
+# Q_CLUSTER_NAME=<CERTPORTAL_Q_NAME>-acme manage.py qcluster (scripts/run.sh does); off
+# puts validation back on the main cluster.
+CERTPORTAL_ACME_VALIDATION_CLUSTER = (
+    f"{Q_CLUSTER['name']}-acme"
+    if env.get_bool("CERTPORTAL_ACME_VALIDATION_OWN_QUEUE", True)
+    else None
+)
+Q_CLUSTER["ALT_CLUSTERS"] = {
+    f"{Q_CLUSTER['name']}-acme": {
+        "workers": env.get_int("CERTPORTAL_ACME_VALIDATION_WORKERS", 2, minimum=1),
+    }
+}
 CERTPORTAL_ACME_TERMS_URL = env.get_str("CERTPORTAL_ACME_TERMS_URL", "")
 CERTPORTAL_ACME_TERMS_TEXT = env.get_str(
     "CERTPORTAL_ACME_TERMS_TEXT",

@@ -1,10 +1,10 @@
 """Per-token throttling in the shared cache (Redis when REDIS_URL is set).
 
-A fixed-window counter: one atomic increment per request whatever the rate. (DRF's
-SimpleRateThrottle keeps every request's timestamp in one cache value and rewrites it on
-each request, so its cost grows with the rate: at a few hundred requests a second that
-value is tens of kilobytes read and written per call.) A window may let through up to
-twice the rate across its boundary, which is the usual price of fixed windows.
+A fixed-window counter (``certportal.cache.count_in_window``): one atomic increment per
+request whatever the rate. (DRF's SimpleRateThrottle keeps every request's timestamp in
+one cache value and rewrites it on each request, so its cost grows with the rate: at a
+few hundred requests a second that value is tens of kilobytes read and written per
+call.)
 """
 
 from __future__ import annotations
@@ -45,12 +45,9 @@ class TokenRateThrottle(SimpleRateThrottle):
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        now = self.timer()
-        window = int(now // self.duration)
-        self.window_end = (window + 1) * self.duration
-        count = cache.count(f"{key}_{window}", timeout=self.duration + 1)
-        self.now = now
-        return count <= self.num_requests
+        window = cache.count_in_window(key, self.duration, now=self.timer())
+        self.ends_in = window.ends_in
+        return window.count <= self.num_requests
 
     def wait(self) -> float | None:
-        return max(self.window_end - self.now, 0.0)
+        return max(self.ends_in, 0.0)

@@ -21,13 +21,20 @@ _EC_CURVE_FOR_ALG = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1}
 
 
 class JWSError(Exception):
-    """A JWS that cannot be accepted; ``kind`` is the ACME problem type it maps to."""
+    """A JWS that cannot be accepted; ``kind`` is the ACME problem type it maps to and
+    ``extra`` the further members its problem document carries."""
 
-    def __init__(self, kind: str, detail: str, status: int = 400) -> None:
+    def __init__(self, kind: str, detail: str, status: int = 400, **extra: Any) -> None:
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
         self.status = status
+        self.extra = extra
+
+
+def _bad_algorithm(detail: str, accepted: tuple[str, ...] = ALLOWED_ALGORITHMS) -> JWSError:
+    """badSignatureAlgorithm: RFC 8555 6.2 requires the list of accepted algorithms."""
+    return JWSError("badSignatureAlgorithm", detail, algorithms=list(accepted))
 
 
 @jose.JWK.register
@@ -128,9 +135,7 @@ def parse(body: bytes, max_bytes: int, *, inner: bool = False) -> Parsed:
     protected = _protected_header(obj["protected"])
     alg = protected.get("alg")
     if alg not in ALLOWED_ALGORITHMS:
-        raise JWSError(
-            "badSignatureAlgorithm", f"Algorithm {alg!r} is not accepted for ACME requests."
-        )
+        raise _bad_algorithm(f"Algorithm {alg!r} is not accepted for ACME requests.")
     if "kid" in protected and not isinstance(protected["kid"], str):
         raise JWSError("malformed", "The kid must be a string.")
     if "jwk" in protected and not isinstance(protected["jwk"], dict):
@@ -182,7 +187,7 @@ def check_account_key(key: jose.JWK) -> None:
 def verify(parsed: Parsed, key: jose.JWK) -> None:
     """The signature is by ``key`` with an algorithm that suits the key type."""
     if not _alg_suits(parsed.alg, key):
-        raise JWSError("badSignatureAlgorithm", f"Algorithm {parsed.alg} does not fit this key.")
+        raise _bad_algorithm(f"Algorithm {parsed.alg} does not fit this key.")
     try:
         valid = parsed.jws.verify(key)
     except (jose.Error, ValueError, TypeError):
@@ -240,7 +245,9 @@ def verify_eab(eab: Any, *, expected_url: str, account_key: jose.JWK, hmac_key: 
     except (jose.DeserializationError, ValueError, TypeError, KeyError) as exc:
         raise JWSError("malformed", f"externalAccountBinding cannot be read: {exc}") from exc
     if header.alg is None or header.alg.name not in ("HS256", "HS384", "HS512"):
-        raise JWSError("badSignatureAlgorithm", "externalAccountBinding must use HS256/384/512.")
+        raise _bad_algorithm(
+            "externalAccountBinding must use HS256/384/512.", ("HS256", "HS384", "HS512")
+        )
     if header.url != expected_url or header.nonce is not None:
         raise JWSError("malformed", "externalAccountBinding has the wrong url, or a nonce.")
     if payload_key.thumbprint() != account_key.thumbprint():

@@ -37,7 +37,9 @@ PIPELINE_PROBLEMS = {
 
 
 class AcmeProblem(Exception):
-    """An RFC 8555 problem document to send instead of the resource."""
+    """An RFC 8555 problem document to send instead of the resource. ``retry_after``
+    (seconds) becomes a Retry-After header, as rateLimited needs (RFC 8555 6.6);
+    ``location`` a Location header, as a keyChange conflict needs (7.3.5)."""
 
     def __init__(
         self,
@@ -45,6 +47,8 @@ class AcmeProblem(Exception):
         detail: str,
         status: int = 400,
         subproblems: list[dict[str, Any]] | None = None,
+        retry_after: int | None = None,
+        location: str | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail)
@@ -52,6 +56,8 @@ class AcmeProblem(Exception):
         self.detail = detail
         self.status = status
         self.subproblems = subproblems or []
+        self.retry_after = retry_after
+        self.location = location
         self.extra = extra
 
     def as_json(self) -> dict[str, Any]:
@@ -61,6 +67,27 @@ class AcmeProblem(Exception):
             body["subproblems"] = self.subproblems
         body.update(self.extra)
         return body
+
+
+def subproblem(problem: AcmeProblem, identifier: dict[str, Any]) -> dict[str, Any]:
+    """One identifier's refusal, as a subproblem (RFC 8555 6.7.1)."""
+    return {"type": ERROR_NS + problem.kind, "detail": problem.detail, "identifier": identifier}
+
+
+def raise_identifier_problems(refused: list[dict[str, Any]]) -> None:
+    """Refuse an order for its identifiers' subproblems: one refusal as itself, several
+    under one problem of their common type (malformed when they differ, as RFC 8555
+    6.7.1's example), each naming its identifier."""
+    if not refused:
+        return
+    kinds = {sub["type"].removeprefix(ERROR_NS) for sub in refused}
+    kind = kinds.pop() if len(kinds) == 1 else "malformed"
+    if len(refused) == 1:
+        raise AcmeProblem(kind, refused[0]["detail"], subproblems=refused)
+    details = "; ".join(sub["detail"] for sub in refused)
+    raise AcmeProblem(
+        kind, f"{len(refused)} identifiers were refused: {details}", subproblems=refused
+    )
 
 
 def problem(kind: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -136,7 +163,14 @@ def parse_new_order(payload: dict[str, Any]) -> NewOrder:
         raise AcmeProblem("malformed", "identifiers must be a non-empty list.")
     if len(raw) > 100:
         raise AcmeProblem("rejectedIdentifier", "At most 100 identifiers per order.")
-    identifiers = list(dict.fromkeys(_identifier(item) for item in raw))
+    parsed, refused = [], []
+    for item in raw:
+        try:
+            parsed.append(_identifier(item))
+        except AcmeProblem as problem:
+            refused.append(subproblem(problem, _as_given(item)))
+    raise_identifier_problems(refused)
+    identifiers = list(dict.fromkeys(parsed))
     if payload.get("notBefore") or payload.get("notAfter"):
         raise AcmeProblem(
             "malformed", "notBefore and notAfter are not supported; the profile sets validity."
@@ -148,6 +182,13 @@ def parse_new_order(payload: dict[str, Any]) -> NewOrder:
     if profile is not None and not isinstance(profile, str):
         raise AcmeProblem("malformed", "profile must be a string.")
     return NewOrder(identifiers=identifiers, replaces=replaces, profile=profile)
+
+
+def _as_given(item: Any) -> dict[str, Any]:
+    """An identifier as the client sent it, for a subproblem (strings only)."""
+    if not isinstance(item, dict):
+        return {}
+    return {k: item[k] for k in ("type", "value") if isinstance(item.get(k), str)}
 
 
 def _identifier(item: Any) -> Identifier:

@@ -155,7 +155,19 @@ class Challenge(models.Model):
         max_length=16, choices=ChallengeStatus.choices, default=ChallengeStatus.PENDING
     )
     validated_at = models.DateTimeField(null=True, blank=True)
+    # When the check failed: failed validations are rate limited per account and per
+    # Application over a recent window, which this column's index reads.
+    failed_at = models.DateTimeField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["failed_at"],
+                name="acme_challenge_failed_idx",
+                condition=models.Q(failed_at__isnull=False),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"ACME {self.type} challenge ({self.status})"

@@ -4,9 +4,10 @@ A nonce carries its own expiry and random part, authenticated with an HMAC under
 project's secret key, so issuing one writes nothing (every ACME response carries one).
 Using one records its random part in a store shared by every process until the nonce
 would have expired: the cache when REDIS_URL is set (an atomic add), otherwise the
-database (a unique row). The first use wins; a second, a forged or an expired nonce is
-refused. Changing SECRET_KEY invalidates outstanding nonces: clients get badNonce with a
-fresh one and retry, as RFC 8555 provides.
+database (a unique row, written only after the request's signature is checked: a
+stranger's unsigned request writes nothing). The first use wins; a second, a forged or
+an expired nonce is refused. Changing SECRET_KEY invalidates outstanding nonces: clients
+get badNonce with a fresh one and retry, as RFC 8555 provides.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hmac
 import secrets
 import struct
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -51,41 +53,70 @@ def issue() -> str:
     return base64.urlsafe_b64encode(body + _mac(body)).rstrip(b"=").decode()
 
 
-def consume(value: str) -> bool:
-    """Use a nonce: True once for an unexpired nonce we issued, False otherwise."""
+@dataclass(frozen=True)
+class Ticket:
+    """A nonce we issued that has not expired; whether it was used before is not known
+    yet. ``first_use()`` records the use."""
+
+    key: str
+    remaining: int
+    # With the cache store the use is recorded by check() (below): its answer.
+    added: bool | None = None
+
+    def first_use(self) -> bool:
+        """Record the use: True the first time, False for a replay. Without Redis this
+        writes a row, so call it only once the request's signature has been checked."""
+        if self.added is not None:
+            return self.added
+        if _use_cache():
+            return bool(cache.add(_PREFIX + self.key, 1, timeout=self.remaining))
+        try:
+            with transaction.atomic():
+                Nonce.objects.create(
+                    value=self.key, expires_at=timezone.now() + timedelta(seconds=self.remaining)
+                )
+        except IntegrityError:
+            return False
+        return True
+
+
+def check(value: str) -> Ticket | None:
+    """A nonce's MAC and expiry, without touching the store; None when it is not one of
+    ours or has expired.
+
+    With Redis the use is recorded here already, in one round trip with the
+    configuration generation that the account lookup right after reads
+    (certportal.generation): a cache key, not a row, so nothing is written to the
+    database before the signature is checked either way."""
     if not value or len(value) > 64:
-        return False
+        return None
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
-        return False
+        return None
     if len(raw) != _LENGTH:
-        return False
+        return None
     body, mac = raw[:-_MAC], raw[-_MAC:]
     if not hmac.compare_digest(mac, _mac(body)):
-        return False
+        return None
     (expires,) = struct.unpack(">Q", body[:8])
     remaining = expires - int(time.time())
     if remaining <= 0:
-        return False
+        return None
     key = body[8:].hex()
     if _use_cache():
-        # One round trip: the nonce's use, and the configuration generation that the
-        # account lookup right after it (certportal.generation) would read.
         both = cache_tools.add_and_get(_PREFIX + key, remaining, generation.KEY)
-        if both is None:
-            return bool(cache.add(_PREFIX + key, 1, timeout=remaining))
-        added, shared = both
-        generation.remember(shared)
-        return added
-    try:
-        with transaction.atomic():
-            Nonce.objects.create(
-                value=key, expires_at=timezone.now() + timedelta(seconds=remaining)
-            )
-    except IntegrityError:
-        return False
-    return True
+        if both is not None:
+            added, shared = both
+            generation.remember(shared)
+            return Ticket(key, remaining, added)
+    return Ticket(key, remaining)
+
+
+def consume(value: str) -> bool:
+    """Use a nonce: True once for an unexpired nonce we issued, False otherwise."""
+    ticket = check(value)
+    return ticket is not None and ticket.first_use()
 
 
 def purge_expired() -> int:

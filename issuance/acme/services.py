@@ -8,6 +8,7 @@ import copy
 import functools
 import ipaddress
 import json
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from certportal.events import Actor, record
 from certportal.prepared import PreparedQuery
 from certportal.secrets import seal_for
 from issuance import services as issuance
-from issuance.acme import jws, messages, nonces, validation
+from issuance.acme import jws, limits, messages, nonces, validation
 from issuance.acme.choices import (
     AccountStatus,
     AuthorizationStatus,
@@ -55,6 +56,8 @@ from pki import certs, export, policy
 from pki import csr as pki_csr
 from pki.errors import PKIError
 from profiles.models import CertificateAuthority, CertificateProfile
+
+logger = logging.getLogger(__name__)
 
 # --- EAB credentials (portal side) ------------------------------------------------------
 
@@ -175,7 +178,8 @@ def authenticate(
     want_jwk: bool | None,
     source_ip: str | None,
 ) -> Authenticated:
-    """Check a JWS POST: shape, algorithm, url, single-use nonce, signer, signature.
+    """Check a JWS POST: shape, algorithm, url, nonce, signer, signature, and then
+    record the nonce's use (single use; nothing is written before the signature holds).
 
     app is the Application's name from the URL. want_jwk: True where a jwk is required
     (newAccount), False where a kid is (most), None where either is allowed (revokeCert).
@@ -184,7 +188,8 @@ def authenticate(
         parsed = jws.parse(body, settings.CERTPORTAL_ACME_MAX_BODY_BYTES)
         if parsed.url != url:
             raise AcmeProblem("unauthorized", "The JWS url is not the URL of this request.", 401)
-        if not nonces.consume(parsed.nonce):
+        nonce = nonces.check(parsed.nonce)
+        if nonce is None:
             raise AcmeProblem("badNonce", "The nonce is unknown, used or expired.")
         if want_jwk is True and parsed.jwk is None:
             raise AcmeProblem("malformed", "This request must carry a jwk, not a kid.")
@@ -199,8 +204,15 @@ def authenticate(
             key = parsed.jwk
         jws.verify(parsed, key)
     except jws.JWSError as error:
-        raise AcmeProblem(error.kind, error.detail, error.status) from error
+        raise _from_jws(error) from error
+    # Only now, with the signature checked, is the use recorded (a row without Redis).
+    if not nonce.first_use():
+        raise AcmeProblem("badNonce", "The nonce is unknown, used or expired.")
     return Authenticated(key=key, account=account, payload=parsed.payload, source_ip=source_ip)
+
+
+def _from_jws(error: jws.JWSError) -> AcmeProblem:
+    return AcmeProblem(error.kind, error.detail, error.status, **error.extra)
 
 
 def _account_for_kid(app: str, kid: str) -> tuple[Account, jose.JWK]:
@@ -268,7 +280,9 @@ def new_account(
     if payload.get("termsOfServiceAgreed") is not True:
         raise AcmeProblem("userActionRequired", "Agree to the terms of service.", 403)
     contacts = messages.parse_contacts(payload.get("contact"))
+    limits.new_account(application.pk, auth.source_ip, verified=False)
     eab = _checked_eab(application, payload.get("externalAccountBinding"), auth.key, url)
+    limits.new_account(application.pk, auth.source_ip, verified=True)
     return _create_account(application, profile, auth, eab, contacts, thumbprint), True
 
 
@@ -290,7 +304,7 @@ def _checked_eab(
             )
         jws.verify_eab(binding, expected_url=url, account_key=key, hmac_key=eab.hmac_key_bytes())
     except jws.JWSError as error:
-        raise AcmeProblem(error.kind, error.detail, error.status) from error
+        raise _from_jws(error) from error
     if not eab.reusable and eab.bound_at is not None:
         raise _already_bound()
     return eab
@@ -401,6 +415,13 @@ def _deactivate(account: Account, actor: Actor, *, data: dict[str, Any] | None =
     Authorization.objects.filter(order__account=account, status=AuthorizationStatus.PENDING).update(
         status=AuthorizationStatus.DEACTIVATED
     )
+    # RFC 8555 7.3.6: the account's pending operations end with it.
+    Order.objects.filter(
+        account=account, status__in=[OrderStatus.PENDING, OrderStatus.READY]
+    ).update(
+        status=OrderStatus.INVALID,
+        error=messages.problem("unauthorized", "The account was deactivated."),
+    )
     account.status = AccountStatus.DEACTIVATED
     record(
         "acme.account_deactivated",
@@ -423,7 +444,7 @@ def change_key(account: Account, auth: Authenticated, *, url: str, account_url: 
         jws.check_account_key(inner.jwk)
         jws.verify(inner, inner.jwk)
     except jws.JWSError as error:
-        raise AcmeProblem(error.kind, error.detail, error.status) from error
+        raise _from_jws(error) from error
     body = messages.parse_json_object(inner.payload)
     if body.get("account") != account_url:
         raise AcmeProblem("malformed", "The inner payload must name this account.")
@@ -432,7 +453,9 @@ def change_key(account: Account, auth: Authenticated, *, url: str, account_url: 
     new_thumbprint = jws.thumbprint(inner.jwk)
     conflict = Account.objects.filter(thumbprint=new_thumbprint).first()
     if conflict is not None:
-        raise AcmeProblem("conflict", "The new key is already in use.", 409, location=conflict.id)
+        # RFC 8555 7.3.5: the Location header names the account that holds the key.
+        holder = account_url.rsplit("/", 1)[0] + "/" + conflict.id
+        raise AcmeProblem("conflict", "The new key is already in use.", 409, location=holder)
     with transaction.atomic():
         Account.objects.filter(pk=account.pk).update(
             jwk=inner.jwk.public_key().to_json(), thumbprint=new_thumbprint
@@ -463,14 +486,17 @@ def new_order(
 ) -> tuple[Order, list[Authorization]]:
     """newOrder: check every identifier against the profile, then one authorization each."""
     request = messages.parse_new_order(auth.json())
+    limits.new_order(account, len(request.identifiers))
     if request.profile is not None and request.profile != profile.slug:
         raise AcmeProblem(
             "invalidProfile", f"This directory issues only the profile {profile.slug!r}."
         )
-    rules = profile.policy()
-    for identifier in request.identifiers:
-        _check_identifier(identifier, profile, rules)
-    replaces = _replaced_certificate(account, request.replaces) if request.replaces else None
+    _check_identifiers(request.identifiers, profile)
+    replaces = (
+        _replaced_certificate(account, request.replaces, request.identifiers)
+        if request.replaces
+        else None
+    )
     now = timezone.now()
     expires = now + timedelta(hours=settings.CERTPORTAL_ACME_ORDER_LIFETIME_HOURS)
     with transaction.atomic():
@@ -504,6 +530,19 @@ def new_order(
     return order, authorizations
 
 
+def _check_identifiers(identifiers: list[Identifier], profile: CertificateProfile) -> None:
+    """Every identifier against the profile; all refusals at once, one subproblem each
+    (RFC 8555 6.7.1) when there are several."""
+    rules = profile.policy()
+    refused = []
+    for identifier in identifiers:
+        try:
+            _check_identifier(identifier, profile, rules)
+        except AcmeProblem as problem:
+            refused.append(messages.subproblem(problem, identifier.as_json()))
+    messages.raise_identifier_problems(refused)
+
+
 def _check_identifier(
     identifier: Identifier, profile: CertificateProfile, rules: policy.Policy
 ) -> None:
@@ -535,18 +574,47 @@ def _challenge_types(authz: Authorization) -> list[str]:
     return [ChallengeType.HTTP_01, ChallengeType.DNS_01, ChallengeType.TLS_ALPN_01]
 
 
-def _replaced_certificate(account: Account, cert_id: str) -> Certificate:
-    """The certificate a newOrder "replaces" (RFC 9773 5): this Application's, not yet replaced."""
+def _replaced_certificate(
+    account: Account, cert_id: str, identifiers: list[Identifier]
+) -> Certificate:
+    """The certificate a newOrder "replaces" (RFC 9773 5). RFC 9773 leaves the match to
+    the server; this one is strict: the certificate is one this account ordered and
+    shares a name with the order, or the order names exactly its names (another
+    account, or another front, of the same Application); and nothing replaced it yet."""
     certificate = find_certificate_by_ari_id(account.application, cert_id)
     if certificate is None:
         raise AcmeProblem(
             "malformed", "replaces names no certificate of this account's Application."
         )
-    if Order.objects.filter(replaces=certificate, status=OrderStatus.VALID).exists() or (
+    names = {_san_value(san) for san in certificate.sans}
+    ordered = {i.value for i in identifiers}
+    if ordered != names:
+        if not Order.objects.filter(account=account, certificate=certificate).exists():
+            raise AcmeProblem(
+                "malformed",
+                "replaces names a certificate this account did not order, and the order "
+                "does not name exactly its names.",
+            )
+        if not ordered & names:
+            raise AcmeProblem(
+                "malformed", "replaces names a certificate that shares no name with this order."
+            )
+    if (
         certificate.status == CertificateStatus.SUPERSEDED
+        or Order.objects.filter(
+            replaces=certificate, status__in=[OrderStatus.PROCESSING, OrderStatus.VALID]
+        ).exists()
     ):
         raise AcmeProblem("alreadyReplaced", "That certificate has already been replaced.", 409)
     return certificate
+
+
+def _san_value(san: str) -> str:
+    """A stored SAN as an order identifier's value (lowercase name, compressed address)."""
+    try:
+        return str(ipaddress.ip_address(san))
+    except ValueError:
+        return san.lower().rstrip(".")
 
 
 def find_certificate_by_ari_id(application: Application, cert_id: str) -> Certificate | None:
@@ -624,7 +692,10 @@ def answer_challenge(challenge: Challenge, auth: Authenticated) -> Challenge:
 
 def _queue_validation(challenge_id: str) -> None:
     queue.enqueue(
-        "issuance.acme.tasks.validate_challenge", challenge_id, task_name=f"acme-{challenge_id}"
+        "issuance.acme.tasks.validate_challenge",
+        challenge_id,
+        task_name=f"acme-{challenge_id}",
+        cluster=settings.CERTPORTAL_ACME_VALIDATION_CLUSTER,
     )
 
 
@@ -689,6 +760,17 @@ def validate_challenge(challenge_id: str) -> str | None:
 
 
 def _run_check(kind: str, identifier: str, token: str, key_auth: str) -> validation.Failure:
+    """The check's verdict. What the other side sends is untrusted input: a check that
+    breaks on it fails the challenge instead of the task (which would leave it
+    processing, retried, for good)."""
+    try:
+        return _check(kind, identifier, token, key_auth)
+    except Exception:
+        logger.exception("ACME %s check of %s broke", kind, identifier)
+        return ("serverInternal", f"The {kind} check could not be completed.")
+
+
+def _check(kind: str, identifier: str, token: str, key_auth: str) -> validation.Failure:
     if kind == ChallengeType.HTTP_01:
         return validation.http01(identifier, token, key_auth)
     if kind == ChallengeType.DNS_01:
@@ -728,23 +810,61 @@ def _ready_if_all_valid(order_id: str) -> None:
 
 
 def _challenge_invalid(challenge: Challenge, error: dict[str, Any]) -> None:
+    authz = challenge.authorization
+    _LOCK_ORDER(order_id=authz.order_id)  # as _challenge_valid: one verdict at a time
     if not Challenge.objects.filter(pk=challenge.pk, status=ChallengeStatus.PROCESSING).update(
-        status=ChallengeStatus.INVALID, error=error
+        status=ChallengeStatus.INVALID, error=error, failed_at=timezone.now()
     ):
         return
     challenge.status, challenge.error = ChallengeStatus.INVALID, error
-    authz = challenge.authorization
-    Authorization.objects.filter(pk=authz.pk).update(status=AuthorizationStatus.INVALID)
-    Order.objects.filter(pk=authz.order_id, status=OrderStatus.PENDING).update(
+    # Only a pending authorization fails: another of its challenges may have made it
+    # valid while this one was still being checked, and a late failure must not undo that.
+    if Authorization.objects.filter(pk=authz.pk, status=AuthorizationStatus.PENDING).update(
+        status=AuthorizationStatus.INVALID
+    ):
+        _invalidate_order(authz.order_id, error)
+
+
+def _invalidate_order(order_id: str, error: dict[str, Any]) -> None:
+    """An authorization of the order ended other than valid (RFC 8555 7.1.6): an order
+    not yet finalized becomes invalid."""
+    Order.objects.filter(pk=order_id, status__in=[OrderStatus.PENDING, OrderStatus.READY]).update(
         status=OrderStatus.INVALID, error=error
     )
 
 
 def deactivate_authorization(authz: Authorization, auth: Authenticated) -> Authorization:
+    """POST to an authorization: {"status": "deactivated"} deactivates a pending or
+    valid one (RFC 8555 7.5.2) and with it its order; POST-as-GET reads it."""
     payload = auth.json() if not auth.post_as_get else {}
-    if payload.get("status") == AuthorizationStatus.DEACTIVATED:
-        Authorization.objects.filter(pk=authz.pk).update(status=AuthorizationStatus.DEACTIVATED)
+    if "status" not in payload:
+        return authz
+    if payload["status"] != AuthorizationStatus.DEACTIVATED:
+        raise AcmeProblem("malformed", 'An authorization may only be set to "deactivated".')
+    with transaction.atomic():
+        _LOCK_ORDER(order_id=authz.order_id)
+        if not Authorization.objects.filter(
+            pk=authz.pk, status__in=[AuthorizationStatus.PENDING, AuthorizationStatus.VALID]
+        ).update(status=AuthorizationStatus.DEACTIVATED):
+            authz.refresh_from_db(fields=["status"])
+            if authz.status == AuthorizationStatus.DEACTIVATED:
+                return authz
+            raise AcmeProblem(
+                "malformed", f"The authorization is {authz.status}; it cannot be deactivated."
+            )
         authz.status = AuthorizationStatus.DEACTIVATED
+        _invalidate_order(
+            authz.order_id,
+            messages.problem("unauthorized", "An authorization of this order was deactivated."),
+        )
+        record(
+            "acme.authorization_deactivated",
+            actor=auth.actor(),
+            obj=authz,
+            application=auth.account.application if auth.account else None,
+            data={"identifier": authz.identifier_value},
+            outbox=False,
+        )
     return authz
 
 

@@ -208,7 +208,7 @@ def _tls_alpn01(identifier: str, key_auth: str) -> Failure:
             continue
         if protocol != "acme-tls/1" or not der:
             return ("unauthorized", "The server did not negotiate acme-tls/1.")
-        return _check_alpn_certificate(x509.load_der_x509_certificate(der), identifier, key_auth)
+        return _check_alpn_certificate(der, identifier, key_auth)
     return last
 
 
@@ -219,14 +219,22 @@ def _sni(identifier: str) -> str:
         return identifier
 
 
-def _check_alpn_certificate(cert: x509.Certificate, identifier: str, key_auth: str) -> Failure:
+def _check_alpn_certificate(der: bytes, identifier: str, key_auth: str) -> Failure:
+    """RFC 8737 3: one SAN, the identifier; a critical acmeIdentifier extension holding
+    the key authorization's SHA-256 as a DER OCTET STRING and nothing after it. The
+    certificate comes from whoever answers: anything malformed is a failed proof."""
     try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        ext = cert.extensions.get_extension_for_oid(ACME_IDENTIFIER_OID)
+        cert = x509.load_der_x509_certificate(der)
+        extensions = cert.extensions  # parsed here: a malformed or repeated one raises
+    except ValueError as exc:
+        return ("unauthorized", f"The tls-alpn-01 certificate cannot be read: {exc}")
+    try:
+        san = extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        ext = extensions.get_extension_for_oid(ACME_IDENTIFIER_OID)
     except x509.ExtensionNotFound:
         return ("unauthorized", "The certificate lacks a SAN or the acmeIdentifier extension.")
     names = [
-        *san.get_values_for_type(x509.DNSName),
+        *(name.lower() for name in san.get_values_for_type(x509.DNSName)),
         *map(str, san.get_values_for_type(x509.IPAddress)),
     ]
     if names != [identifier] or len(list(san)) != 1:
@@ -235,9 +243,9 @@ def _check_alpn_certificate(cert: x509.Certificate, identifier: str, key_auth: s
         return ("unauthorized", "The acmeIdentifier extension must be critical.")
     raw = ext.value.value if isinstance(ext.value, x509.UnrecognizedExtension) else b""
     try:
-        digest = OctetString.load(raw).native
+        digest = OctetString.load(raw, strict=True).native
     except ValueError:
-        return ("unauthorized", "The acmeIdentifier extension is not an OCTET STRING.")
+        return ("unauthorized", "The acmeIdentifier extension is not one DER OCTET STRING.")
     if digest != messages.tls_alpn01_digest(key_auth):
         return ("unauthorized", "The acmeIdentifier digest is not that of the key authorization.")
     return None

@@ -41,19 +41,50 @@ class Reply:
     retry_after: int | None = None
 
 
-def acme_endpoint(view: Callable[..., Reply]) -> Callable[..., HttpResponse]:
-    """Turn a Reply or an AcmeProblem into the HTTP response, with the common headers."""
+def acme_endpoint(*methods: str) -> Callable[[Callable[..., Reply]], Callable[..., HttpResponse]]:
+    """Turn a Reply or an AcmeProblem into the HTTP response, with the common headers.
+    Another method than ``methods`` is a 405 problem document (RFC 8555 6.3), as every
+    error here is one."""
 
-    @csrf_exempt
-    @wraps(view)
-    def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        try:
-            reply = view(request, **kwargs)
-        except AcmeProblem as problem:
-            reply = Reply(problem.as_json(), problem.status, messages.PROBLEM_JSON)
-        return _render(request, reply, kwargs)
+    def decorate(view: Callable[..., Reply]) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            try:
+                if request.method not in methods:
+                    raise AcmeProblem(
+                        "malformed", f"Use {' or '.join(methods)} on this resource.", 405
+                    )
+                reply = view(request, **kwargs)
+            except AcmeProblem as problem:
+                reply = _problem_reply(request, problem)
+            response = _render(request, reply, kwargs)
+            if response.status_code == 405:
+                response["Allow"] = ", ".join(methods)
+            return response
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+def _problem_reply(request: HttpRequest, problem: AcmeProblem) -> Reply:
+    links = []
+    if problem.kind == "userActionRequired":
+        # RFC 8555 7.3.3: the client is sent to the terms it must agree to.
+        links.append((_terms_url(request), "terms-of-service"))
+    return Reply(
+        problem.as_json(),
+        problem.status,
+        messages.PROBLEM_JSON,
+        location=problem.location,
+        links=links,
+        retry_after=problem.retry_after,
+    )
+
+
+def _terms_url(request: HttpRequest) -> str:
+    return settings.CERTPORTAL_ACME_TERMS_URL or request.build_absolute_uri("/acme/terms")
 
 
 def _render(request: HttpRequest, reply: Reply, kwargs: dict[str, Any]) -> HttpResponse:
@@ -135,21 +166,18 @@ def _account_auth(request: HttpRequest, app: str) -> tuple[Account, services.Aut
 # --- Directory, nonces, terms -----------------------------------------------------------
 
 
-@acme_endpoint
-@require_http_methods(["GET"])
+@acme_endpoint("GET")
 def directory(request: HttpRequest, app: str, profile: str) -> Reply:
     application, found = _directory(app, profile)
     urls = _urls(request, application, found.slug)
-    terms = settings.CERTPORTAL_ACME_TERMS_URL or request.build_absolute_uri("/acme/terms")
     return Reply(
         messages.directory(
-            urls, terms, settings.CERTPORTAL_BASE_URL, (found.slug, found.description)
+            urls, _terms_url(request), settings.CERTPORTAL_BASE_URL, (found.slug, found.description)
         )
     )
 
 
-@acme_endpoint
-@require_http_methods(["GET", "HEAD"])
+@acme_endpoint("GET", "HEAD")
 def new_nonce(request: HttpRequest, app: str, profile: str) -> Reply:
     _directory(app, profile)
     return Reply(status=200 if request.method == "HEAD" else 204)
@@ -163,8 +191,7 @@ def terms(request: HttpRequest) -> HttpResponse:
 # --- Accounts ---------------------------------------------------------------------------
 
 
-@acme_endpoint
-@require_http_methods(["POST"])
+@acme_endpoint("POST")
 def new_account(request: HttpRequest, app: str, profile: str) -> Reply:
     application, found = _directory(app, profile)
     auth = _auth(request, app, want_jwk=True)
@@ -188,24 +215,21 @@ def _own_account(
     return account, auth, _urls(request, account.application, account.profile.slug)
 
 
-@acme_endpoint
-@require_http_methods(["POST"])
+@acme_endpoint("POST")
 def account(request: HttpRequest, app: str, account_id: str) -> Reply:
     found, auth, urls = _own_account(request, app, account_id)
     found = services.update_account(found, auth)
     return Reply(messages.account_json(found, urls), links=[_index_link(urls)])
 
 
-@acme_endpoint
-@require_http_methods(["POST"])
+@acme_endpoint("POST")
 def account_orders(request: HttpRequest, app: str, account_id: str) -> Reply:
     found, _, urls = _own_account(request, app, account_id)
     ids = Order.objects.filter(account=found).values_list("pk", flat=True)
     return Reply({"orders": [urls.obj("order", i) for i in ids]}, links=[_index_link(urls)])
 
 
-@acme_endpoint
-@require_http_methods(["POST"])
+@acme_endpoint("POST")
 def key_change(request: HttpRequest, app: str, profile: str) -> Reply:
     application, found = _directory(app, profile)
     auth = _auth(request, app)
@@ -269,8 +293,7 @@ _ACCOUNT_CHALLENGE = PreparedQuery(
 )
 
 
-@acme_endpoint
-@require_http_methods(["POST"])
+@acme_endpoint("POST")
 def new_order(request: HttpRequest, app: str, profile: str) -> Reply:
     account, auth = _account_auth(request, app)
     application = account.application
@@ -300,8 +323,7 @@ def _account_order(
     return order, auth, _order_urls(request, account.application, order.profile_id)
 
 
-@acme_endpoint
-@require_http_methods(["POST"])
+@acme_endpoint("POST")
 def order(request: HttpRequest, app: str, order_id: str) -> Reply:
     found, _, urls = _account_order(request, app, order_id)
     services.refresh_order(found)
@@ -310,8 +332,7 @@ def order(request: HttpRequest, app: str, order_id: str) -> Reply:
     return reply
 
 
-@acme_endpoint
-@require_http_methods(["POST"])
+@acme_endpoint("POST")
 def finalize(request: HttpRequest, app: str, order_id: str) -> Reply:
     found, auth, urls = _account_order(request, app, order_id)
     found = services.finalize(found, auth)
@@ -320,8 +341,7 @@ def finalize(request: HttpRequest, app: str, order_id: str) -> Reply:
     return reply
 
 
-@acme_endpoint
-@require_http_methods(["POST"])
+@acme_endpoint("POST")
 def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
     account, auth = _account_auth(request, app)
     challenges = _owned(_AUTHZ_CHALLENGES, "authorization", account, authz_id=authz_id)
@@ -336,8 +356,7 @@ def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
     )
 
 
-@acme_endpoint
-@require_http_methods(["POST"])
+@acme_endpoint("POST")
 def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
     account, auth = _account_auth(request, app)
     found = _owned(_ACCOUNT_CHALLENGE, "challenge", account, challenge_id=challenge_id)[0]
@@ -370,8 +389,7 @@ _ACCOUNT_CERTIFICATE = PreparedQuery(
 )
 
 
-@acme_endpoint
-@require_http_methods(["POST"])
+@acme_endpoint("POST")
 def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
     account, _ = _account_auth(request, app)
     try:
@@ -394,8 +412,7 @@ def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
     )
 
 
-@acme_endpoint
-@require_http_methods(["POST"])
+@acme_endpoint("POST")
 def revoke_cert(request: HttpRequest, app: str, profile: str) -> Reply:
     application, _ = _directory(app, profile)
     auth = _auth(request, app, want_jwk=None)
@@ -403,8 +420,7 @@ def revoke_cert(request: HttpRequest, app: str, profile: str) -> Reply:
     return Reply()
 
 
-@acme_endpoint
-@require_http_methods(["GET"])
+@acme_endpoint("GET")
 def renewal_info(request: HttpRequest, app: str, profile: str, cert_id: str) -> Reply:
     application, _ = _directory(app, profile)
     found: Certificate | None = services.find_certificate_by_ari_id(application, cert_id)

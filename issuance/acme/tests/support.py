@@ -152,8 +152,13 @@ def http_routes(
         yield
 
 
-def tls_alpn_certificate(identifier: str, key_auth: str) -> tuple[bytes, bytes]:
-    """The RFC 8737 proof certificate and key, PEM."""
+def tls_alpn_certificate(
+    identifier: str,
+    key_auth: str,
+    extensions: list[tuple[x509.ExtensionType, bool]] | None = None,
+) -> tuple[bytes, bytes]:
+    """The RFC 8737 proof certificate and key, PEM; ``extensions`` (extension, critical)
+    replace its SAN and acmeIdentifier, to send a malformed one."""
     import hashlib
 
     from asn1crypto.core import OctetString
@@ -162,7 +167,12 @@ def tls_alpn_certificate(identifier: str, key_auth: str) -> tuple[bytes, bytes]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acme tls-alpn-01")])
     now = datetime.datetime.now(datetime.UTC)
     digest = OctetString(hashlib.sha256(key_auth.encode()).digest()).dump()
-    cert = (
+    if extensions is None:
+        extensions = [
+            (x509.SubjectAlternativeName([x509.DNSName(identifier)]), False),
+            (x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31"), digest), True),
+        ]
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -170,13 +180,10 @@ def tls_alpn_certificate(identifier: str, key_auth: str) -> tuple[bytes, bytes]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(identifier)]), critical=False)
-        .add_extension(
-            x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31"), digest),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
     )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    cert = builder.sign(key, hashes.SHA256())
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -187,10 +194,14 @@ def tls_alpn_certificate(identifier: str, key_auth: str) -> tuple[bytes, bytes]:
 
 @contextmanager
 def tls_alpn01_responder(
-    identifier: str, key_auth: str, port: int = TLSALPN01_PORT
+    identifier: str,
+    key_auth: str,
+    port: int = TLSALPN01_PORT,
+    extensions: list[tuple[x509.ExtensionType, bool]] | None = None,
 ) -> Iterator[None]:
-    """A TLS server that answers ALPN acme-tls/1 with the proof certificate."""
-    cert_pem, key_pem = tls_alpn_certificate(identifier, key_auth)
+    """A TLS server that answers ALPN acme-tls/1 with the proof certificate (or one with
+    the given ``extensions`` instead of its own)."""
+    cert_pem, key_pem = tls_alpn_certificate(identifier, key_auth, extensions)
     with tempfile.NamedTemporaryFile() as cert_file, tempfile.NamedTemporaryFile() as key_file:
         cert_file.write(cert_pem)
         cert_file.flush()
