@@ -25,7 +25,7 @@ from approvals.services import approval_required
 from certportal import generation, queue
 from certportal.events import SYSTEM, Actor, Event, event_rows, record
 from certportal.rows import insert_rows
-from certportal.secrets import seal_for
+from certportal.secrets import SecretError, seal_for
 from issuance.choices import (
     REQUEST_TRANSITIONS,
     CertificateStatus,
@@ -654,7 +654,10 @@ def renew(
     if key_mode == "reuse":
         if not certificate.has_private_key:
             raise RenewalError("The portal does not hold this certificate's key; renew with a CSR.")
-        reuse = certificate.private_key_pem()
+        try:
+            reuse = held_key_pem(certificate)
+        except CertificateFileError as exc:
+            raise RenewalError(str(exc)) from exc
     [result] = submit_many(
         application=certificate.application,
         profile=certificate.profile,
@@ -772,13 +775,25 @@ def import_certificate(
     return certificate
 
 
+def held_key_pem(certificate: Certificate) -> bytes:
+    """The held key in plaintext, or a CertificateFileError when its sealed copy does not
+    open for this certificate (moved from another row, or altered)."""
+    try:
+        return certificate.private_key_pem()
+    except SecretError as exc:
+        raise CertificateFileError(
+            "The portal's copy of this certificate's key cannot be opened: it was sealed "
+            "for another certificate or altered, so it is not used."
+        ) from exc
+
+
 def export_pkcs12(certificate: Certificate, *, password: str, actor: Actor) -> bytes:
     """The certificate, its chain and its held key as PKCS#12; audited."""
     if not certificate.has_private_key:
         raise CertificateFileError("The portal does not hold this certificate's key.")
     if len(password) < 8:
         raise CertificateFileError("Choose a password of at least 8 characters.", "password")
-    key = keys.load_private_key(certificate.private_key_pem())
+    key = keys.load_private_key(held_key_pem(certificate))
     data = export.to_pkcs12(
         certificate.as_x509(),
         key,
@@ -801,7 +816,7 @@ def export_private_key(certificate: Certificate, *, actor: Actor) -> bytes:
     """The held key as PKCS#8 PEM; audited. Used once, right after server-side generation."""
     if not certificate.has_private_key:
         raise CertificateFileError("The portal does not hold this certificate's key.")
-    pem = certificate.private_key_pem()
+    pem = held_key_pem(certificate)
     record(
         "certificate.key_downloaded",
         actor=actor,

@@ -27,7 +27,7 @@ from applications.models import Application
 from certportal import generation, queue, wakeups
 from certportal.events import Actor, record
 from certportal.prepared import PreparedQuery
-from certportal.secrets import seal_for
+from certportal.secrets import seal_into
 from issuance import services as issuance
 from issuance.acme import jws, messages, nonces, validation
 from issuance.acme.choices import (
@@ -75,8 +75,8 @@ def create_eab_key(
             expires_at=expires_at,
             created_by=actor.describe(),
         )
-        eab.hmac_key = seal_for(eab, "hmac_key", hmac_key)
         eab.save(force_insert=True)
+        seal_into(eab, "hmac_key", hmac_key)  # bound to the row: sealed once it has its id
         record(
             "acme.eab_created",
             actor=actor,

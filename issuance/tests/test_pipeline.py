@@ -112,7 +112,7 @@ def test_server_generated_key_is_returned_once_and_sealed(application, tls_profi
     )
     assert result.private_key_pem.startswith("-----BEGIN PRIVATE KEY-----")
     stored = Certificate.objects.get(pk=result.certificate.pk)
-    assert stored.private_key.startswith("v1:")
+    assert stored.private_key.startswith("v2:")
     assert "PRIVATE KEY" not in stored.private_key
     key = keys.load_private_key(stored.private_key_pem())
     assert keys.keys_match(key, x509.load_pem_x509_certificate(stored.certificate_pem.encode()))
