@@ -190,7 +190,8 @@ class ImportForm(forms.Form):
 class RevokeForm(forms.Form):
     reason = forms.ChoiceField(choices=RevocationReason.choices, initial="unspecified")
     confirm = forms.BooleanField(
-        label="I understand that revocation cannot be undone.", required=True
+        label="I understand that revocation cannot be undone (a certificate hold can be released).",
+        required=True,
     )
 
 

@@ -823,9 +823,8 @@ def revoke(application: Application, auth: Authenticated) -> Certificate:
         raise AcmeProblem("malformed", "This certificate was not issued to this Application.", 404)
     if not _may_revoke(certificate, cert, auth):
         raise AcmeProblem("unauthorized", "Neither this account nor this key may revoke it.", 403)
-    if certificate.status == CertificateStatus.REVOKED:
-        raise AcmeProblem("alreadyRevoked", "The certificate is already revoked.")
     try:
+        # A certificate on hold may still be revoked for good (revoke says when it may).
         return issuance.revoke(certificate, reason=reason, actor=auth.actor())
     except issuance.RevocationError as exc:
         raise AcmeProblem("alreadyRevoked", str(exc)) from exc
