@@ -573,10 +573,10 @@ def _block_key(certificate: Certificate, actor: Actor) -> str:
 def release_hold(certificate: Certificate, *, actor: Actor) -> Certificate:
     """Take a certificate off hold (revoked with certificateHold): it is valid again.
 
-    The next CRL no longer lists it. RFC 5280 5.3.1 reserves removeFromCRL for delta
-    CRLs; the portal publishes full CRLs only, where a released certificate is simply
-    absent (as RFC 5280 3.3 describes for a hold that is lifted). OCSP answers good from
-    the next request. The CA's CRL is marked stale and rebuilt, as for a revocation.
+    The next CRL no longer lists it: RFC 5280 5.3.1 allows removeFromCRL only in delta
+    CRLs, and the portal publishes full CRLs, where a released certificate is simply
+    absent. OCSP answers good from the next request. The CA's CRL is marked stale and
+    rebuilt, as for a revocation.
     """
     with transaction.atomic():
         status = _status_off_hold(certificate)
