@@ -4,21 +4,19 @@ pg_dump), and a sealed value opens only in the row and column it was sealed for.
 from __future__ import annotations
 
 import base64
-import importlib
 import io
 import subprocess
 
 import pytest
-from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from certportal.api import services as credentials
 from certportal.secrets import (
     LEGACY_VERSION,
-    VERSION,
     SecretError,
     keyring,
     seal,
@@ -203,15 +201,20 @@ def test_v1_values_still_open_and_rotate_kek_binds_them_to_their_row(two_held_ke
         _move_key(first, second).private_key_pem()
 
 
-@pytest.mark.django_db
-def test_migration_reseals_v1_values_with_the_rotate_code(two_held_keys, issuing_ca):
-    migration = importlib.import_module("certportal.migrations.0002_reseal_secrets_bound_to_row")
-    first, _ = two_held_keys
-    expected = first.private_key_pem()
-    _as_v1(first, "private_key")
-    migration._reseal(VERSION)(django_apps, None)
-    first.refresh_from_db()
-    assert first.private_key.startswith("v2:") and first.private_key_pem() == expected
-    migration._reseal(LEGACY_VERSION)(django_apps, None)  # backwards: readable by v1 code
-    first.refresh_from_db()
-    assert first.private_key.startswith("v1:") and first.private_key_pem() == expected
+@pytest.mark.django_db(transaction=True)
+def test_migration_binds_v1_values_to_their_row_and_back(application, tls_profile, actor):
+    certificate = _server_key_certificate(application, tls_profile, actor, "m.example.test")
+    expected = certificate.private_key_pem()
+    ca = CertificateAuthority.objects.get(pk=certificate.ca_id)
+    executor = MigrationExecutor(connection)
+    executor.migrate([("certportal", "0001_initial")])  # backwards: v1, for older code
+    certificate.refresh_from_db()
+    ca.refresh_from_db()
+    assert certificate.private_key.startswith("v1:") and ca.private_key.startswith("v1:")
+    assert certificate.private_key_pem() == expected
+    executor.loader.build_graph()
+    executor.migrate([("certportal", "0002_reseal_secrets_bound_to_row")])
+    certificate.refresh_from_db()
+    ca.refresh_from_db()
+    assert certificate.private_key.startswith("v2:") and ca.private_key.startswith("v2:")
+    assert certificate.private_key_pem() == expected and ca.load_private_key()
