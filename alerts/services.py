@@ -90,8 +90,10 @@ def save_channel(
         raise ValidationError(errors)
     channel = channel or Channel(application=application)
     channel.name, channel.kind, channel.config = name, kind, config
-    channel.set_secret_values(wanted.secrets)
     with transaction.atomic():
+        if channel.pk is None:
+            channel.save()  # the sealed secrets bind the row's id: insert first
+        channel.set_secret_values(wanted.secrets)
         channel.save()
         record(
             "alerts.channel_saved",

@@ -190,7 +190,9 @@ class ImportForm(forms.Form):
 class RevokeForm(forms.Form):
     reason = forms.ChoiceField(choices=RevocationReason.choices, initial="unspecified")
     confirm = forms.BooleanField(
-        label="I understand that revocation cannot be undone.", required=True
+        label="I understand that revocation cannot be undone.",
+        help_text="Except a certificate hold, which can be released from the certificate page.",
+        required=True,
     )
 
 

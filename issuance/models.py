@@ -216,3 +216,26 @@ class Certificate(models.Model):
         if self.chain_pem:
             return export.load_certificates(self.chain_pem)
         return self.ca.chain() if self.ca is not None else []
+
+
+class BlockedKey(models.Model):
+    """A public key reported compromised: the pipeline refuses it in any later request."""
+
+    # SHA-256 of the SubjectPublicKeyInfo DER (hex); the primary key, so the pipeline's
+    # one lookup per batch is an index scan.
+    spki_sha256 = models.CharField(max_length=64, primary_key=True)
+    reason = models.CharField(max_length=24, choices=RevocationReason.choices)
+    # The revocation that reported it (kept if the certificate row ever goes).
+    certificate = models.ForeignKey(
+        Certificate,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    reported_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"blocked key {self.spki_sha256[:16]}…"

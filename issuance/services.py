@@ -10,15 +10,18 @@ from __future__ import annotations
 import contextlib
 import copy
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import DateTimeField, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from applications.models import Application
@@ -27,7 +30,7 @@ from approvals.services import approval_required
 from certportal import generation, queue
 from certportal.events import SYSTEM, Actor, Event, event_rows, record
 from certportal.rows import insert_rows
-from certportal.secrets import seal_for
+from certportal.secrets import SecretError, seal_for
 from issuance import trust
 from issuance.choices import (
     REQUEST_TRANSITIONS,
@@ -36,7 +39,7 @@ from issuance.choices import (
     RequestState,
     RevocationReason,
 )
-from issuance.models import Certificate, CertificateRequest
+from issuance.models import BlockedKey, Certificate, CertificateRequest
 from pki import certs, export, keys, names, policy
 from pki import csr as pki_csr
 from pki.errors import PKIError
@@ -104,6 +107,12 @@ class _Candidate:
     decision: policy.Decision
     csr_pem: str = ""
 
+    @cached_property
+    def spki_sha256(self) -> str | None:
+        """The hash of a key the requester brought (CSR or reused key); a key the
+        portal is about to generate is new, so it has none to check."""
+        return keys.spki_sha256(self.public_key) if self.public_key is not None else None
+
 
 def submit(
     *,
@@ -140,26 +149,51 @@ def submit_many(
     """The pipeline for one or many asks against one Application and profile.
 
     Each ask gets its own answer, in order: a Submission, or the IssuanceRejected that
-    says why. Everything accepted is stored in one transaction with one INSERT per table,
-    which is what makes bulk issuance and renewal sweeps cheap.
+    says why (a key reported compromised among them: one lookup for the whole batch).
+    Everything accepted is stored in one transaction with one INSERT per table, which is
+    what makes bulk issuance and renewal sweeps cheap.
     """
     ca = _usable_ca(application, profile)
     approvals.start_pipeline_call(application, profile)
     rules = profile.policy()
-    results: list[Submission | IssuanceRejected] = []
-    accepted: list[tuple[int, _Candidate, CertificateRequest]] = []
+    answers: dict[int, Submission | IssuanceRejected] = {}
+    decided: list[tuple[int, _Candidate]] = []
     for index, ask in enumerate(asks):
         try:
-            candidate = _candidate(ask, profile, rules, ca)
+            decided.append((index, _candidate(ask, profile, rules, ca)))
         except IssuanceRejected as rejected:
-            results.append(rejected)
+            answers[index] = rejected
+    accepted: list[tuple[int, _Candidate, CertificateRequest]] = []
+    blocked = _blocked_keys(candidate for _, candidate in decided)
+    for index, candidate in decided:
+        if candidate.spki_sha256 in blocked:
+            answers[index] = _compromised_key(candidate)
             continue
         request = _new_request(application, profile, method, actor, candidate)
-        results.append(Submission(request=request))
+        answers[index] = Submission(request=request)
         accepted.append((index, candidate, request))
+    results = [answers[index] for index in range(len(asks))]
     if accepted:
         _store_and_issue(application, ca, actor, accepted, results)
     return results
+
+
+def _blocked_keys(candidates: Iterable[_Candidate]) -> set[str]:
+    """Which of the candidates' keys were reported compromised: one indexed query for
+    the batch, none when every key is generated here."""
+    hashes = {digest for c in candidates if (digest := c.spki_sha256)}
+    if not hashes:
+        return set()
+    return set(BlockedKey.objects.filter(spki_sha256__in=hashes).values_list("pk", flat=True))
+
+
+def _compromised_key(candidate: _Candidate) -> IssuanceRejected:
+    return IssuanceRejected(
+        "bad_key",
+        "This key was reported compromised (a certificate with it was revoked for "
+        "keyCompromise); generate a new key.",
+        "csr" if candidate.ask.csr is not None else None,
+    )
 
 
 def _candidate(
@@ -474,41 +508,117 @@ def transition(request: CertificateRequest, new_state: str, *, reason: str = "")
 
 
 class RevocationError(Exception):
-    """A revocation refused (already revoked, unknown reason)."""
+    """A revocation refused (already revoked, unknown reason), or a hold release refused."""
 
 
 def revoke(
     certificate: Certificate, *, reason: str, actor: Actor, revoked_at: datetime | None = None
 ) -> Certificate:
-    """Revoke with an RFC 5280 reason; the CA's CRL is marked stale and rebuilt."""
+    """Revoke with an RFC 5280 reason; the CA's CRL is marked stale and rebuilt.
+
+    A certificate on hold (certificateHold) may still be revoked for good with another
+    reason; it keeps the date of its hold. keyCompromise also blocks the key in the same
+    transaction, so no later request (renewal with the same key included) can use it.
+    """
     if reason not in RevocationReason.values:
         allowed = ", ".join(RevocationReason.values)
         raise RevocationError(f"Unknown revocation reason {reason!r}; use one of {allowed}.")
     when = revoked_at or timezone.now()
+    revocable = ~Q(status=CertificateStatus.REVOKED)
+    if reason != RevocationReason.CERTIFICATE_HOLD:
+        revocable |= Q(revocation_reason=RevocationReason.CERTIFICATE_HOLD)
     with transaction.atomic():
-        updated = (
-            Certificate.objects.filter(pk=certificate.pk)
-            .exclude(status=CertificateStatus.REVOKED)
-            .update(status=CertificateStatus.REVOKED, revoked_at=when, revocation_reason=reason)
+        updated = Certificate.objects.filter(revocable, pk=certificate.pk).update(
+            status=CertificateStatus.REVOKED,
+            revoked_at=Coalesce("revoked_at", Value(when, output_field=DateTimeField())),
+            revocation_reason=reason,
         )
         if updated != 1:
             raise RevocationError("This certificate is already revoked.")
-        if certificate.ca_id:
-            CertificateAuthority.objects.filter(pk=certificate.ca_id).update(crl_stale=True)
+        _mark_crl_stale(certificate)
+        was_on_hold = certificate.revocation_reason == RevocationReason.CERTIFICATE_HOLD
         certificate.status = CertificateStatus.REVOKED
-        certificate.revoked_at = when
         certificate.revocation_reason = reason
+        if was_on_hold:
+            certificate.refresh_from_db(fields=["revoked_at"])
+        else:
+            certificate.revoked_at = when
+        data = {**certificate_event_data(certificate), "reason": reason}
+        if reason == RevocationReason.KEY_COMPROMISE:
+            data["blocked_key_spki_sha256"] = _block_key(certificate, actor)
         record(
             "certificate.revoked",
             actor=actor,
             obj=certificate,
             application=certificate.application,
-            data={**certificate_event_data(certificate), "reason": reason},
+            data=data,
         )
-        if certificate.ca_id:
-            ca_id = certificate.ca_id
-            transaction.on_commit(lambda: _queue_crl_refresh(ca_id))
     return certificate
+
+
+def _block_key(certificate: Certificate, actor: Actor) -> str:
+    """Put the certificate's key on the blocked list (once: a second report is a no-op)."""
+    digest = keys.spki_sha256(certificate.as_x509())
+    BlockedKey.objects.bulk_create(
+        [
+            BlockedKey(
+                spki_sha256=digest,
+                reason=RevocationReason.KEY_COMPROMISE,
+                certificate_id=certificate.pk,
+                reported_by=actor.describe(),
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    return digest
+
+
+def release_hold(certificate: Certificate, *, actor: Actor) -> Certificate:
+    """Take a certificate off hold (revoked with certificateHold): it is valid again.
+
+    The next CRL no longer lists it: RFC 5280 5.3.1 allows removeFromCRL only in delta
+    CRLs, and the portal publishes full CRLs, where a released certificate is simply
+    absent. OCSP answers good from the next request. The CA's CRL is marked stale and
+    rebuilt, as for a revocation.
+    """
+    with transaction.atomic():
+        status = _status_off_hold(certificate)
+        updated = Certificate.objects.filter(
+            pk=certificate.pk,
+            status=CertificateStatus.REVOKED,
+            revocation_reason=RevocationReason.CERTIFICATE_HOLD,
+        ).update(status=status, revoked_at=None, revocation_reason="")
+        if updated != 1:
+            raise RevocationError(
+                "This certificate is not on hold: only a certificateHold can be released."
+            )
+        _mark_crl_stale(certificate)
+        certificate.status, certificate.revoked_at, certificate.revocation_reason = status, None, ""
+        record(
+            "certificate.hold_released",
+            actor=actor,
+            obj=certificate,
+            application=certificate.application,
+            data={**certificate_event_data(certificate), "status": status},
+        )
+    return certificate
+
+
+def _status_off_hold(certificate: Certificate) -> str:
+    """What a released certificate is now: expired, replaced while held, or active."""
+    if certificate.not_after <= timezone.now():
+        return CertificateStatus.EXPIRED
+    if Certificate.objects.filter(replaces_id=certificate.pk).exists():
+        return CertificateStatus.SUPERSEDED
+    return CertificateStatus.ACTIVE
+
+
+def _mark_crl_stale(certificate: Certificate) -> None:
+    """The certificate's entry on its CA's CRL changes: stale now, rebuilt after commit."""
+    if certificate.ca_id:
+        CertificateAuthority.objects.filter(pk=certificate.ca_id).update(crl_stale=True)
+        ca_id = certificate.ca_id
+        transaction.on_commit(lambda: _queue_crl_refresh(ca_id))
 
 
 def _queue_crl_refresh(ca_id: int) -> None:
@@ -528,6 +638,8 @@ def issue_approved(request: CertificateRequest, *, actor: Actor) -> Submission:
         try:
             ca = _usable_ca(locked.application, profile)
             candidate = _candidate(_ask_from_request(locked), profile, profile.policy(), ca)
+            if _blocked_keys([candidate]):
+                raise _compromised_key(candidate)
         except IssuanceRejected as rejected:
             transition(locked, RequestState.FAILED, reason=rejected.message)
             record(
@@ -657,7 +769,10 @@ def renew(
     if key_mode == "reuse":
         if not certificate.has_private_key:
             raise RenewalError("The portal does not hold this certificate's key; renew with a CSR.")
-        reuse = certificate.private_key_pem()
+        try:
+            reuse = held_key_pem(certificate)
+        except CertificateFileError as exc:
+            raise RenewalError(str(exc)) from exc
     [result] = submit_many(
         application=certificate.application,
         profile=certificate.profile,
@@ -858,13 +973,25 @@ def _imported_row(
     )
 
 
+def held_key_pem(certificate: Certificate) -> bytes:
+    """The held key in plaintext, or a CertificateFileError when its sealed copy does not
+    open for this certificate (moved from another row, or altered)."""
+    try:
+        return certificate.private_key_pem()
+    except SecretError as exc:
+        raise CertificateFileError(
+            "The portal's copy of this certificate's key cannot be opened: it was sealed "
+            "for another certificate or altered, so it is not used."
+        ) from exc
+
+
 def export_pkcs12(certificate: Certificate, *, password: str, actor: Actor) -> bytes:
     """The certificate, its chain and its held key as PKCS#12; audited."""
     if not certificate.has_private_key:
         raise CertificateFileError("The portal does not hold this certificate's key.")
     if len(password) < 8:
         raise CertificateFileError("Choose a password of at least 8 characters.", "password")
-    key = keys.load_private_key(certificate.private_key_pem())
+    key = keys.load_private_key(held_key_pem(certificate))
     data = export.to_pkcs12(
         certificate.as_x509(),
         key,
@@ -887,7 +1014,7 @@ def export_private_key(certificate: Certificate, *, actor: Actor) -> bytes:
     """The held key as PKCS#8 PEM; audited. Used once, right after server-side generation."""
     if not certificate.has_private_key:
         raise CertificateFileError("The portal does not hold this certificate's key.")
-    pem = certificate.private_key_pem()
+    pem = held_key_pem(certificate)
     record(
         "certificate.key_downloaded",
         actor=actor,

@@ -28,5 +28,6 @@ urlpatterns += [
     ),
     path(_CERT + "<uuid:pk>/pkcs12/", views.certificate_pkcs12, name="pkcs12"),
     path(_CERT + "<uuid:pk>/revoke/", views.certificate_revoke, name="revoke"),
+    path(_CERT + "<uuid:pk>/release-hold/", views.certificate_release_hold, name="release-hold"),
     path(_CERT + "<uuid:pk>/renew/", views.certificate_renew, name="renew"),
 ]

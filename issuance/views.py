@@ -317,6 +317,21 @@ def _revoked_message(certificate: Certificate) -> str:
 
 
 @login_required
+@require_POST
+def certificate_release_hold(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
+    """Take a certificate off hold; the next CRL no longer lists it."""
+    application = _application(request, slug, permissions.REVOKE)
+    certificate = _certificate(application, pk)
+    try:
+        services.release_hold(certificate, actor=actor_for(request))
+    except services.RevocationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "The hold is released; the next CRL no longer lists it.")
+    return redirect("issuance:certificate", slug=application.name, pk=certificate.pk)
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def certificate_renew(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
     """Renew through the pipeline: same profile, subject and SANs; the old one is superseded

@@ -201,6 +201,14 @@ def _spki_der(key: object) -> bytes:
     )
 
 
+def spki_sha256(key: object) -> str:
+    """SHA-256 of the SubjectPublicKeyInfo DER, hex: one key's identity whatever holds it
+    (a key, its private half, a certificate or a CSR)."""
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(_spki_der(key))
+    return digest.finalize().hex()
+
+
 def keys_match(private_key: object, public_key_or_cert: object) -> bool:
     """True when the private key belongs to the public key / certificate / CSR."""
     try:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from certportal import generation
 from certportal.events import SYSTEM, Actor, record
-from certportal.secrets import seal_for
+from certportal.secrets import seal_for, seal_into
 from pki import certs, export, keys, names
 from pki import csr as pki_csr
 from pki.errors import PKIError
@@ -64,8 +64,8 @@ class CASpec:
     excluded_dns: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _new_ca(spec: CASpec, kind: str, private_key: keys.PrivateKey) -> CertificateAuthority:
-    ca = CertificateAuthority(
+def _new_ca(spec: CASpec, kind: str) -> CertificateAuthority:
+    return CertificateAuthority(
         name=spec.name,
         slug=spec.slug,
         kind=kind,
@@ -75,8 +75,6 @@ def _new_ca(spec: CASpec, kind: str, private_key: keys.PrivateKey) -> Certificat
         permitted_dns=list(spec.permitted_dns),
         excluded_dns=list(spec.excluded_dns),
     )
-    ca.private_key = seal_for(ca, "private_key", keys.private_key_to_pem(private_key))
-    return ca
 
 
 def _set_certificate(
@@ -101,11 +99,17 @@ def _generate_key(algorithm: str) -> keys.PrivateKey:
 
 
 def _save_ca(
-    ca: CertificateAuthority, action: str, actor: Actor, data: dict[str, Any]
+    ca: CertificateAuthority,
+    private_key: keys.PrivateKey,
+    action: str,
+    actor: Actor,
+    data: dict[str, Any],
 ) -> CertificateAuthority:
+    """Insert a new CA, then seal its key bound to the row it now has, in one transaction."""
     ca.full_clean(exclude=["private_key", "certificate_pem", "chain_pem", "csr_pem"])
     with transaction.atomic():
         ca.save()
+        seal_into(ca, "private_key", keys.private_key_to_pem(private_key))
         record(action, actor=actor, obj=ca, data={"kind": ca.kind, **data})
     return ca
 
@@ -122,9 +126,9 @@ def create_root_ca(spec: CASpec, *, actor: Actor) -> CertificateAuthority:
         permitted_dns=spec.permitted_dns,
         excluded_dns=spec.excluded_dns,
     )
-    ca = _new_ca(spec, CAKind.ROOT, private_key)
+    ca = _new_ca(spec, CAKind.ROOT)
     _set_certificate(ca, cert, [])
-    return _save_ca(ca, "ca.created", actor, {})
+    return _save_ca(ca, private_key, "ca.created", actor, {})
 
 
 def create_intermediate_ca(
@@ -147,10 +151,10 @@ def create_intermediate_ca(
         )
     except ValueError as exc:
         raise CAError(str(exc), field="parent") from exc
-    ca = _new_ca(spec, CAKind.INTERMEDIATE, private_key)
+    ca = _new_ca(spec, CAKind.INTERMEDIATE)
     ca.parent = parent
     _set_certificate(ca, cert, parent.chain())
-    return _save_ca(ca, "ca.created", actor, {"parent": parent.slug})
+    return _save_ca(ca, private_key, "ca.created", actor, {"parent": parent.slug})
 
 
 def import_ca(
@@ -176,19 +180,19 @@ def import_ca(
         subject=CASubject(info.common_name or name),
         key_algorithm=_algorithm_label(info.key_info),
     )
-    ca = _new_ca(spec, CAKind.IMPORTED, private_key)
+    ca = _new_ca(spec, CAKind.IMPORTED)
     _set_certificate(ca, cert, chain)
-    return _save_ca(ca, "ca.imported", actor, {"fingerprint": info.fingerprint_sha256})
+    return _save_ca(ca, private_key, "ca.imported", actor, {"fingerprint": info.fingerprint_sha256})
 
 
 def create_external_ca(spec: CASpec, *, actor: Actor) -> CertificateAuthority:
     """Generate a key and a CSR for a CA that another (external) CA will sign."""
     private_key = _generate_key(spec.key_algorithm)
     csr = pki_csr.build_csr(private_key, subject=spec.subject.name())
-    ca = _new_ca(spec, CAKind.EXTERNAL, private_key)
+    ca = _new_ca(spec, CAKind.EXTERNAL)
     ca.status = CAStatus.PENDING_CERTIFICATE
     ca.csr_pem = csr.public_bytes(Encoding.PEM).decode()
-    return _save_ca(ca, "ca.csr_created", actor, {})
+    return _save_ca(ca, private_key, "ca.csr_created", actor, {})
 
 
 def install_external_certificate(

@@ -54,6 +54,8 @@ MATRIX: list[tuple[str, str, str, str, tuple[int, ...]]] = [
     ("issuance:import", "app", "get", "", APP_WRITE_PAGE),
     ("issuance:revoke", "cert", "get", "", APP_WRITE_PAGE),
     ("issuance:revoke", "cert", "post", "revoke", (302, 404, 403, 302, 302, 302)),
+    # Not on hold: refused with a message on the certificate page.
+    ("issuance:release-hold", "cert", "post", "", (302, 404, 403, 302, 302, 302)),
     ("issuance:pkcs12", "cert", "post", "pkcs12", APP_WRITE_PAGE),
     ("issuance:renew", "cert", "get", "", APP_WRITE_PAGE),
     ("issuance:renew", "cert", "post", "renew", (302, 404, 403, 302, 302, 302)),

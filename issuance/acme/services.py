@@ -29,7 +29,7 @@ from applications.models import Application
 from certportal import generation, queue, wakeups
 from certportal.events import Actor, record
 from certportal.prepared import PreparedQuery
-from certportal.secrets import seal_for
+from certportal.secrets import seal_into
 from issuance import services as issuance
 from issuance.acme import jws, limits, messages, nonces, validation
 from issuance.acme.choices import (
@@ -86,8 +86,8 @@ def create_eab_key(
             reusable=reusable,
             created_by=actor.describe(),
         )
-        eab.hmac_key = seal_for(eab, "hmac_key", hmac_key)
         eab.save(force_insert=True)
+        seal_into(eab, "hmac_key", hmac_key)  # bound to the row: sealed once it has its id
         record(
             "acme.eab_created",
             actor=actor,
@@ -1036,9 +1036,8 @@ def revoke(application: Application, auth: Authenticated) -> Certificate:
         raise AcmeProblem("malformed", "This certificate was not issued to this Application.", 404)
     if not _may_revoke(certificate, cert, auth):
         raise AcmeProblem("unauthorized", "Neither this account nor this key may revoke it.", 403)
-    if certificate.status == CertificateStatus.REVOKED:
-        raise AcmeProblem("alreadyRevoked", "The certificate is already revoked.")
     try:
+        # A certificate on hold may still be revoked for good (revoke says when it may).
         return issuance.revoke(certificate, reason=reason, actor=auth.actor())
     except issuance.RevocationError as exc:
         raise AcmeProblem("alreadyRevoked", str(exc)) from exc

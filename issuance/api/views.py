@@ -91,6 +91,7 @@ class CertificateViewSet(
         "create": perms.ISSUE,
         "renew": perms.ISSUE,
         "revoke": perms.REVOKE,
+        "release_hold": perms.REVOKE,
         "pkcs12": perms.DOWNLOAD_KEY,
     }
 
@@ -169,6 +170,20 @@ class CertificateViewSet(
             )
         except services.RevocationError as exc:
             raise Conflict(str(exc), code="already_revoked") from exc
+        return Response(s.CertificateSerializer(certificate).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: s.CertificateSerializer},
+        summary="Release a certificate hold (the next CRL no longer lists it)",
+    )
+    @action(detail=True, methods=["post"], url_path="release-hold")
+    def release_hold(self, request: Request, slug: str, pk: str) -> Response:
+        certificate = self.get_object()
+        try:
+            services.release_hold(certificate, actor=actor_for(request))
+        except services.RevocationError as exc:
+            raise Conflict(str(exc), code="not_on_hold") from exc
         return Response(s.CertificateSerializer(certificate).data)
 
     @extend_schema(

@@ -112,7 +112,7 @@ def test_server_generated_key_is_returned_once_and_sealed(application, tls_profi
     )
     assert result.private_key_pem.startswith("-----BEGIN PRIVATE KEY-----")
     stored = Certificate.objects.get(pk=result.certificate.pk)
-    assert stored.private_key.startswith("v1:")
+    assert stored.private_key.startswith("v2:")
     assert "PRIVATE KEY" not in stored.private_key
     key = keys.load_private_key(stored.private_key_pem())
     assert keys.keys_match(key, x509.load_pem_x509_certificate(stored.certificate_pem.encode()))
@@ -257,7 +257,8 @@ def test_a_resolved_profile_issues_with_one_lookup_and_one_write(
     application, tls_profile, make_csr, actor
 ):
     """What every front pays per certificate: the profile lookup (with its CA, the
-    attachment and whether any approval policy exists), then the four rows (request,
+    attachment and whether any approval policy exists), the blocked-key lookup for the
+    requester's key (one for the whole batch), then the four rows (request,
     certificate, audit and outbox events): on PostgreSQL one statement, atomic by itself,
     elsewhere four INSERTs in one transaction. (Whether the outbox event needs a drain
     comes from the alert rules' per-process cache, which the first event of an
@@ -275,10 +276,11 @@ def test_a_resolved_profile_issues_with_one_lookup_and_one_write(
             csr=csr,
         )
     verbs = [q["sql"].split()[0] for q in captured.captured_queries]
+    assert "issuance_blockedkey" in captured.captured_queries[1]["sql"]
     if connection.vendor == "postgresql":
-        assert verbs == ["SELECT", "WITH"]
+        assert verbs == ["SELECT", "SELECT", "WITH"]
     else:
-        assert verbs == ["SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
+        assert verbs == ["SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
 
 
 def test_a_policy_created_after_lookup_is_seen_by_the_next_lookup(

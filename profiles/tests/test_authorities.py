@@ -39,7 +39,7 @@ def test_root_and_intermediate_are_chained(root_ca, issuing_ca):
 
 def test_ca_key_is_sealed_at_rest(root_ca):
     raw = CertificateAuthority.objects.values_list("private_key", flat=True).get(pk=root_ca.pk)
-    assert raw.startswith(f"v1:{keyring().current_id}:")
+    assert raw.startswith(f"v2:{keyring().current_id}:")
     assert "PRIVATE KEY" not in raw
     assert b"PRIVATE KEY" in unseal_for(root_ca, "private_key")
 
@@ -156,7 +156,7 @@ def test_rotate_kek_reseals_every_secret(root_ca, settings):
     settings.CERTPORTAL_KEK_PREVIOUS = [old]
     call_command("rotate_kek", stdout=open(os.devnull, "w"))  # noqa: SIM115
     root_ca.refresh_from_db()
-    assert root_ca.private_key.startswith(f"v1:{keyring().current_id}:")
+    assert root_ca.private_key.startswith(f"v2:{keyring().current_id}:")
     settings.CERTPORTAL_KEK_PREVIOUS = []
     assert unseal_for(root_ca, "private_key") == before
     settings.CERTPORTAL_KEK = old

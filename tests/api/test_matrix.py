@@ -68,6 +68,8 @@ CASES: list[tuple[str, str, Any, dict[str, int]]] = [
     ("post", f"{APP}/certificates/", CSR, level(201, ISSUE)),
     ("post", f"{APP}/certificates/{{cert}}/renew/", {"key": "new"}, level(201, ISSUE)),
     ("post", f"{APP}/certificates/{{cert}}/revoke/", {"reason": "superseded"}, level(200, ISSUE)),
+    # The certificate is not on hold: refused as a conflict once permitted.
+    ("post", f"{APP}/certificates/{{cert}}/release-hold/", None, level(409, ISSUE)),
     ("get", f"{APP}/certificates/{{cert}}/pem/", None, level(200, VIEW)),
     ("get", f"{APP}/certificates/{{cert}}/chain/", None, level(200, VIEW)),
     (

@@ -40,7 +40,7 @@ def test_admin_creates_eab_shown_once_sealed_and_audited(client, personas, appli
     hmac_key = page.split('id="eab-hmac">')[1].split("<")[0]
     assert eab.key_id in page
     assert jose.decode_b64jose(hmac_key) == eab.hmac_key_bytes()
-    assert hmac_key not in eab.hmac_key and eab.hmac_key.startswith("v1:")
+    assert hmac_key not in eab.hmac_key and eab.hmac_key.startswith("v2:")
     assert response["Cache-Control"] == "no-store"
     event = AuditEvent.objects.get(action="acme.eab_created")
     assert hmac_key not in json.dumps(event.data)
