@@ -410,3 +410,28 @@ CERTPORTAL_ACME_TERMS_TEXT = env.get_str(
     "CERTPORTAL_ACME_TERMS_TEXT",
     "Certificates from this portal are for the Application's own services only.",
 )
+
+# Faults: a database or Redis outage answers 503 with Retry-After in each front's format
+# (certportal.faults); connections give up quickly instead of hanging a worker.
+CERTPORTAL_OUTAGE_RETRY_AFTER_SECONDS = env.get_int(
+    "CERTPORTAL_OUTAGE_RETRY_AFTER_SECONDS", 5, minimum=1
+)
+MIDDLEWARE.insert(0, "certportal.faults.OutageMiddleware")
+MIDDLEWARE[MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware")] = (
+    "certportal.faults.SessionMiddleware"
+)
+_CONNECT_TIMEOUT = env.get_int("CERTPORTAL_CONNECT_TIMEOUT", 3, minimum=1)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", _CONNECT_TIMEOUT)
+if REDIS_URL:
+    # Reads wait longer than the longest BLPOP the portal makes (certportal.wakeups).
+    _REDIS_TIMEOUTS = {
+        "socket_connect_timeout": _CONNECT_TIMEOUT,
+        "socket_timeout": _CONNECT_TIMEOUT + 5 + CERTPORTAL_ACME_VALIDATION_WAIT_MS // 1000,
+    }
+    CACHES["default"]["OPTIONS"] = _REDIS_TIMEOUTS
+    Q_CLUSTER["redis"] = (
+        REDIS_URL
+        + ("&" if "?" in REDIS_URL else "?")
+        + "&".join(f"{name}={value}" for name, value in _REDIS_TIMEOUTS.items())
+    )

@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from applications.models import Application
+from certportal import faults
 from certportal.prepared import PreparedQuery
 from issuance.acme import messages, nonces, services
 from issuance.acme.choices import OrderStatus
@@ -50,6 +51,11 @@ def acme_endpoint(view: Callable[..., Reply]) -> Callable[..., HttpResponse]:
             reply = view(request, **kwargs)
         except AcmeProblem as problem:
             reply = Reply(problem.as_json(), problem.status, messages.PROBLEM_JSON)
+        except faults.OUTAGE_ERRORS as exc:
+            faults.note(request, exc, faults.outage(exc) or "")
+            problem = AcmeProblem("serverInternal", faults.MESSAGE, status=503)
+            reply = Reply(problem.as_json(), 503, messages.PROBLEM_JSON)
+            return faults.finish(_render(request, reply, kwargs))
         return _render(request, reply, kwargs)
 
     return wrapper
