@@ -429,9 +429,15 @@ if REDIS_URL:
         "socket_connect_timeout": _CONNECT_TIMEOUT,
         "socket_timeout": _CONNECT_TIMEOUT + 5 + CERTPORTAL_ACME_VALIDATION_WAIT_MS // 1000,
     }
-    CACHES["default"]["OPTIONS"] = _REDIS_TIMEOUTS
+    CACHES["default"]["OPTIONS"] = _REDIS_TIMEOUTS  # type: ignore[assignment]
     Q_CLUSTER["redis"] = (
         REDIS_URL
         + ("&" if "?" in REDIS_URL else "?")
         + "&".join(f"{name}={value}" for name, value in _REDIS_TIMEOUTS.items())
     )
+# On SIGTERM the qcluster hands back to the broker what it has not finished within this
+# many seconds (certportal.cluster); certportal's qcluster command replaces django-q2's,
+# so certportal comes before django_q.
+CERTPORTAL_Q_STOP_SECONDS = env.get_int("CERTPORTAL_Q_STOP_SECONDS", 8, minimum=1)
+INSTALLED_APPS.remove("certportal")
+INSTALLED_APPS.insert(INSTALLED_APPS.index("django_q"), "certportal")

@@ -53,8 +53,8 @@ def acme_endpoint(view: Callable[..., Reply]) -> Callable[..., HttpResponse]:
             reply = Reply(problem.as_json(), problem.status, messages.PROBLEM_JSON)
         except faults.OUTAGE_ERRORS as exc:
             faults.note(request, exc, faults.outage(exc) or "")
-            problem = AcmeProblem("serverInternal", faults.MESSAGE, status=503)
-            reply = Reply(problem.as_json(), 503, messages.PROBLEM_JSON)
+            outage = AcmeProblem("serverInternal", faults.MESSAGE, status=503)
+            reply = Reply(outage.as_json(), 503, messages.PROBLEM_JSON)
             return faults.finish(_render(request, reply, kwargs))
         return _render(request, reply, kwargs)
 
