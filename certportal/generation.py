@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -67,10 +68,28 @@ def _read_shared() -> int | None:
             # A random start: a key lost from Redis never comes back as an old number.
             cache.add(KEY, secrets.randbits(62), timeout=None)
             value = cache.get(KEY, 0)
+    except redis.RedisError as exc:
+        # Redis down: the request that needs it answers 503 and logs that
+        # (certportal.faults); here one line a minute at most, not one per request.
+        _warn_now_and_then(
+            f"configuration generation unavailable ({type(exc).__name__}); not caching"
+        )
+        return None
     except Exception:
         logger.warning("configuration generation unavailable; not caching", exc_info=True)
         return None
     return int(value)
+
+
+_warned_at = 0.0
+
+
+def _warn_now_and_then(message: str) -> None:
+    global _warned_at
+    now = time.monotonic()
+    if now - _warned_at >= 60:
+        _warned_at = now
+        logger.warning(message)
 
 
 # Per thread: the shared generation read in the current web request, and when that

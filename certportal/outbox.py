@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from certportal import queue
+from certportal import cluster, queue
 from certportal.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def drain() -> int:
         )
         taken, ok = _dispatch_locked(fresh, limit=BATCH)
         done += ok
-        if taken < BATCH:
+        if taken < BATCH or cluster.stop_requested():  # the sweeper takes the rest
             return done
 
 

@@ -474,3 +474,33 @@ for _proxy in CERTPORTAL_TRUSTED_PROXIES:
 CERTPORTAL_EMAIL_CONFIGURED = bool(_EMAIL_URL or env.get_str("EMAIL_HOST"))
 # Longest lifetime of a new API token in days; 0 = no maximum.
 CERTPORTAL_API_TOKEN_MAX_DAYS = env.get_int("CERTPORTAL_API_TOKEN_MAX_DAYS", 0, minimum=0)
+# Faults: a database or Redis outage answers 503 with Retry-After in each front's format
+# (certportal.faults); connections give up quickly instead of hanging a worker.
+CERTPORTAL_OUTAGE_RETRY_AFTER_SECONDS = env.get_int(
+    "CERTPORTAL_OUTAGE_RETRY_AFTER_SECONDS", 5, minimum=1
+)
+MIDDLEWARE.insert(0, "certportal.faults.OutageMiddleware")
+MIDDLEWARE[MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware")] = (
+    "certportal.faults.SessionMiddleware"
+)
+_CONNECT_TIMEOUT = env.get_int("CERTPORTAL_CONNECT_TIMEOUT", 3, minimum=1)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", _CONNECT_TIMEOUT)
+if REDIS_URL:
+    # Reads wait longer than the longest BLPOP the portal makes (certportal.wakeups).
+    _REDIS_TIMEOUTS = {
+        "socket_connect_timeout": _CONNECT_TIMEOUT,
+        "socket_timeout": _CONNECT_TIMEOUT + 5 + CERTPORTAL_ACME_VALIDATION_WAIT_MS // 1000,
+    }
+    CACHES["default"]["OPTIONS"] = _REDIS_TIMEOUTS  # type: ignore[assignment]
+    Q_CLUSTER["redis"] = (
+        REDIS_URL
+        + ("&" if "?" in REDIS_URL else "?")
+        + "&".join(f"{name}={value}" for name, value in _REDIS_TIMEOUTS.items())
+    )
+# On SIGTERM the qcluster hands back to the broker what it has not finished within this
+# many seconds (certportal.cluster); certportal's qcluster command replaces django-q2's,
+# so certportal comes before django_q.
+CERTPORTAL_Q_STOP_SECONDS = env.get_int("CERTPORTAL_Q_STOP_SECONDS", 8, minimum=1)
+INSTALLED_APPS.remove("certportal")
+INSTALLED_APPS.insert(INSTALLED_APPS.index("django_q"), "certportal")

@@ -3,6 +3,8 @@ from django.urls import include, path
 
 from certportal import views
 
+handler500 = "certportal.faults.server_error"
+
 # Each app owns a distinct prefix for its own routes: applications (portal pages under
 # applications/, cas/, profiles/, audit/), approvals (approvals/), alerts (its pages
 # under applications/<slug>/alerts/), acme (acme/), api (api/), issuance (pki/).

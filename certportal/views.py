@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from certportal.cache import redis_client
 from certportal.permissions import applications_for, is_product_admin
 from profiles.models import CertificateAuthority
 
@@ -22,6 +23,11 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Healthy when the database (and Redis, when configured) answer; an outage raises
+    and certportal.faults answers 503."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
+    client = redis_client()
+    if client is not None:
+        client.ping()
     return JsonResponse({"status": "ok"})

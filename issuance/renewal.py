@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -255,14 +255,19 @@ class BatchResult:
 
 
 def renew_due(
-    *, now: datetime | None = None, batch: int | None = None, time_budget: float = 120.0
+    *,
+    now: datetime | None = None,
+    batch: int | None = None,
+    time_budget: float = 120.0,
+    stop: Callable[[], bool] = lambda: False,
 ) -> BatchResult:
     """Renew due certificates batch after batch until none is left (or the time budget
-    runs out: the next run goes on). Safe to run on any number of workers at once."""
+    runs out, or ``stop()`` says so: the next run goes on). Safe to run on any number of
+    workers at once."""
     batch = batch or settings.CERTPORTAL_RENEWAL_BATCH
     total = BatchResult()
     started = time.monotonic()
-    while time.monotonic() - started < time_budget:
+    while time.monotonic() - started < time_budget and not stop():
         result = renew_batch(now=now, batch=batch)
         total.renewed += result.renewed
         total.pending += result.pending

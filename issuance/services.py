@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ipaddress
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -44,6 +45,8 @@ from pki import certs, export, keys, names, policy
 from pki import csr as pki_csr
 from pki.errors import PKIError
 from profiles.models import CertificateAuthority
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from profiles.models import CertificateProfile
@@ -622,7 +625,13 @@ def _mark_crl_stale(certificate: Certificate) -> None:
 
 
 def _queue_crl_refresh(ca_id: int) -> None:
-    queue.enqueue("issuance.tasks.refresh_crl", ca_id, task_name=f"crl-refresh-{ca_id}")
+    """After commit: rebuild the CRL early. The revocation is committed and the CA marked
+    stale, so a broker that is down only delays the rebuild (the next fetch or the
+    schedule does it); it must not turn the committed revocation into an error."""
+    try:
+        queue.enqueue("issuance.tasks.refresh_crl", ca_id, task_name=f"crl-refresh-{ca_id}")
+    except Exception:
+        logger.warning("could not queue the CRL rebuild; the next fetch will", exc_info=True)
 
 
 # --- Decisions on pending requests (approvals call these) -------------------------------

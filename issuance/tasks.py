@@ -57,7 +57,13 @@ def renew_due_certificates() -> int:
 
 
 def renew_certificates() -> int:
-    """Renew due certificates until none is left; returns how many were renewed here."""
+    """Renew due certificates until none is left; returns how many were renewed here.
+    When the cluster is stopping it returns after the batch in hand and queues itself
+    again, so the stop is not held until every due certificate is renewed."""
+    from certportal import cluster, queue
     from issuance import renewal
 
-    return renewal.renew_due().renewed
+    renewed = renewal.renew_due(stop=cluster.stop_requested).renewed
+    if cluster.stop_requested():
+        queue.enqueue("issuance.tasks.renew_certificates", task_name="renewal-resumed")
+    return renewed

@@ -14,10 +14,19 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
+
+from certportal import faults
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    service = faults.outage(exc)
+    if service is not None:
+        set_rollback()
+        faults.note(context["request"], exc, service)
+        response = Response(faults.api_body(), status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        faults.finish(response)
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from applications.models import Application
+from certportal import faults
 from certportal.clientip import client_ip
 from certportal.prepared import PreparedQuery
 from issuance.acme import messages, nonces, services
@@ -58,6 +59,11 @@ def acme_endpoint(*methods: str) -> Callable[[Callable[..., Reply]], Callable[..
                 reply = view(request, **kwargs)
             except AcmeProblem as problem:
                 reply = _problem_reply(request, problem)
+            except faults.OUTAGE_ERRORS as exc:
+                faults.note(request, exc, faults.outage(exc) or "")
+                outage = AcmeProblem("serverInternal", faults.MESSAGE, status=503)
+                reply = Reply(outage.as_json(), 503, messages.PROBLEM_JSON)
+                return faults.finish(_render(request, reply, kwargs))
             response = _render(request, reply, kwargs)
             if response.status_code == 405:
                 response["Allow"] = ", ".join(methods)
