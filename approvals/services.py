@@ -213,7 +213,11 @@ def decide(
     request: CertificateRequest, *, user: Any, verdict: str, comment: str, actor: Actor
 ) -> Submission | None:
     """Record one approver's verdict. A rejection ends the request; the approval that
-    completes the last step issues the certificate through the pipeline."""
+    completes the last step issues the certificate through the pipeline.
+
+    Approving a held renewal whose certificate was meanwhile renewed another way (or
+    revoked) ends the request as failed, with the reason, and raises ApprovalError
+    ``already_renewed`` (``already_revoked``) once that is committed."""
     from issuance import services as issuance
 
     if verdict not in Verdict.values:
@@ -221,28 +225,50 @@ def decide(
     with transaction.atomic():
         flow = _locked_flow(request)
         _check_can_decide(flow, user)
-        ApprovalDecision.objects.create(
-            flow=flow,
-            step=flow.current_step,
-            approver=user,
-            approver_label=user.get_username(),
-            verdict=verdict,
-            comment=comment,
-        )
-        record(
-            f"request.{'approval_given' if verdict == Verdict.APPROVE else 'approval_refused'}",
-            actor=actor,
-            obj=flow.request,
-            application=flow.application,
-            data={"step": flow.current_step + 1, "comment": comment, "policy": flow.policy_name},
-        )
-        if verdict == Verdict.REJECT:
-            issuance.reject_request(flow.request, actor=actor, reason=comment)
-            request.state = flow.request.state
-            return None
-        if not _advance(flow):
-            return None
-        submission = issuance.issue_approved(flow.request, actor=actor)
+        closed = None
+        if verdict == Verdict.APPROVE:
+            closed = issuance.close_renewed_elsewhere(flow.request, actor=actor)
+        if closed is None:
+            return _record_decision(
+                request, flow, user=user, verdict=verdict, comment=comment, actor=actor
+            )
+    request.state = flow.request.state
+    raise ApprovalError(closed.code, closed.message)
+
+
+def _record_decision(
+    request: CertificateRequest,
+    flow: ApprovalFlow,
+    *,
+    user: Any,
+    verdict: str,
+    comment: str,
+    actor: Actor,
+) -> Submission | None:
+    from issuance import services as issuance
+
+    ApprovalDecision.objects.create(
+        flow=flow,
+        step=flow.current_step,
+        approver=user,
+        approver_label=user.get_username(),
+        verdict=verdict,
+        comment=comment,
+    )
+    record(
+        f"request.{'approval_given' if verdict == Verdict.APPROVE else 'approval_refused'}",
+        actor=actor,
+        obj=flow.request,
+        application=flow.application,
+        data={"step": flow.current_step + 1, "comment": comment, "policy": flow.policy_name},
+    )
+    if verdict == Verdict.REJECT:
+        issuance.reject_request(flow.request, actor=actor, reason=comment)
+        request.state = flow.request.state
+        return None
+    if not _advance(flow):
+        return None
+    submission = issuance.issue_approved(flow.request, actor=actor)
     request.state = submission.request.state
     return submission
 

@@ -17,6 +17,7 @@ from approvals.forms import ApprovalPolicyForm, DecisionForm, RenewalBypassForm,
 from approvals.models import ApprovalFlow, ApprovalPolicy
 from certportal import permissions
 from certportal.events import Actor
+from issuance.services import RENEWAL_CONFLICTS
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -37,6 +38,7 @@ def request_detail(request: HttpRequest, pk: str) -> HttpResponse:
         application__in=visible,
     )
     form = DecisionForm(request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             services.decide(
@@ -48,6 +50,7 @@ def request_detail(request: HttpRequest, pk: str) -> HttpResponse:
             )
         except services.ApprovalError as exc:
             form.add_error(None, exc.message)
+            status = 409 if exc.code in RENEWAL_CONFLICTS else 200
         else:
             messages.success(request, "Your decision is recorded.")
             return redirect("approvals:inbox")
@@ -61,7 +64,7 @@ def request_detail(request: HttpRequest, pk: str) -> HttpResponse:
         and not flow.decisions.filter(approver_id=request.user.pk).exists(),
         "form": form,
     }
-    return render(request, "approvals/request_detail.html", context)
+    return render(request, "approvals/request_detail.html", context, status=status)
 
 
 def _step_users(flow: ApprovalFlow) -> Any:
