@@ -74,6 +74,7 @@ def create_eab_key(
             key_id=_cli_safe(new_token),
             expires_at=expires_at,
             created_by=actor.describe(),
+            created_by_user_id=actor.user_id,
         )
         eab.hmac_key = seal_for(eab, "hmac_key", hmac_key)
         eab.save(force_insert=True)
