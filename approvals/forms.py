@@ -61,7 +61,10 @@ class StepForm(forms.Form):
 
     def __init__(self, *args: Any, application: Application, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        members = get_user_model().objects.filter(memberships__application=application)
+        # Service accounts never approve: only people are offered.
+        members = get_user_model().objects.filter(
+            memberships__application=application, service_account__isnull=True
+        )
         self.fields["users"].queryset = members.order_by("username")  # type: ignore[attr-defined]
 
 

@@ -85,6 +85,9 @@ class ApprovalFlow(models.Model):
     policy_name = models.CharField(max_length=100)
     # [{"role": "admin" | "", "users": [user ids], "required": n}, ...]
     steps = models.JSONField(default=list)
+    # User ids of the people behind a machine requester (who created the service account
+    # or minted its tokens), as they were when it was held: they may not decide it.
+    requester_people = models.JSONField(default=list, blank=True)
     current_step = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 

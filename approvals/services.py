@@ -169,6 +169,8 @@ def _is_service_account(user_id: int | None) -> bool:
 
 
 def _open_flow(request: CertificateRequest, policy: ApprovalPolicy) -> None:
+    from certportal.api.services import people_behind
+
     steps = [
         {
             "role": step.approver_role,
@@ -183,15 +185,44 @@ def _open_flow(request: CertificateRequest, policy: ApprovalPolicy) -> None:
         policy=policy,
         policy_name=policy.name,
         steps=steps,
+        # Snapshot: a service account deleted later must not free its creator to approve.
+        requester_people=sorted(people_behind(request.requester_id))
+        if request.requester_id is not None
+        else [],
     )
 
 
 # --- Decisions ----------------------------------------------------------------------------
 
 
+def people_behind(flows: Sequence[ApprovalFlow]) -> dict[int, set[int]]:
+    """For each flow, the people who count as its requester and so may not decide it: the
+    requester, the people behind the service account it requested as (``requester_people``),
+    and for an ACME request whoever created the EAB credential its account was bound with."""
+    behind = {f.pk: {f.request.requester_id, *f.requester_people} - {None} for f in flows}
+    acme = {f.request_id: f.pk for f in flows if f.request.method == EnrollmentMethod.ACME}
+    if acme:
+        from issuance.acme.models import Order
+
+        creators = Order.objects.filter(request_id__in=acme).values_list(
+            "request_id", "account__eab_key__created_by_user_id"
+        )
+        for request_id, creator in creators:
+            if creator is not None:
+                behind[acme[request_id]].add(creator)
+    return behind
+
+
 def eligible(flow: ApprovalFlow, user: Any, *, role: str | None = None) -> bool:
-    """May the user decide the flow's current step? Never their own request."""
-    if not user or not user.is_authenticated or user.pk == flow.request.requester_id:
+    """May the user decide the flow's current step? Never a service account, never the
+    requester nor the people behind the credentials it requested with."""
+    if not user or not user.is_authenticated or _is_service_account(user.pk):
+        return False
+    return _eligible(flow, user, role, people_behind([flow])[flow.pk])
+
+
+def _eligible(flow: ApprovalFlow, user: Any, role: str | None, behind: set[int]) -> bool:
+    if user.pk in behind:
         return False
     if flow.current_step >= len(flow.steps):
         return False
@@ -213,7 +244,11 @@ def decide(
     request: CertificateRequest, *, user: Any, verdict: str, comment: str, actor: Actor
 ) -> Submission | None:
     """Record one approver's verdict. A rejection ends the request; the approval that
-    completes the last step issues the certificate through the pipeline."""
+    completes the last step issues the certificate through the pipeline.
+
+    Approving a held renewal whose certificate was meanwhile renewed another way (or
+    revoked) ends the request as failed, with the reason, and raises ApprovalError
+    ``already_renewed`` (``already_revoked``) once that is committed."""
     from issuance import services as issuance
 
     if verdict not in Verdict.values:
@@ -221,28 +256,50 @@ def decide(
     with transaction.atomic():
         flow = _locked_flow(request)
         _check_can_decide(flow, user)
-        ApprovalDecision.objects.create(
-            flow=flow,
-            step=flow.current_step,
-            approver=user,
-            approver_label=user.get_username(),
-            verdict=verdict,
-            comment=comment,
-        )
-        record(
-            f"request.{'approval_given' if verdict == Verdict.APPROVE else 'approval_refused'}",
-            actor=actor,
-            obj=flow.request,
-            application=flow.application,
-            data={"step": flow.current_step + 1, "comment": comment, "policy": flow.policy_name},
-        )
-        if verdict == Verdict.REJECT:
-            issuance.reject_request(flow.request, actor=actor, reason=comment)
-            request.state = flow.request.state
-            return None
-        if not _advance(flow):
-            return None
-        submission = issuance.issue_approved(flow.request, actor=actor)
+        closed = None
+        if verdict == Verdict.APPROVE:
+            closed = issuance.close_renewed_elsewhere(flow.request, actor=actor)
+        if closed is None:
+            return _record_decision(
+                request, flow, user=user, verdict=verdict, comment=comment, actor=actor
+            )
+    request.state = flow.request.state
+    raise ApprovalError(closed.code, closed.message)
+
+
+def _record_decision(
+    request: CertificateRequest,
+    flow: ApprovalFlow,
+    *,
+    user: Any,
+    verdict: str,
+    comment: str,
+    actor: Actor,
+) -> Submission | None:
+    from issuance import services as issuance
+
+    ApprovalDecision.objects.create(
+        flow=flow,
+        step=flow.current_step,
+        approver=user,
+        approver_label=user.get_username(),
+        verdict=verdict,
+        comment=comment,
+    )
+    record(
+        f"request.{'approval_given' if verdict == Verdict.APPROVE else 'approval_refused'}",
+        actor=actor,
+        obj=flow.request,
+        application=flow.application,
+        data={"step": flow.current_step + 1, "comment": comment, "policy": flow.policy_name},
+    )
+    if verdict == Verdict.REJECT:
+        issuance.reject_request(flow.request, actor=actor, reason=comment)
+        request.state = flow.request.state
+        return None
+    if not _advance(flow):
+        return None
+    submission = issuance.issue_approved(flow.request, actor=actor)
     request.state = submission.request.state
     return submission
 
@@ -264,11 +321,22 @@ def _check_can_decide(flow: ApprovalFlow, user: Any) -> None:
         raise ApprovalError(
             "not_pending", f"This request is {flow.request.get_state_display().lower()}."
         )
+    if _is_service_account(user.pk):
+        raise ApprovalError(
+            "not_eligible", "A service account cannot decide on requests; a person must."
+        )
     if user.pk == flow.request.requester_id:
         raise ApprovalError("own_request", "You cannot decide on your own request.")
+    behind = people_behind([flow])[flow.pk]
+    if user.pk in behind:
+        raise ApprovalError(
+            "own_request",
+            "You cannot decide on a request made with a service account, API token or "
+            "EAB credential you created.",
+        )
     if ApprovalDecision.objects.filter(flow=flow, approver=user).exists():
         raise ApprovalError("already_decided", "You have already decided on this request.")
-    if not eligible(flow, user):
+    if not _eligible(flow, user, None, behind):
         raise ApprovalError(
             "not_eligible", "You are not an approver of this request's current step."
         )
@@ -289,9 +357,9 @@ def _advance(flow: ApprovalFlow) -> bool:
 
 def inbox(user: Any) -> list[ApprovalFlow]:
     """Held requests whose current step the user may decide and has not yet decided."""
-    if not user or not user.is_authenticated:
+    if not user or not user.is_authenticated or _is_service_account(user.pk):
         return []
-    flows = (
+    flows = list(
         ApprovalFlow.objects.filter(
             request__state=RequestState.PENDING_APPROVAL,
             application__in=permissions.applications_for(user, permissions.VIEW),
@@ -301,7 +369,8 @@ def inbox(user: Any) -> list[ApprovalFlow]:
         .order_by("created_at")
     )
     roles = dict(Membership.objects.filter(user=user).values_list("application_id", "role"))
-    return [f for f in flows if eligible(f, user, role=roles.get(f.application_id))]
+    behind = people_behind(flows)
+    return [f for f in flows if _eligible(f, user, roles.get(f.application_id), behind[f.pk])]
 
 
 # --- Policies -----------------------------------------------------------------------------
@@ -402,6 +471,10 @@ def _check_policy(
     )
     for step in spec.steps:
         _check_step(step, members)
+        if any(_is_service_account(u.pk) for u in step.users):
+            raise ApprovalError(
+                "service_account", "Service accounts cannot be approvers; name people.", "steps"
+            )
 
 
 def _check_step(step: StepSpec, members: set[int]) -> None:

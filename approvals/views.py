@@ -18,6 +18,7 @@ from approvals.models import ApprovalFlow, ApprovalPolicy
 from certportal import permissions
 from certportal.clientip import client_ip
 from certportal.events import Actor
+from issuance.services import RENEWAL_CONFLICTS
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -38,6 +39,7 @@ def request_detail(request: HttpRequest, pk: str) -> HttpResponse:
         application__in=visible,
     )
     form = DecisionForm(request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             services.decide(
@@ -49,6 +51,7 @@ def request_detail(request: HttpRequest, pk: str) -> HttpResponse:
             )
         except services.ApprovalError as exc:
             form.add_error(None, exc.message)
+            status = 409 if exc.code in RENEWAL_CONFLICTS else 200
         else:
             messages.success(request, "Your decision is recorded.")
             return redirect("approvals:inbox")
@@ -62,7 +65,7 @@ def request_detail(request: HttpRequest, pk: str) -> HttpResponse:
         and not flow.decisions.filter(approver_id=request.user.pk).exists(),
         "form": form,
     }
-    return render(request, "approvals/request_detail.html", context)
+    return render(request, "approvals/request_detail.html", context, status=status)
 
 
 def _step_users(flow: ApprovalFlow) -> Any:

@@ -16,8 +16,9 @@ REQUEST_TRANSITIONS: dict[str, frozenset[str]] = {
     RequestState.SUBMITTED: frozenset(
         {RequestState.PENDING_APPROVAL, RequestState.ISSUED, RequestState.FAILED}
     ),
+    # FAILED from PENDING_APPROVAL: a held renewal whose certificate was renewed another way.
     RequestState.PENDING_APPROVAL: frozenset(
-        {RequestState.APPROVED, RequestState.REJECTED, RequestState.EXPIRED}
+        {RequestState.APPROVED, RequestState.REJECTED, RequestState.EXPIRED, RequestState.FAILED}
     ),
     RequestState.APPROVED: frozenset({RequestState.ISSUED, RequestState.FAILED}),
     RequestState.REJECTED: frozenset(),

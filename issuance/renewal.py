@@ -8,8 +8,10 @@ SCEP certificates have no held key; they get expiry alerts instead.
 
 Claiming: a batch is locked with ``select_for_update(skip_locked=True)`` (PostgreSQL;
 SQLite's IMMEDIATE transactions serialize writers) and renewed in that same transaction,
-so a second worker skips it and a killed worker's batch simply rolls back. The unique
-``replaces`` link makes a second successor impossible even so.
+so a second worker skips it and a killed worker's batch simply rolls back. A manual
+renewal, an approval or an ACME order that renews the same certificate meets the
+pipeline's lock on it (``services.renewal_conflicts``): whichever comes second is refused
+as ``already_renewed``, which the sweep counts as nothing to do, not as a failure.
 """
 
 from __future__ import annotations
@@ -322,7 +324,7 @@ def _renew_group(
     for certificate, outcome in zip(certificates, outcomes, strict=True):
         if isinstance(outcome, services.Submission):
             _succeeded(certificate, outcome, result)
-        else:
+        elif outcome is not None:
             failures.append((certificate, outcome))
 
 
@@ -332,9 +334,18 @@ def _ask(certificate: Certificate, key_mode: str) -> services.Ask:
     return services.Ask(key_spec=spec, replaces=certificate, reuse_key_pem=reuse)
 
 
-def _submit_group(
-    certificates: list[Certificate], key_mode: str
-) -> list[services.Submission | str]:
+# What renewing one certificate came to: its successor (or held request), the error, or
+# None when it was renewed (or revoked) another way meanwhile: nothing to do, no failure.
+Outcome = services.Submission | str | None
+
+
+def _outcome(result: services.Submission | services.IssuanceRejected) -> Outcome:
+    if isinstance(result, services.Submission):
+        return result
+    return None if result.code in services.RENEWAL_CONFLICTS else result.message
+
+
+def _submit_group(certificates: list[Certificate], key_mode: str) -> list[Outcome]:
     first = certificates[0]
     assert first.profile is not None
     results = services.submit_many(
@@ -344,14 +355,16 @@ def _submit_group(
         actor=RENEWAL_ACTOR,
         asks=[_ask(c, key_mode) for c in certificates],
     )
-    return [r if isinstance(r, services.Submission) else r.message for r in results]
+    return [_outcome(r) for r in results]
 
 
-def _renew_one(certificate: Certificate, key_mode: str) -> services.Submission | str:
+def _renew_one(certificate: Certificate, key_mode: str) -> Outcome:
     try:
         with transaction.atomic():
             return services.renew(certificate, actor=RENEWAL_ACTOR, key_mode=key_mode)
-    except (services.RenewalError, services.IssuanceRejected) as exc:
+    except services.IssuanceRejected as exc:
+        return _outcome(exc)
+    except services.RenewalError as exc:
         return str(exc)
     except Exception as exc:
         logger.exception("renewal of certificate %s failed", certificate.pk)

@@ -235,6 +235,8 @@ def _store_and_issue(
     renewals = any(candidate.ask.replaces is not None for _, candidate, _ in accepted)
     more = renewals or approvals.may_hold(application)
     with transaction.atomic(savepoint=False) if more else contextlib.nullcontext():
+        if renewals:
+            accepted = _without_renewal_conflicts(accepted, results)
         events: list[Event] = []
         issued: list[tuple[int, CertificateRequest, Certificate, str | None]] = []
         for index, candidate, request in accepted:
@@ -468,6 +470,58 @@ def _sign(
     return certificate, key_pem
 
 
+def _without_renewal_conflicts(
+    accepted: list[tuple[int, _Candidate, CertificateRequest]],
+    results: list[Submission | IssuanceRejected],
+) -> list[tuple[int, _Candidate, CertificateRequest]]:
+    """The accepted asks whose replaced certificate may still be renewed; the others get
+    their IssuanceRejected in ``results`` and write nothing."""
+    old_ids = [c.ask.replaces.pk for _, c, _ in accepted if c.ask.replaces is not None]
+    conflicts = renewal_conflicts(old_ids)
+    kept = []
+    for index, candidate, request in accepted:
+        old = candidate.ask.replaces
+        if old is not None and old.pk in conflicts:
+            results[index] = conflicts[old.pk]
+        else:
+            kept.append((index, candidate, request))
+    return kept
+
+
+def renewal_conflicts(old_ids: Sequence[Any]) -> dict[Any, IssuanceRejected]:
+    """Lock the certificates about to be renewed and say which no longer may be: renewed
+    already (superseded, or a successor exists: ``already_renewed``) or revoked
+    (``already_revoked``). Call inside a transaction.
+
+    The row lock makes concurrent renewals of one certificate (a manual renewal, the
+    sweep, an approval, an ACME order) take turns: the later one finds the earlier one's
+    successor and is refused with the reason, instead of failing on the unique
+    ``replaces`` link.
+    """
+    if not old_ids:
+        return {}
+    rows = list(
+        Certificate.objects.select_for_update()
+        .filter(pk__in=old_ids)
+        .values_list("pk", "status", "serial_number")
+    )
+    successors = dict(
+        Certificate.objects.filter(replaces_id__in=old_ids).values_list(
+            "replaces_id", "serial_number"
+        )
+    )
+    conflicts: dict[Any, IssuanceRejected] = {}
+    for pk, status, serial in rows:
+        if pk in successors or status == CertificateStatus.SUPERSEDED:
+            by = f" by certificate {successors[pk]}" if pk in successors else ""
+            message = f"Certificate {serial} has already been renewed{by}."
+            conflicts[pk] = IssuanceRejected("already_renewed", message)
+        elif status == CertificateStatus.REVOKED:
+            message = f"Certificate {serial} is revoked; it cannot be renewed."
+            conflicts[pk] = IssuanceRejected("already_revoked", message)
+    return conflicts
+
+
 def _supersede(old_ids: list[Any]) -> None:
     if old_ids:
         Certificate.objects.filter(pk__in=old_ids, status=CertificateStatus.ACTIVE).update(
@@ -645,6 +699,7 @@ def issue_approved(request: CertificateRequest, *, actor: Actor) -> Submission:
         transition(locked, RequestState.APPROVED)
         profile = locked.profile
         try:
+            _refuse_renewed(locked)
             ca = _usable_ca(locked.application, profile)
             candidate = _candidate(_ask_from_request(locked), profile, profile.policy(), ca)
             if _blocked_keys([candidate]):
@@ -671,6 +726,44 @@ def issue_approved(request: CertificateRequest, *, actor: Actor) -> Submission:
             data=certificate_event_data(certificate),
         )
     return Submission(request=locked, certificate=certificate, private_key_pem=key_pem)
+
+
+RENEWAL_CONFLICTS = frozenset({"already_renewed", "already_revoked"})
+
+
+def _refuse_renewed(request: CertificateRequest) -> None:
+    if request.replaces_id is not None:
+        conflict = renewal_conflicts([request.replaces_id]).get(request.replaces_id)
+        if conflict is not None:
+            raise conflict
+
+
+def close_renewed_elsewhere(
+    request: CertificateRequest, *, actor: Actor
+) -> IssuanceRejected | None:
+    """A held renewal whose certificate was renewed another way (or revoked) while it
+    waited can never be issued: end it as failed with the reason, audited, and return
+    why; None when it may still be issued. The certificate stays locked until the
+    caller's transaction ends, so no renewal slips in between this check and the issue."""
+    try:
+        _refuse_renewed(request)
+    except IssuanceRejected as conflict:
+        reason = f"{conflict.message} This renewal request is closed without issuing."
+        closed = IssuanceRejected(conflict.code, reason)
+    else:
+        return None
+    with transaction.atomic():
+        locked = CertificateRequest.objects.select_for_update().get(pk=request.pk)
+        transition(locked, RequestState.FAILED, reason=reason)
+        record(
+            "request.failed",
+            actor=actor,
+            obj=locked,
+            application=locked.application,
+            data={**_request_data(locked), "reason": reason},
+        )
+    request.state, request.reason = locked.state, locked.reason
+    return closed
 
 
 def _ask_from_request(request: CertificateRequest) -> Ask:

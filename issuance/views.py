@@ -342,6 +342,7 @@ def certificate_renew(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
         request.POST if request.method == "POST" else None, holds_key=certificate.has_private_key
     )
     context = application_context(request, application, "certificates")
+    conflict = False
     if request.method == "POST" and form.is_valid():
         try:
             submission = services.renew(
@@ -353,6 +354,7 @@ def certificate_renew(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
             )
         except (services.RenewalError, services.IssuanceRejected) as exc:
             form.add_error("csr" if getattr(exc, "field", None) == "csr" else None, str(exc))
+            conflict = getattr(exc, "code", None) in services.RENEWAL_CONFLICTS
         else:
             if submission.pending:
                 messages.info(request, "The renewal is waiting for approval.")
@@ -363,7 +365,7 @@ def certificate_renew(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
                 "issuance:certificate", slug=application.name, pk=submission.certificate.pk
             )
     context.update(certificate=certificate, form=form)
-    status = 400 if form.errors else 200
+    status = 409 if conflict else 400 if form.errors else 200
     return render(request, "issuance/certificate_renew.html", context, status=status)
 
 

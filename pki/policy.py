@@ -25,6 +25,16 @@ hostnames: LDH labels (letters, digits, hyphens, not at either end) of at most 6
 at most 253 characters in total, ASCII only (IDNA A-labels such as ``xn--bcher-kva.test`` are
 fine), no trailing dot, and not an IP address in disguise.
 
+The subject is policy too. No attribute the requester sends, kept or dropped, may carry a
+control character (C0, DEL, C1), NUL, a line separator or an unpaired surrogate, and a CN
+is at most 64 characters. A kept CN has no surrounding spaces and no trailing dot; an IP
+address CN must be allowed by ``ip_cidrs``; a ``*`` in it makes it a wildcard name, valid
+only as ``*.`` + hostname and only when ``allow_wildcards``. A CN that is a hostname must
+pass the DNS rules when the profile copies the CN to the SANs (then also a single label
+such as ``jsmith``), or when it is dotted (``app.example.test``) unless the profile's CN
+pattern admitted it; a CN no host could have (``Alice Smith``) only meets the subject rules.
+A kept emailAddress must be allowed by ``email_patterns``, like an email SAN.
+
 IP SANs must lie inside one of ``ip_cidrs``. Emails and URIs must match one of the
 fnmatch-style ``email_patterns`` (case-insensitive) / ``uri_patterns`` (case-sensitive); an
 empty list allows none.
@@ -38,8 +48,9 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -141,12 +152,6 @@ def dns_name_allowed(rules: Iterable[str], name: str, allow_wildcards: bool) -> 
     """Whether any rule allows ``name`` (semantics in the module docstring)."""
     name = name.lower()
     return any(_rule_allows(rule.lower(), name, allow_wildcards) for rule in rules)
-
-
-def _looks_like_dns_name(value: str) -> bool:
-    # A dot is required so single-label CNs of client certificates ("jsmith", "build-42")
-    # are not mistaken for host names and then refused by the DNS rules.
-    return "." in value and validate_dns_name(value.lower()) is None
 
 
 # --------------------------------------------------------------------------- policy
@@ -379,6 +384,37 @@ def _subject_violation(message: str) -> PolicyViolation:
     return PolicyViolation(message, code="bad_subject", field="subject")
 
 
+def bad_character(value: str) -> str | None:
+    """What makes ``value`` unfit for a name (a control character, NUL, a line or paragraph
+    separator, an unpaired surrogate), or None. Such characters forge extra lines in
+    logs, mail headers and rendered alerts, and PostgreSQL refuses NUL in text outright."""
+    if value.isprintable():
+        return None
+    for char in value:
+        category = unicodedata.category(char)
+        if char == "\x00":
+            return "a NUL character (U+0000)"
+        if category == "Cc":
+            return f"a control character (U+{ord(char):04X})"
+        if category in ("Zl", "Zp"):
+            return f"a line or paragraph separator (U+{ord(char):04X})"
+        if category == "Cs":
+            return f"an unpaired surrogate (U+{ord(char):04X})"
+    return None
+
+
+def _check_characters(request: Request) -> None:
+    """Every attribute the requester sent, kept or dropped: the request row keeps them all."""
+    sent: list[tuple[str, str]] = [("CN", request.common_name)] if request.common_name else []
+    sent += [(attr, v) for attr, values in request.subject_attrs.items() for v in values]
+    for attr, value in sent:
+        what = bad_character(value)
+        if what is not None:
+            raise _subject_violation(f"Subject {attr} contains {what}")
+    if request.common_name and len(request.common_name) > MAX_CN_LENGTH:
+        raise _subject_violation(f"Subject CN is longer than {MAX_CN_LENGTH} characters")
+
+
 def _check_values(attr: str, rule: SubjectRule, values: Sequence[str]) -> None:
     if rule.mode == "required" and not values:
         raise _subject_violation(f"Subject {attr} is required by this profile")
@@ -389,12 +425,11 @@ def _check_values(attr: str, rule: SubjectRule, values: Sequence[str]) -> None:
             )
         if attr == "C" and not (len(value) == 2 and value.isascii() and value.isalpha()):
             raise _subject_violation(f'Subject C "{value}" is not a two-letter country code')
-        if attr == "CN" and len(value) > MAX_CN_LENGTH:
-            raise _subject_violation(f"Subject CN is longer than {MAX_CN_LENGTH} characters")
 
 
 def _check_subject(policy: Policy, request: Request) -> tuple[list[tuple[str, str]], str | None]:
     """Return the (attribute, value) pairs to copy, in DN order, and the kept CN."""
+    _check_characters(request)
     kept: list[tuple[str, str]] = []
     for attr in ATTRIBUTE_OIDS:  # dict order is the DN order: C, ST, L, ..., O, OU, ..., CN
         rule = policy.subject_rules.get(attr)
@@ -406,8 +441,65 @@ def _check_subject(policy: Policy, request: Request) -> tuple[list[tuple[str, st
             values = [v for v in request.subject_attrs.get(attr, ()) if v]
         _check_values(attr, rule, values)
         kept.extend((attr, v) for v in values)
+    for email in (v for a, v in kept if a == "emailAddress"):
+        _check_subject_email(policy, email)
     common_name = next((v for a, v in kept if a == "CN"), None)
+    if common_name is not None:
+        _check_common_name(policy, policy.subject_rules["CN"], common_name)
     return kept, common_name
+
+
+def _check_subject_email(policy: Policy, email: str) -> None:
+    # Mail clients read emailAddress from the subject as readily as the SAN.
+    if not _EMAIL.fullmatch(email) or not _email_allowed(policy, email):
+        raise _subject_violation(
+            f'Subject emailAddress "{email}" is not an email address this profile allows'
+        )
+
+
+def _check_common_name(policy: Policy, rule: SubjectRule, cn: str) -> None:
+    """A CN is a name some relying party may still match a host against: it obeys the
+    same rules as a SAN whenever it could name a host (see ``_cn_names_a_host``)."""
+    if cn != cn.strip():
+        raise _subject_violation(f'Subject CN "{cn}" starts or ends with a space')
+    if cn.endswith("."):
+        raise _subject_violation(f'Subject CN "{cn}" ends with a dot')
+    if _is_ip_address(cn):
+        _check_cn_ip(policy, cn)
+        return
+    if "*" in cn:
+        reason = validate_dns_name(cn)
+        if reason is not None:
+            raise _subject_violation(f'Subject CN "{cn}" is not a valid wildcard name: {reason}')
+        if not policy.allow_wildcards:
+            raise _subject_violation(
+                f'Subject CN "{cn}" is a wildcard name, which this profile does not allow'
+            )
+    if _cn_names_a_host(policy, rule, cn) and not dns_name_allowed(
+        policy.dns_rules, cn, policy.allow_wildcards
+    ):
+        raise _subject_violation(f'Subject CN "{cn}" is a DNS name not allowed by this profile')
+
+
+def _cn_names_a_host(policy: Policy, rule: SubjectRule, cn: str) -> bool:
+    """Whether the CN must pass the DNS rules: any hostname when the profile copies the CN
+    to the SANs; otherwise a wildcard, or a dotted hostname unless the profile's own CN
+    pattern already admitted it (client profiles whose CNs are dotted user names)."""
+    if validate_dns_name(cn) is not None:
+        return False  # "Alice Smith", "ops@example.test": no host has such a name
+    if policy.copy_cn_to_sans or cn.startswith("*."):
+        return True
+    return "." in cn and not rule.pattern
+
+
+def _check_cn_ip(policy: Policy, cn: str) -> None:
+    if not policy._networks:
+        raise _subject_violation(
+            f'Subject CN "{cn}" is an IP address, and this profile allows no IP addresses'
+        )
+    address = ipaddress.ip_address(cn)
+    if not any(address in network for network in policy._networks):
+        raise _subject_violation(f'Subject CN "{cn}" is an IP address not allowed by this profile')
 
 
 # --------------------------------------------------------------------------- SANs
@@ -417,11 +509,19 @@ def _san_violation(message: str) -> PolicyViolation:
     return PolicyViolation(message, code="rejected_identifier", field="sans")
 
 
+def _shown(value: str) -> str:
+    """The value for a message, its unprintable characters escaped: messages are shown in
+    pages and stored as reasons, where a NUL or a line break must not arrive raw."""
+    if value.isprintable():
+        return value
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in value)
+
+
 def _check_dns_names(policy: Policy, names: Sequence[str]) -> None:
     for name in names:
         reason = validate_dns_name(name)
         if reason is not None:
-            raise _san_violation(f'DNS name "{name}" is invalid: {reason}')
+            raise _san_violation(f'DNS name "{_shown(name)}" is invalid: {_shown(reason)}')
         if name.startswith("*.") and not policy.allow_wildcards:
             raise _san_violation(f'Wildcard name "{name}" is not allowed by this profile')
         if not dns_name_allowed(policy.dns_rules, name, policy.allow_wildcards):
@@ -434,7 +534,7 @@ def _check_ips(policy: Policy, values: Sequence[str | IPAddress]) -> tuple[IPAdd
         try:
             address = ipaddress.ip_address(value)
         except ValueError:
-            raise _san_violation(f'IP address "{value}" is invalid') from None
+            raise _san_violation(f'IP address "{_shown(str(value))}" is invalid') from None
         if not any(address in network for network in policy._networks):
             raise _san_violation(f'IP address "{address}" is not allowed by this profile')
         addresses.append(address)
@@ -443,23 +543,27 @@ def _check_ips(policy: Policy, values: Sequence[str | IPAddress]) -> tuple[IPAdd
 
 def _check_emails(policy: Policy, emails: Sequence[str]) -> None:
     for email in emails:
-        if not _EMAIL.fullmatch(email):
-            raise _san_violation(f'Email address "{email}" is invalid')
-        lowered = email.lower()
-        if not any(fnmatch.fnmatchcase(lowered, p) for p in policy.email_patterns):
+        if not _EMAIL.fullmatch(email) or not email.isprintable():
+            raise _san_violation(f'Email address "{_shown(email)}" is invalid')
+        if not _email_allowed(policy, email):
             raise _san_violation(f'Email address "{email}" is not allowed by this profile')
+
+
+def _email_allowed(policy: Policy, email: str) -> bool:
+    lowered = email.lower()
+    return any(fnmatch.fnmatchcase(lowered, p) for p in policy.email_patterns)
 
 
 def _check_uris(policy: Policy, uris: Sequence[str]) -> None:
     for uri in uris:
         if not _is_uri(uri):
-            raise _san_violation(f'URI "{uri}" is invalid')
+            raise _san_violation(f'URI "{_shown(uri)}" is invalid')
         if not any(fnmatch.fnmatchcase(uri, p) for p in policy.uri_patterns):
             raise _san_violation(f'URI "{uri}" is not allowed by this profile')
 
 
 def _is_uri(value: str) -> bool:
-    if not value.isascii() or any(c.isspace() or ord(c) < 0x20 for c in value):
+    if not value.isascii() or not value.isprintable() or " " in value:
         return False
     try:
         return bool(urlsplit(value).scheme)
@@ -467,24 +571,31 @@ def _is_uri(value: str) -> bool:
         return False
 
 
-def _cn_as_dns_name(policy: Policy, common_name: str | None) -> str | None:
-    if common_name and policy.copy_cn_to_sans and _looks_like_dns_name(common_name):
-        return common_name.lower()
-    return None
+def _with_cn(policy: Policy, common_name: str | None, sans: _SANs) -> _SANs:
+    """Put the CN first among the SANs of its kind when the profile copies it and it names
+    a host (a DNS name or an IP address; the subject checks already allowed it)."""
+    if not common_name or not policy.copy_cn_to_sans:
+        return sans
+    if _is_ip_address(common_name):
+        address = ipaddress.ip_address(common_name)
+        if address not in sans.ip_addresses:
+            sans = replace(sans, ip_addresses=(address, *sans.ip_addresses))
+    elif validate_dns_name(common_name) is None:
+        name = common_name.lower()
+        if name not in sans.dns_names:
+            sans = replace(sans, dns_names=(name, *sans.dns_names))
+    return sans
 
 
 def _check_sans(policy: Policy, request: Request, common_name: str | None) -> _SANs:
     dns = list(dict.fromkeys(name.lower() for name in request.dns_names))
-    cn_name = _cn_as_dns_name(policy, common_name)
-    if cn_name is not None and cn_name not in dns:
-        dns.insert(0, cn_name)
     _check_dns_names(policy, dns)
     ips = _check_ips(policy, request.ip_addresses)
     emails = tuple(dict.fromkeys(request.emails))
     _check_emails(policy, emails)
     uris = tuple(dict.fromkeys(request.uris))
     _check_uris(policy, uris)
-    sans = _SANs(tuple(dns), ips, emails, uris)
+    sans = _with_cn(policy, common_name, _SANs(tuple(dns), ips, emails, uris))
     total = sans.count()
     if total > policy.max_sans:
         raise _san_violation(

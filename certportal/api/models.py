@@ -25,6 +25,15 @@ class ServiceAccount(models.Model):
     name = models.CharField(max_length=63)
     description = models.CharField(max_length=200, blank=True)
     role = models.CharField(max_length=16, choices=Role.choices)
+    # The person behind the account: they may not approve what it requests.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -47,6 +56,16 @@ class ApiToken(models.Model):
     # Public lookup part of the token (after the "cpt_" prefix); the secret follows it.
     key_id = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
+    # Who minted it (for a service account's token, an Admin): they may not approve what
+    # is requested with it.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -70,6 +70,7 @@ def create_token(
             key_id=key_id,
             secret_hash=_hash(secret),
             expires_at=expires_at,
+            created_by_id=actor.user_id,
         )
         record(
             "api_token.created",
@@ -182,7 +183,12 @@ def create_service_account(
     with transaction.atomic():
         user = get_user_model().objects.create_user(username=username, password=None)
         account = ServiceAccount.objects.create(
-            application=application, user=user, name=name, role=role, description=description
+            application=application,
+            user=user,
+            name=name,
+            role=role,
+            description=description,
+            created_by_id=actor.user_id,
         )
         set_member_role(application, user, role, actor=actor)
         record(
@@ -216,6 +222,19 @@ def delete_service_account(account: ServiceAccount, *, actor: Actor) -> None:
             outbox=False,
         )
         account.delete()
+
+
+def people_behind(user_id: int) -> set[int]:
+    """The people who hold a user's machine credentials: who created the service account
+    and who minted its tokens (the user itself excluded). Approvals treat them as the
+    requester of what those credentials request."""
+    people = set(
+        ServiceAccount.objects.filter(user_id=user_id).values_list("created_by_id", flat=True)
+    )
+    people |= set(ApiToken.objects.filter(user_id=user_id).values_list("created_by_id", flat=True))
+    people.discard(None)
+    people.discard(user_id)
+    return people
 
 
 def is_service_account(user: Any) -> bool:

@@ -30,6 +30,8 @@ PIPELINE_PROBLEMS = {
     "bad_key": "badCSR",
     "bad_subject": "badCSR",
     "rejected_identifier": "rejectedIdentifier",
+    "already_renewed": "alreadyReplaced",
+    "already_revoked": "malformed",
     "bad_validity": "malformed",
     "profile_unavailable": "serverInternal",
     "ca_unavailable": "serverInternal",

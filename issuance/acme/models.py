@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 
+from django.conf import settings
 from django.db import models
 
 from certportal.secrets import SealedField, unseal_for
@@ -49,6 +50,15 @@ class ExternalAccountKey(models.Model):
     reusable = models.BooleanField(default=False)
     bound_at = models.DateTimeField(null=True, blank=True)  # when it first bound an account
     created_by = models.CharField(max_length=200, blank=True)
+    # The person behind the credential: they may not approve what its accounts request.
+    created_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -85,6 +85,7 @@ def create_eab_key(
             expires_at=expires_at,
             reusable=reusable,
             created_by=actor.describe(),
+            created_by_user_id=actor.user_id,
         )
         eab.save(force_insert=True)
         seal_into(eab, "hmac_key", hmac_key)  # bound to the row: sealed once it has its id

@@ -38,12 +38,16 @@ _FIELD_WITH_SPEC = {
 }
 
 
+# Pipeline codes that are about the state of things, not the input: 409.
+CONFLICTS = frozenset({"invalid_state", *services.RENEWAL_CONFLICTS})
+
+
 def rejected(exc: services.IssuanceRejected, *, with_csr: bool) -> Exception:
     """An IssuanceRejected as a DRF field error carrying the pipeline's code."""
     mapping = _FIELD_WITH_CSR if with_csr else _FIELD_WITH_SPEC
     default = "csr" if with_csr else None
     field = mapping.get(exc.field or "", default)
-    if exc.code == "invalid_state":
+    if exc.code in CONFLICTS:
         return Conflict(exc.message, code=exc.code)
     return field_error(field, exc.code, exc.message)
 

@@ -106,7 +106,7 @@ def test_approved_request_fails_if_policy_changed(
     tls_profile.save()
     outcome = services.issue_approved(result.request, actor=actor)
     assert outcome.request.state == RequestState.FAILED
-    assert 'DNS name "a.example.test" is not allowed' in outcome.request.reason
+    assert 'Subject CN "a.example.test" is a DNS name not allowed' in outcome.request.reason
     assert Certificate.objects.count() == 0
 
 

@@ -241,7 +241,7 @@ def test_cn_copied_first_and_not_duplicated() -> None:
     assert decision.common_name == "App.Example.Test"
 
 
-@pytest.mark.parametrize("cn", ["John Smith", "jsmith", "10.0.0.1", "ops@example.test"])
+@pytest.mark.parametrize("cn", ["John Smith", "Alice Smith", "ops@example.test", "O'Brien, Ann"])
 def test_cn_that_is_not_a_hostname_is_not_copied(cn: str) -> None:
     decision = decide(common_name=cn, dns_names=["a.example.test"])
     assert decision.dns_names == ("a.example.test",)
@@ -254,10 +254,214 @@ def test_copy_cn_to_sans_disabled() -> None:
     assert decision.dns_names == ("b.example.test",)
 
 
-def test_copied_cn_is_checked_like_any_san() -> None:
+def test_copied_cn_is_checked_against_the_dns_rules() -> None:
     error = violation(common_name="evil.test", dns_names=["a.example.test"])
-    assert str(error) == 'DNS name "evil.test" is not allowed by this profile'
-    assert (error.code, error.field) == ("rejected_identifier", "sans")
+    assert str(error) == ('Subject CN "evil.test" is a DNS name not allowed by this profile')
+    assert (error.code, error.field) == ("bad_subject", "subject")
+
+
+def test_single_label_cn_is_a_host_name_when_the_profile_copies_the_cn() -> None:
+    error = violation(common_name="intranet", dns_names=["a.example.test"])
+    assert str(error) == ('Subject CN "intranet" is a DNS name not allowed by this profile')
+    allowed = Policy(dns_rules=(".example.test", "intranet"))
+    decision = decide(allowed, common_name="Intranet", dns_names=["a.example.test"])
+    assert decision.dns_names == ("intranet", "a.example.test")
+
+
+CLIENT_POLICY = Policy(
+    copy_cn_to_sans=False,
+    require_san=False,
+    extended_key_usages=("clientAuth",),
+    subject_rules={
+        "CN": SubjectRule("optional"),
+        "O": SubjectRule("optional"),
+        "OU": SubjectRule("optional"),
+    },
+)
+
+
+@pytest.mark.parametrize("cn", ["Alice Smith", "jsmith", "build-42", "ops@example.test"])
+def test_client_profile_keeps_cns_no_host_could_have(cn: str) -> None:
+    decision = decide(CLIENT_POLICY, common_name=cn, subject_attrs={"O": ["Example AG"]})
+    assert decision.common_name == cn
+    assert decision.dns_names == ()
+
+
+def test_dotted_cn_meets_the_dns_rules_even_when_not_copied() -> None:
+    error = violation(CLIENT_POLICY, common_name="www.bank.test")
+    assert str(error) == ('Subject CN "www.bank.test" is a DNS name not allowed by this profile')
+    assert error.code == "bad_subject"
+    allowed = Policy(dns_rules=(".example.test",), copy_cn_to_sans=False, require_san=False)
+    decision = decide(allowed, common_name="app.example.test")
+    assert (decision.common_name, decision.dns_names) == ("app.example.test", ())
+
+
+def test_profile_cn_pattern_admits_dotted_user_names() -> None:
+    policy = Policy(
+        copy_cn_to_sans=False,
+        require_san=False,
+        subject_rules={"CN": SubjectRule("required", r"[a-z]+\.[a-z]+")},
+    )
+    assert decide(policy, common_name="john.smith").common_name == "john.smith"
+    # The pattern never admits a wildcard.
+    wildcard = Policy(
+        copy_cn_to_sans=False, require_san=False, subject_rules={"CN": SubjectRule("required")}
+    )
+    assert violation(wildcard, common_name="*.bank.test").code == "bad_subject"
+
+
+IP_CN_POLICY = Policy(dns_rules=(".example.test",), ip_cidrs=("10.0.0.0/8",), require_san=False)
+
+
+def test_ip_address_cn_needs_the_profile_to_allow_ip_addresses() -> None:
+    error = violation(common_name="10.0.0.1", dns_names=["a.example.test"])
+    assert str(error) == (
+        'Subject CN "10.0.0.1" is an IP address, and this profile allows no IP addresses'
+    )
+    assert (error.code, error.field) == ("bad_subject", "subject")
+    error = violation(IP_CN_POLICY, common_name="192.168.0.1")
+    assert str(error) == 'Subject CN "192.168.0.1" is an IP address not allowed by this profile'
+
+
+def test_allowed_ip_address_cn_is_copied_to_the_ip_sans() -> None:
+    decision = decide(IP_CN_POLICY, common_name="10.0.0.1", ip_addresses=["10.0.0.2"])
+    assert decision.common_name == "10.0.0.1"
+    assert decision.ip_addresses == (
+        ipaddress.ip_address("10.0.0.1"),
+        ipaddress.ip_address("10.0.0.2"),
+    )
+    assert decision.dns_names == ()
+
+
+@pytest.mark.parametrize(
+    ("cn", "message"),
+    [
+        ("app.example.test.", 'Subject CN "app.example.test." ends with a dot'),
+        # In any CN, not only host names: a trailing dot is how a host name hides.
+        ("Alice Smith Jr.", 'Subject CN "Alice Smith Jr." ends with a dot'),
+        (" app.example.test", 'Subject CN " app.example.test" starts or ends with a space'),
+        ("app.example.test ", 'Subject CN "app.example.test " starts or ends with a space'),
+        (
+            "a.*.example.test",
+            'Subject CN "a.*.example.test" is not a valid wildcard name: '
+            "a wildcard '*' is only allowed as the entire leftmost label",
+        ),
+        (
+            "**.example.test",
+            'Subject CN "**.example.test" is not a valid wildcard name: '
+            "a wildcard '*' is only allowed as the entire leftmost label",
+        ),
+        (
+            "*x.example.test",
+            'Subject CN "*x.example.test" is not a valid wildcard name: '
+            "a wildcard '*' is only allowed as the entire leftmost label",
+        ),
+        (
+            "*.*.example.test",
+            'Subject CN "*.*.example.test" is not a valid wildcard name: '
+            "a wildcard '*' is only allowed as the entire leftmost label",
+        ),
+        (
+            "*",
+            "Subject CN \"*\" is not a valid wildcard name: a wildcard needs a domain after '*.'",
+        ),
+        (
+            "Bob * Smith",
+            'Subject CN "Bob * Smith" is not a valid wildcard name: '
+            "a wildcard '*' is only allowed as the entire leftmost label",
+        ),
+        (
+            "*.evil.test",
+            'Subject CN "*.evil.test" is a DNS name not allowed by this profile',
+        ),
+    ],
+)
+def test_cn_refusals(cn: str, message: str) -> None:
+    for policy in (POLICY, CLIENT_POLICY):
+        error = violation(policy, common_name=cn, dns_names=["a.example.test"])
+        assert str(error) == message
+        assert (error.code, error.field) == ("bad_subject", "subject")
+
+
+def test_wildcard_cn_one_leftmost_label_when_allowed() -> None:
+    decision = decide(common_name="*.a.example.test")
+    assert decision.common_name == "*.a.example.test"
+    assert decision.dns_names == ("*.a.example.test",)
+    no_wildcards = Policy(dns_rules=(".example.test",), allow_wildcards=False)
+    error = violation(no_wildcards, common_name="*.a.example.test")
+    assert str(error) == (
+        'Subject CN "*.a.example.test" is a wildcard name, which this profile does not allow'
+    )
+
+
+@pytest.mark.parametrize(
+    ("char", "what"),
+    [
+        ("\x00", "a NUL character (U+0000)"),
+        ("\n", "a control character (U+000A)"),
+        ("\r", "a control character (U+000D)"),
+        ("\x1b", "a control character (U+001B)"),
+        ("\x7f", "a control character (U+007F)"),
+        ("\x85", "a control character (U+0085)"),
+        ("\x9b", "a control character (U+009B)"),
+        ("\u2028", "a line or paragraph separator (U+2028)"),
+        ("\ud800", "an unpaired surrogate (U+D800)"),
+    ],
+)
+@pytest.mark.parametrize("attr", ["CN", "O", "OU", "L"])  # L is dropped by SUBJECT_POLICY
+def test_no_control_characters_in_any_subject_attribute(attr: str, char: str, what: str) -> None:
+    value = f"Example{char}x"
+    attrs = {"O": ["Example AG"]}
+    common_name = "a.example.test"
+    if attr == "CN":
+        common_name = value
+    else:
+        attrs[attr] = [value]
+    error = violation(
+        SUBJECT_POLICY, common_name=common_name, subject_attrs=attrs, dns_names=["a.example.test"]
+    )
+    assert str(error) == f"Subject {attr} contains {what}"
+    assert (error.code, error.field) == ("bad_subject", "subject")
+
+
+def test_dropped_cn_is_still_checked_for_characters_and_length() -> None:
+    policy = Policy(dns_rules=("a.example.test",), subject_rules={"CN": SubjectRule("drop")})
+    error = violation(policy, common_name="x\x00y", dns_names=["a.example.test"])
+    assert str(error) == "Subject CN contains a NUL character (U+0000)"
+    error = violation(policy, common_name="x" * 65, dns_names=["a.example.test"])
+    assert str(error) == "Subject CN is longer than 64 characters"
+
+
+def test_cn_from_a_csr_with_control_characters_is_refused() -> None:
+    key = generate_private_key("EC_P256")
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example\nBcc: x@evil.test"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "a.example.test"),
+        ]
+    )
+    csr = build_csr(key, subject=subject, dns_names=["a.example.test"])
+    parsed = parse_csr(csr.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(PolicyViolation) as excinfo:
+        evaluate(POLICY, Request.from_csr(parsed), now=NOW, ca_not_after=CA_NOT_AFTER)
+    assert str(excinfo.value) == "Subject O contains a control character (U+000A)"
+
+
+def test_subject_email_address_obeys_the_email_patterns() -> None:
+    policy = Policy(
+        email_patterns=("*@example.test",),
+        require_san=False,
+        subject_rules={"CN": SubjectRule("optional"), "emailAddress": SubjectRule("optional")},
+    )
+    decision = decide(policy, subject_attrs={"emailAddress": ["ops@example.test"]})
+    assert decision.subject == x509.Name(
+        [x509.NameAttribute(NameOID.EMAIL_ADDRESS, "ops@example.test")]
+    )
+    error = violation(policy, subject_attrs={"emailAddress": ["ceo@bank.test"]})
+    assert str(error) == (
+        'Subject emailAddress "ceo@bank.test" is not an email address this profile allows'
+    )
+    assert error.code == "bad_subject"
 
 
 def test_dns_name_not_allowed() -> None:
@@ -452,6 +656,18 @@ def test_uris_match_case_sensitively() -> None:
             'URI "https://evil.test/" is not allowed by this profile',
         ),
         ({"uris": ["no scheme"]}, 'URI "no scheme" is invalid'),
+        # Unprintable characters are refused and never echoed raw.
+        ({"emails": ["a\x00b@example.test"]}, 'Email address "a\\u0000b@example.test" is invalid'),
+        ({"emails": ["a\x85b@example.test"]}, 'Email address "a\\u0085b@example.test" is invalid'),
+        (
+            {"uris": ["spiffe://example.test/a\x7f"]},
+            'URI "spiffe://example.test/a\\u007f" is invalid',
+        ),
+        (
+            {"dns_names": ["a\nb.example.test"]},
+            'DNS name "a\\u000ab.example.test" is invalid: '
+            'label "a\\u000ab" contains characters other than letters, digits and hyphens',
+        ),
     ],
 )
 def test_email_and_uri_rejections(fields: dict, message: str) -> None:
