@@ -16,6 +16,13 @@ from issuance.acme.models import Account, Nonce
 from issuance.acme.tests.conftest import AcmeSession
 from issuance.acme.tests.support import http01_responder, sign
 
+
+@pytest.fixture
+def eab(reusable_eab: tuple[str, str]) -> tuple[str, str]:
+    """These tests register several accounts with one credential: a reusable one."""
+    return reusable_eab
+
+
 pytestmark = pytest.mark.django_db
 
 ERR = "urn:ietf:params:acme:error:"

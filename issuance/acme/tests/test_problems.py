@@ -15,6 +15,13 @@ from issuance.acme.jws import ALLOWED_ALGORITHMS
 from issuance.acme.tests.conftest import AcmeSession
 from issuance.acme.tests.test_malformed_input import _b64
 
+
+@pytest.fixture
+def eab(reusable_eab: tuple[str, str]) -> tuple[str, str]:
+    """These tests register several accounts with one credential: a reusable one."""
+    return reusable_eab
+
+
 pytestmark = pytest.mark.django_db
 
 ERR = "urn:ietf:params:acme:error:"

@@ -11,6 +11,13 @@ from issuance.acme import messages
 from issuance.acme.tests.conftest import AcmeSession
 from issuance.acme.tests.test_flow import _issue, csr_der, finalize, ready_order_from
 
+
+@pytest.fixture
+def eab(reusable_eab: tuple[str, str]) -> tuple[str, str]:
+    """These tests register several accounts with one credential: a reusable one."""
+    return reusable_eab
+
+
 pytestmark = pytest.mark.django_db
 
 ERR = "urn:ietf:params:acme:error:"
