@@ -30,3 +30,30 @@ class PortalAdminSite(admin.AdminSite):
         )
         response: TemplateResponse = view(request)  # type: ignore[assignment]
         return response
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A product admin's window onto rows the portal's services write: view only.
+
+    Every change goes through a service verb (audited, with its outbox event), so the
+    admin never adds, edits or deletes. Sealed columns are never listed in ``fields``.
+    Lists skip the full COUNT(*) (inventories run to millions of rows).
+    """
+
+    show_full_result_count = False
+    list_per_page = 50
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
