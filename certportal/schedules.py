@@ -1,4 +1,6 @@
-"""Background schedules, declared in code and installed idempotently by install_schedules."""
+"""Background schedules, declared in code and installed idempotently by install_schedules.
+
+Each points at a ``tasks`` module: entry points that take ids, load, and call a service."""
 
 from __future__ import annotations
 
@@ -17,15 +19,14 @@ class Declared:
 SCHEDULES = (
     Declared("crl-refresh", "issuance.tasks.refresh_due_crls", minutes=15),
     Declared("certificate-expiry", "issuance.tasks.mark_expired", minutes=10),
-    # Automatic renewal and alerting (issue 6).
-    Declared("outbox-sweep", "certportal.outbox.sweep", minutes=1),
+    Declared("outbox-sweep", "certportal.tasks.sweep_outbox", minutes=1),
     Declared("renewal-sweep", "issuance.tasks.renew_due_certificates", minutes=10),
     Declared("expiry-alerts", "alerts.tasks.scan_expiring_certificates", minutes=15),
     Declared("alert-retries", "alerts.tasks.send_due_deliveries", minutes=1),
-    # ACME (issue 5): expire stale orders and authorizations, purge used nonces.
+    # Expire stale ACME orders and authorizations, purge used nonces.
     Declared("acme-expiry", "issuance.acme.tasks.expire_objects", minutes=15),
-    # Approvals (issue 4): end requests whose approval was not given in time.
-    Declared("approval-expiry", "issuance.services.expire_pending_requests", minutes=15),
+    # End requests whose approval was not given in time.
+    Declared("approval-expiry", "issuance.tasks.expire_pending_requests", minutes=15),
 )
 
 

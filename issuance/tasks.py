@@ -67,3 +67,10 @@ def renew_certificates() -> int:
     if cluster.stop_requested():
         queue.enqueue("issuance.tasks.renew_certificates", task_name="renewal-resumed")
     return renewed
+
+
+def expire_pending_requests() -> int:
+    """Scheduled: end requests held for approval past their expiry."""
+    from issuance import services
+
+    return services.expire_pending_requests()

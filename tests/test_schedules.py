@@ -20,9 +20,9 @@ def test_the_lifecycle_sweeps_are_all_scheduled():
         "issuance.tasks.refresh_due_crls",
         "issuance.tasks.mark_expired",
         "issuance.tasks.renew_due_certificates",
-        "certportal.outbox.sweep",
+        "certportal.tasks.sweep_outbox",
         "alerts.tasks.scan_expiring_certificates",
-        "issuance.services.expire_pending_requests",
+        "issuance.tasks.expire_pending_requests",
     } <= funcs
 
 
@@ -32,3 +32,9 @@ def test_install_is_idempotent():
     first = Schedule.objects.count()
     schedules.install()
     assert Schedule.objects.count() == first == len(schedules.SCHEDULES)
+
+
+def test_schedules_point_at_tasks_modules():
+    for item in schedules.SCHEDULES:
+        module = item.func.rsplit(".", 1)[0]
+        assert module.endswith(".tasks"), item.func

@@ -107,7 +107,7 @@ def kick() -> dict[str, str]:
     for func in (
         "issuance.tasks.renew_due_certificates",
         "alerts.tasks.scan_expiring_certificates",
-        "certportal.outbox.sweep",
+        "certportal.tasks.sweep_outbox",
         "alerts.tasks.send_due_deliveries",
     ):
         async_task(func)
