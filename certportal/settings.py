@@ -385,7 +385,7 @@ CERTPORTAL_OUTBOUND_ALLOW_PRIVATE = env.get_bool(
     "CERTPORTAL_OUTBOUND_ALLOW_PRIVATE", env.get_bool("CERTPORTAL_ACME_ALLOW_PRIVATE", False)
 )
 
-# ACME (issue 5). Challenge ports and the resolver are the server's choice, never the
+# ACME. Challenge ports and the resolver are the server's choice, never the
 # client's; tests use port 5002, a test DNS server and allow private addresses.
 CERTPORTAL_ACME_HTTP01_PORT = env.get_int("CERTPORTAL_ACME_HTTP01_PORT", 80, minimum=1)
 CERTPORTAL_ACME_TLSALPN01_PORT = env.get_int("CERTPORTAL_ACME_TLSALPN01_PORT", 443, minimum=1)

@@ -122,7 +122,7 @@ class Command(BaseCommand):
 
 
 def _api_tokens(application: Application) -> dict[str, str]:
-    """A fresh API token per member role (issue 4); earlier demo tokens are revoked."""
+    """A fresh API token per member role; earlier demo tokens are revoked."""
     from certportal.api import services as credentials
     from certportal.api.models import ApiToken
 
@@ -136,7 +136,7 @@ def _api_tokens(application: Application) -> dict[str, str]:
 
 
 def _acme_demo(application: Application, profile: CertificateProfile) -> dict[str, str]:
-    """ACME directory of the tls-server profile and a fresh EAB credential (issue 5);
+    """ACME directory of the tls-server profile and a fresh EAB credential;
     the previous demo credential is revoked, like the passwords it is shown once. It is
     reusable, so that several clients can try the demo with it."""
     from django.urls import reverse
