@@ -322,7 +322,7 @@ LOGGING = {
     },
 }
 
-# --- Alerting and renewal (issue 6) ---------------------------------------------------------
+# --- Alerting and renewal ------------------------------------------------------------------
 # Email: CERTPORTAL_EMAIL_URL (smtp://user:pass@host:587?starttls=1, smtps://host:465)
 # or the EMAIL_HOST / EMAIL_PORT / EMAIL_HOST_USER / EMAIL_HOST_PASSWORD(_FILE) /
 # EMAIL_USE_TLS / EMAIL_USE_SSL variables.
