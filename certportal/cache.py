@@ -36,6 +36,15 @@ class RedisCache(DjangoRedisCache):
         self._class = RedisCacheClient
 
 
+def is_shared() -> bool:
+    """Whether the default cache is Redis, shared by every process: the one answer to
+    "is Redis on?". Only then can the cache coordinate processes (nonce use, queue
+    de-duplication, generation numbers, validation wake-ups)."""
+    from django.conf import settings
+
+    return bool(settings.REDIS_URL)
+
+
 def redis_client() -> Any | None:
     """The default cache's own Redis client (for commands the cache API lacks), or None
     when the default cache is not Redis. Keys used through it carry no cache prefix."""

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from certportal import queue
+from certportal.cache import is_shared
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def current() -> tuple[int, int] | None:
 
 
 def _read_shared() -> int | None:
-    if not queue.shared_cache():
+    if not is_shared():
         return 0
     try:
         value = cache.get(KEY)
@@ -140,7 +140,7 @@ def _bump_local() -> None:
 
 def _bump() -> None:
     _bump_local()
-    if queue.shared_cache():
+    if is_shared():
         try:
             cache.incr(KEY)
         except ValueError:  # no such key: any new random start is a change
@@ -180,7 +180,7 @@ class Cache(Generic[T]):
 
     def get(self, key: Hashable, load: Callable[[], T | None]) -> T | None:
         """The cached value for key, or load() (cached unless None)."""
-        if self.shared_only and not queue.shared_cache():
+        if self.shared_only and not is_shared():
             return load()
         tag = current()
         if tag is None:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
+
+from certportal.cache import is_shared
 
 _brokers: dict[tuple[int, str | None], Any] = {}
 
@@ -43,11 +44,6 @@ def enqueue(func: str, *args: Any, task_name: str, cluster: str | None = None) -
     return str(async_task(func, *args, task_name=task_name, broker=_broker(cluster)))
 
 
-def shared_cache() -> bool:
-    """Whether the default cache is shared by every process (only then can it coordinate)."""
-    return bool(settings.REDIS_URL)
-
-
 def enqueue_coalesced(func: str, *, ttl: int = 30) -> bool:
     """Queue func() unless a call queued by this function has not started yet.
 
@@ -55,12 +51,12 @@ def enqueue_coalesced(func: str, *, ttl: int = 30) -> bool:
     after that is seen by this run or triggers the next. ttl bounds how long a lost
     task (broker down, worker killed before it started) can hold the slot; the
     sweepers pick up what it left. Returns whether a task was queued."""
-    if shared_cache() and not cache.add(_QUEUED + func, 1, timeout=ttl):
+    if is_shared() and not cache.add(_QUEUED + func, 1, timeout=ttl):
         return False
     try:
         enqueue(func, task_name=func.rsplit(".", 1)[-1])
     except Exception:
-        if shared_cache():
+        if is_shared():
             cache.delete(_QUEUED + func)
         raise
     return True
@@ -68,5 +64,5 @@ def enqueue_coalesced(func: str, *, ttl: int = 30) -> bool:
 
 def started(func: str) -> None:
     """Called first by a coalesced task: later commits queue a new run."""
-    if shared_cache():
+    if is_shared():
         cache.delete(_QUEUED + func)

@@ -29,6 +29,7 @@ from django.utils.crypto import salted_hmac
 
 from certportal import cache as cache_tools
 from certportal import generation
+from certportal.cache import is_shared
 from issuance.acme.models import Nonce
 
 _PREFIX = "acme-nonce:"
@@ -36,10 +37,6 @@ _SALT = "certportal.acme.nonce"
 _RANDOM = 16
 _MAC = 16
 _LENGTH = 8 + _RANDOM + _MAC
-
-
-def _use_cache() -> bool:
-    return bool(settings.REDIS_URL)
 
 
 def _mac(body: bytes) -> bytes:
@@ -68,7 +65,7 @@ class Ticket:
         writes a row, so call it only once the request's signature has been checked."""
         if self.added is not None:
             return self.added
-        if _use_cache():
+        if is_shared():
             return bool(cache.add(_PREFIX + self.key, 1, timeout=self.remaining))
         try:
             with transaction.atomic():
@@ -104,7 +101,7 @@ def check(value: str) -> Ticket | None:
     if remaining <= 0:
         return None
     key = body[8:].hex()
-    if _use_cache():
+    if is_shared():
         both = cache_tools.add_and_get(_PREFIX + key, remaining, generation.KEY)
         if both is not None:
             added, shared = both

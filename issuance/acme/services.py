@@ -27,6 +27,7 @@ from django.utils.dateparse import parse_datetime
 
 from applications.models import Application
 from certportal import generation, queue, wakeups
+from certportal.cache import is_shared
 from certportal.events import Actor, record
 from certportal.prepared import PreparedQuery
 from certportal.secrets import seal_into
@@ -705,7 +706,7 @@ def await_validation(challenge: Challenge) -> Challenge:
     settle a processing challenge; the validation itself stays off the request path.
     Returns the challenge as it then stands."""
     wait = settings.CERTPORTAL_ACME_VALIDATION_WAIT_MS / 1000
-    if challenge.status != ChallengeStatus.PROCESSING or not wait or not settings.REDIS_URL:
+    if challenge.status != ChallengeStatus.PROCESSING or not wait or not is_shared():
         return challenge
     notice = wakeups.wait(_settled_key(challenge.pk), wait)
     if notice is not None:
@@ -750,7 +751,7 @@ def validate_challenge(challenge_id: str) -> str | None:
             _challenge_valid(challenge)
         else:
             _challenge_invalid(challenge, messages.problem(*failure))
-    if settings.REDIS_URL:
+    if is_shared():
         verdict = {
             "status": challenge.status,
             "validated_at": challenge.validated_at.isoformat() if challenge.validated_at else None,
