@@ -11,13 +11,12 @@ class CertificateAdmin(ReadOnlyAdmin):
     list_display = ["common_name", "application", "status", "method", "not_after", "serial_number"]
     list_select_related = ["application"]
     # private_key is sealed and never shown; has_private_key says whether one is held.
-    fields = [
+    fields = readonly_fields = (
         "id", "application", "profile", "ca", "status", "method", "common_name", "sans",
         "subject", "issuer", "serial_number", "fingerprint_sha256", "key_algorithm",
         "not_before", "not_after", "revoked_at", "revocation_reason", "requester_label",
         "replaces", "created_at", "has_private_key", "certificate_pem", "chain_pem",
-    ]  # fmt: skip
-    readonly_fields = fields
+    )  # fmt: skip
 
 
 @admin.register(CertificateRequest)
