@@ -15,7 +15,7 @@ from django.core.paginator import Paginator
 from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from alerts import services
 from alerts.forms import AlertRuleForm, CertificateRenewalForm, ChannelForm, RenewalSettingsForm
@@ -32,6 +32,7 @@ def _add_errors(form: BaseForm, error: ValidationError) -> None:
 
 
 @login_required
+@require_safe
 def alerting(request: HttpRequest, slug: str) -> HttpResponse:
     """Channels, rules and the delivery log."""
     application = scoped_application(request, slug, permissions.MANAGE)
@@ -47,7 +48,7 @@ def alerting(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def channel_edit(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
     application = scoped_application(request, slug, permissions.MANAGE)
     channel = get_object_or_404(application.alert_channels, pk=pk) if pk else None
@@ -91,7 +92,7 @@ def channel_test(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def rule_edit(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
     application = scoped_application(request, slug, permissions.MANAGE)
     rule = get_object_or_404(application.alert_rules, pk=pk) if pk else AlertRule()
@@ -112,7 +113,7 @@ def rule_edit(request: HttpRequest, slug: str, pk: int | None = None) -> HttpRes
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def renewal_settings(request: HttpRequest, slug: str) -> HttpResponse:
     """Application renewal defaults, and the certificates whose renewal needs a look."""
     application = scoped_application(request, slug, permissions.MANAGE)
@@ -144,7 +145,7 @@ def _renewal_lists(application: Any) -> dict[str, Any]:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def certificate_renewal(request: HttpRequest, slug: str, pk: str) -> HttpResponse:
     """One certificate's own auto-renew switch and window."""
     application = scoped_application(request, slug, permissions.MANAGE)

@@ -26,7 +26,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from applications import services, tabs
 from applications.forms import (
@@ -115,7 +115,7 @@ def require_product_admin(request: HttpRequest) -> None:
 
 
 @login_required
-@require_GET
+@require_safe
 def application_list(request: HttpRequest) -> HttpResponse:
     applications = permissions.applications_for(request.user).annotate(
         active_count=Count("certificates", filter=Q(certificates__status=CertificateStatus.ACTIVE))
@@ -131,7 +131,7 @@ def application_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def application_create(request: HttpRequest) -> HttpResponse:
     require_product_admin(request)
     form = ApplicationForm(request.POST or None)
@@ -150,7 +150,7 @@ def application_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def application_edit(request: HttpRequest, slug: str) -> HttpResponse:
     require_product_admin(request)
     application = get_object_or_404(Application, name=slug)
@@ -189,7 +189,7 @@ def expiry_buckets(certificates: QuerySet[Certificate]) -> list[dict[str, Any]]:
 
 
 @login_required
-@require_GET
+@require_safe
 def overview(request: HttpRequest, slug: str) -> HttpResponse:
     application = scoped_application(request, slug)
     certificates = Certificate.objects.filter(application=application)
@@ -226,7 +226,7 @@ def overview(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def members(request: HttpRequest, slug: str) -> HttpResponse:
     """The member list (every role); adding a member needs MANAGE."""
     perm = permissions.MANAGE if request.method == "POST" else permissions.VIEW
@@ -290,7 +290,7 @@ def member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse
 
 
 @login_required
-@require_GET
+@require_safe
 def enrollment(request: HttpRequest, slug: str) -> HttpResponse:
     """How certificates get into this Application: the web UI, plus every section other
     features (ACME, EST, SCEP, API) register."""
@@ -344,7 +344,7 @@ def _audit_page(
 
 
 @login_required
-@require_GET
+@require_safe
 def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
     application = scoped_application(request, slug)
     context = application_context(request, application, "audit")
@@ -354,7 +354,7 @@ def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def global_audit_log(request: HttpRequest) -> HttpResponse:
     require_product_admin(request)
     context = _audit_page(

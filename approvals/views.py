@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from applications.models import Application
 from applications.views import application_context
@@ -26,11 +26,13 @@ def _actor(request: HttpRequest) -> Actor:
 
 
 @login_required
+@require_safe
 def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "approvals/inbox.html", {"flows": services.inbox(request.user)})
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def request_detail(request: HttpRequest, pk: str) -> HttpResponse:
     visible = permissions.applications_for(request.user, permissions.VIEW)
     flow = get_object_or_404(
@@ -87,6 +89,7 @@ def _managed(request: HttpRequest, slug: str) -> Application:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def policies(request: HttpRequest, slug: str) -> HttpResponse:
     application = _managed(request, slug)
     bypass = RenewalBypassForm(
@@ -110,6 +113,7 @@ def policies(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def policy_edit(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
     application = _managed(request, slug)
     policy = None

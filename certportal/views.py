@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from certportal.cache import redis_client
 from certportal.permissions import applications_for, is_product_admin
@@ -12,7 +12,7 @@ from profiles.models import CertificateAuthority
 
 
 @login_required
-@require_GET
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     context = {
         "applications": applications_for(request.user),
@@ -21,7 +21,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", context)
 
 
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """Healthy when the database (and Redis, when configured) answer; an outage raises
     and certportal.faults answers 503."""

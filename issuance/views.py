@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from applications.models import Application
 from applications.views import actor_for, application_context, is_htmx, scoped_application
@@ -46,7 +46,7 @@ def _published_ca(slug: str) -> CertificateAuthority:
     )
 
 
-@require_GET
+@require_safe
 def ca_certificate(request: HttpRequest, slug: str) -> HttpResponse:
     """The CA certificate in DER: the caIssuers URL of the AIA extension."""
     ca = _published_ca(slug)
@@ -55,14 +55,14 @@ def ca_certificate(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 def ca_chain(request: HttpRequest, slug: str) -> HttpResponse:
     """The CA certificate and the ones above it, as PEM."""
     ca = _published_ca(slug)
     return HttpResponse(ca.chain_pem_with_self(), content_type="application/pem-certificate-chain")
 
 
-@require_GET
+@require_safe
 def crl(request: HttpRequest, slug: str) -> HttpResponse:
     ca = _published_ca(slug)
     response = HttpResponse(revocation.current_crl(ca), content_type="application/pkix-crl")
@@ -87,7 +87,7 @@ def ocsp_post(request: HttpRequest, slug: str) -> HttpResponse:
     return _ocsp_reply(revocation.ocsp_response(ca, body), cacheable=False)
 
 
-@require_GET
+@require_safe
 def ocsp_get(request: HttpRequest, slug: str, encoded: str) -> HttpResponse:
     """RFC 6960 appendix A.1: the DER request, base64, URL-encoded, as the last path part."""
     ca = _published_ca(slug)
@@ -126,7 +126,7 @@ def _inventory(request: HttpRequest, application: Application) -> tuple[Any, Inv
 
 
 @login_required
-@require_GET
+@require_safe
 def certificate_list(request: HttpRequest, slug: str) -> HttpResponse:
     """The inventory: search, filters, sort, pagination; htmx swaps just the results."""
     application = _application(request, slug)
@@ -177,7 +177,7 @@ def _csv_safe(value: str) -> str:
 
 
 @login_required
-@require_GET
+@require_safe
 def certificate_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     application = _application(request, slug)
     queryset, _form = _inventory(request, application)
@@ -198,7 +198,7 @@ def _renewal_chain(certificate: Certificate) -> dict[str, Any]:
 
 
 @login_required
-@require_GET
+@require_safe
 def certificate_detail(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
     application = _application(request, slug)
     certificate = _certificate(application, pk)
@@ -217,7 +217,7 @@ DOWNLOADS = {"cert": "certificate", "chain": "chain", "fullchain": "fullchain"}
 
 
 @login_required
-@require_GET
+@require_safe
 def certificate_download(request: HttpRequest, slug: str, pk: Any, kind: str) -> HttpResponse:
     """The certificate, its chain, or both, as PEM (public material: any role)."""
     application = _application(request, slug)
@@ -271,7 +271,7 @@ def certificate_pkcs12(request: HttpRequest, slug: str, pk: Any) -> HttpResponse
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def certificate_revoke(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
     """A confirmation page with a reason, then the revocation."""
     application = _application(request, slug, permissions.REVOKE)
@@ -332,7 +332,7 @@ def certificate_release_hold(request: HttpRequest, slug: str, pk: Any) -> HttpRe
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def certificate_renew(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
     """Renew through the pipeline: same profile, subject and SANs; the old one is superseded
     once the new one exists (or the request waits for approval)."""
@@ -390,7 +390,7 @@ def _issue(request: HttpRequest, application: Application, form: IssueForm) -> A
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def certificate_issue(request: HttpRequest, slug: str) -> HttpResponse:
     """Issue from the UI. A server-generated key is shown on the result page, once: that
     response is not stored by the browser, and the key is never shown again (the audited
@@ -415,7 +415,7 @@ def certificate_issue(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def certificate_import(request: HttpRequest, slug: str) -> HttpResponse:
     application = _application(request, slug, permissions.ISSUE)
     form = ImportForm(request.POST or None, request.FILES or None)

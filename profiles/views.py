@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from applications.views import actor_for, require_product_admin
 from pki import certs
@@ -39,7 +39,7 @@ def _form_error(form: forms.Form, exc: services.CAError) -> None:
 
 
 @login_required
-@require_GET
+@require_safe
 def ca_list(request: HttpRequest) -> HttpResponse:
     require_product_admin(request)
     authorities = CertificateAuthority.objects.select_related("parent")
@@ -65,7 +65,7 @@ def _spec(data: dict[str, Any]) -> services.CASpec:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def ca_create(request: HttpRequest, kind: str) -> HttpResponse:
     require_product_admin(request)
     if kind not in CA_KINDS:
@@ -93,7 +93,7 @@ def ca_create(request: HttpRequest, kind: str) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def ca_import(request: HttpRequest) -> HttpResponse:
     require_product_admin(request)
     form = ImportCAForm(request.POST or None)
@@ -132,7 +132,7 @@ def _ca_page(request: HttpRequest, ca: CertificateAuthority, **extra: Any) -> Ht
 
 
 @login_required
-@require_GET
+@require_safe
 def ca_detail(request: HttpRequest, slug: str) -> HttpResponse:
     require_product_admin(request)
     return _ca_page(request, get_object_or_404(CertificateAuthority, slug=slug))
@@ -176,7 +176,7 @@ def ca_status(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def profile_list(request: HttpRequest) -> HttpResponse:
     require_product_admin(request)
     profiles = CertificateProfile.objects.select_related("issuing_ca")
@@ -200,7 +200,7 @@ def _save_profile(
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def profile_create(request: HttpRequest) -> HttpResponse:
     require_product_admin(request)
     preset = request.GET.get("preset", Preset.TLS_SERVER)
@@ -218,7 +218,7 @@ def profile_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def profile_edit(request: HttpRequest, slug: str) -> HttpResponse:
     require_product_admin(request)
     profile = get_object_or_404(CertificateProfile, slug=slug)

@@ -70,7 +70,7 @@ def _enrollment(application: Application) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def eab_create(request: HttpRequest, slug: str) -> HttpResponse:
     application = scoped_application(request, slug, permissions.MANAGE)
     form = ExternalAccountKeyForm(request.POST or None)
@@ -103,7 +103,7 @@ def eab_create(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def eab_revoke(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """Confirm, then revoke an EAB credential and (by default) deactivate its accounts."""
     application = scoped_application(request, slug, permissions.MANAGE)
@@ -127,7 +127,7 @@ def eab_revoke(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def account_deactivate(request: HttpRequest, slug: str, account_id: str) -> HttpResponse:
     """Confirm, then deactivate one of the Application's ACME accounts."""
     application = scoped_application(request, slug, permissions.MANAGE)

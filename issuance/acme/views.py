@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_safe
 
 from applications.models import Application
 from certportal import faults
@@ -189,7 +189,7 @@ def new_nonce(request: HttpRequest, app: str, profile: str) -> Reply:
     return Reply(status=200 if request.method == "HEAD" else 204)
 
 
-@require_http_methods(["GET"])
+@require_safe
 def terms(request: HttpRequest) -> HttpResponse:
     return HttpResponse(settings.CERTPORTAL_ACME_TERMS_TEXT, content_type="text/plain")
 
