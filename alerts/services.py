@@ -31,6 +31,7 @@ from alerts.models import AlertRule, Channel, Delivery
 from applications.choices import Role
 from applications.models import Application
 from certportal import generation, queue
+from certportal.event_types import EventType
 from certportal.events import Actor, record
 from certportal.models import OutboxEvent
 from issuance.choices import CertificateStatus
@@ -46,20 +47,20 @@ MAX_ERROR_CHARS = 300
 
 # Outbox event type -> alert event. certificate.issued becomes "renewed" when the new
 # certificate replaces another.
-EVENT_MAP = {
-    "certificate.issued": AlertEvent.ISSUED,
-    "certificate.revoked": AlertEvent.REVOKED,
-    "certificate.renewal_failed": AlertEvent.RENEWAL_FAILED,
-    "request.pending_approval": AlertEvent.APPROVAL_REQUESTED,
+EVENT_MAP: dict[str, AlertEvent] = {
+    EventType.CERTIFICATE_ISSUED: AlertEvent.ISSUED,
+    EventType.CERTIFICATE_REVOKED: AlertEvent.REVOKED,
+    EventType.CERTIFICATE_RENEWAL_FAILED: AlertEvent.RENEWAL_FAILED,
+    EventType.REQUEST_PENDING_APPROVAL: AlertEvent.APPROVAL_REQUESTED,
     # approvals records approval_given per step; a refusal ends in request.rejected.
-    "request.approval_given": AlertEvent.APPROVAL_DECIDED,
-    "request.rejected": AlertEvent.APPROVAL_DECIDED,
-    "request.expired": AlertEvent.APPROVAL_DECIDED,
+    EventType.REQUEST_APPROVAL_GIVEN: AlertEvent.APPROVAL_DECIDED,
+    EventType.REQUEST_REJECTED: AlertEvent.APPROVAL_DECIDED,
+    EventType.REQUEST_EXPIRED: AlertEvent.APPROVAL_DECIDED,
 }
-DECISIONS = {
-    "request.approval_given": "approved",
-    "request.rejected": "rejected",
-    "request.expired": "expired unanswered",
+DECISIONS: dict[str, str] = {
+    EventType.REQUEST_APPROVAL_GIVEN: "approved",
+    EventType.REQUEST_REJECTED: "rejected",
+    EventType.REQUEST_EXPIRED: "expired unanswered",
 }
 SEVERITY: dict[str, str] = {
     AlertEvent.REVOKED: "warning",
@@ -96,7 +97,7 @@ def save_channel(
         channel.set_secret_values(wanted.secrets)
         channel.save()
         record(
-            "alerts.channel_saved",
+            EventType.ALERTS_CHANNEL_SAVED,
             actor=actor,
             obj=channel,
             application=application,
@@ -154,7 +155,7 @@ def save_rule(
         rule.save()
         rule.channels.set(channel_ids)
         record(
-            "alerts.rule_saved",
+            EventType.ALERTS_RULE_SAVED,
             actor=actor,
             obj=rule,
             application=application,
@@ -301,7 +302,7 @@ def consume_events(events: Sequence[OutboxEvent]) -> None:
             "pk", "name"
         )
     )
-    issued_ids = [e.object_id for e in relevant if e.event_type == "certificate.issued"]
+    issued_ids = [e.object_id for e in relevant if e.event_type == EventType.CERTIFICATE_ISSUED]
     replaced: dict[str, str] = {
         str(pk): serial
         for pk, serial in Certificate.objects.filter(
@@ -685,7 +686,7 @@ def queue_test_message(channel: Channel, *, actor: Actor) -> Delivery:
             next_attempt_at=now,
         )
         record(
-            "alerts.channel_test_queued",
+            EventType.ALERTS_CHANNEL_TEST_QUEUED,
             actor=actor,
             obj=channel,
             application=application,

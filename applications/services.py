@@ -11,6 +11,7 @@ from django.db import transaction
 from applications.choices import Role
 from applications.models import Application, Membership
 from certportal import permissions
+from certportal.event_types import EventType
 from certportal.events import Actor, record
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def create_application(
         application = Application.objects.create(name=name, description=description)
         application.profiles.set(list(profiles))
         record(
-            "application.created",
+            EventType.APPLICATION_CREATED,
             actor=actor,
             obj=application,
             application=application,
@@ -86,7 +87,7 @@ def set_member_role(application: Application, user: User, role: str, *, actor: A
             membership.save(update_fields=["role"])
         permissions.grant_role(user, application, role)
         record(
-            "member.added" if created else "member.role_changed",
+            EventType.MEMBER_ADDED if created else EventType.MEMBER_ROLE_CHANGED,
             actor=actor,
             obj=membership,
             application=application,
@@ -102,7 +103,7 @@ def remove_member(application: Application, user: User, *, actor: Actor) -> None
         membership.delete()
         permissions.revoke_all(user, application)
         record(
-            "member.removed",
+            EventType.MEMBER_REMOVED,
             actor=actor,
             obj=application,
             application=application,
@@ -139,7 +140,7 @@ def update_application(
         application.profiles.set(wanted)
         after = {p.slug for p in wanted}
         record(
-            "application.updated",
+            EventType.APPLICATION_UPDATED,
             actor=actor,
             obj=application,
             application=application,

@@ -27,6 +27,7 @@ from approvals.models import (
     ApprovalStep,
 )
 from certportal import permissions
+from certportal.event_types import EventType
 from certportal.events import Actor, record
 from issuance.choices import EnrollmentMethod, RequestState
 
@@ -287,7 +288,9 @@ def _record_decision(
         comment=comment,
     )
     record(
-        f"request.{'approval_given' if verdict == Verdict.APPROVE else 'approval_refused'}",
+        EventType.REQUEST_APPROVAL_GIVEN
+        if verdict == Verdict.APPROVE
+        else EventType.REQUEST_APPROVAL_REFUSED,
         actor=actor,
         obj=flow.request,
         application=flow.application,
@@ -437,7 +440,7 @@ def save_policy(
             )
             step.approvers.set(list(step_spec.users))
         record(
-            "approval_policy.created" if created else "approval_policy.updated",
+            EventType.APPROVAL_POLICY_CREATED if created else EventType.APPROVAL_POLICY_UPDATED,
             actor=actor,
             obj=policy,
             application=application,
@@ -498,7 +501,7 @@ def delete_policy(policy: ApprovalPolicy, *, actor: Actor) -> None:
     """Delete a policy; requests already held keep their snapshot and can be decided."""
     with transaction.atomic():
         record(
-            "approval_policy.deleted",
+            EventType.APPROVAL_POLICY_DELETED,
             actor=actor,
             obj=policy,
             application=policy.application,
@@ -514,7 +517,7 @@ def set_renewals_bypass(application: Application, enabled: bool, *, actor: Actor
             application=application, defaults={"renewals_bypass": enabled}
         )
         record(
-            "approval_settings.updated",
+            EventType.APPROVAL_SETTINGS_UPDATED,
             actor=actor,
             obj=application,
             application=application,

@@ -1,7 +1,8 @@
 """Record a state change: one audit event and one outbox event, in the caller's transaction.
 
 Services call ``record()`` inside their ``transaction.atomic()`` block, so the audit trail
-and the events that alerts and syncs consume can never disagree with the data.
+and the events that alerts and syncs consume can never disagree with the data. Every
+action is a member of ``EventType`` (certportal.event_types); anything else is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from applications.models import AuditEvent
+from certportal.event_types import EventType
 from certportal.models import OutboxEvent
 from certportal.outbox import queue_dispatch
 from certportal.outbox import wanted as outbox_wanted
@@ -56,7 +58,7 @@ SYSTEM = Actor(label="system")
 class Event:
     """One state change to record: an audit event and (usually) an outbox event."""
 
-    action: str
+    action: EventType
     actor: Actor
     obj: models.Model | None = None
     application: Application | None = None
@@ -65,7 +67,7 @@ class Event:
 
 
 def record(
-    action: str,
+    action: EventType,
     *,
     actor: Actor,
     obj: models.Model | None = None,
@@ -106,6 +108,7 @@ def event_rows(events: Sequence[Event]) -> EventRows:
     wanted = False
     asked: dict[tuple[str, int | None], bool] = {}  # a batch asks once per kind and place
     for event in events:
+        action = _event_type(event.action)
         object_type = event.obj._meta.label_lower if event.obj is not None else ""
         object_id = str(event.obj.pk) if event.obj is not None else ""
         audits.append(
@@ -113,7 +116,7 @@ def event_rows(events: Sequence[Event]) -> EventRows:
                 application=event.application,
                 actor_id=event.actor.user_id,
                 actor_label=event.actor.describe(),
-                action=event.action,
+                action=action,
                 object_type=object_type,
                 object_id=object_id,
                 object_repr=str(event.obj)[:200] if event.obj is not None else "",
@@ -124,14 +127,14 @@ def event_rows(events: Sequence[Event]) -> EventRows:
         if event.outbox:
             # An event no consumer wants now is written already dispatched: it stays in
             # the log, and no worker is woken for it (certportal.outbox.wanted).
-            key = (event.action, event.application.pk if event.application else None)
+            key = (action, event.application.pk if event.application else None)
             wants = asked.get(key)
             if wants is None:
                 wants = asked[key] = outbox_wanted(*key)
             wanted = wanted or wants
             outbox.append(
                 OutboxEvent(
-                    event_type=event.action,
+                    event_type=action,
                     application=event.application,
                     object_type=object_type,
                     object_id=object_id,
@@ -140,3 +143,12 @@ def event_rows(events: Sequence[Event]) -> EventRows:
                 )
             )
     return EventRows(audits, outbox, wanted)
+
+
+def _event_type(action: str) -> str:
+    """The stored value of action; a name that is not an EventType member is a bug in the
+    caller, refused before anything is written."""
+    try:
+        return EventType(action).value
+    except ValueError:
+        raise ValueError(f"{action!r} is not an event type (certportal.event_types)") from None

@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from certportal.event_types import EventType
 from certportal.events import SYSTEM, Actor, Event, record, record_many
 from issuance import services
 from issuance.choices import CertificateStatus, EnrollmentMethod
@@ -124,7 +125,7 @@ def configure_certificate(
             next_renewal_attempt_at=certificate.next_renewal_attempt_at,
         )
         record(
-            "certificate.renewal_configured",
+            EventType.CERTIFICATE_RENEWAL_CONFIGURED,
             actor=actor,
             obj=certificate,
             application=certificate.application,
@@ -173,7 +174,7 @@ def configure_application(
         )
         replan(application.pk)
         record(
-            "application.renewal_configured",
+            EventType.APPLICATION_RENEWAL_CONFIGURED,
             actor=actor,
             application=application,
             obj=row,
@@ -407,7 +408,13 @@ def _record_failures(failures: Sequence[tuple[Certificate, str]], now: datetime)
             "next_attempt_at": retry_at.isoformat(),
         }
         events.append(
-            Event("certificate.renewal_failed", SYSTEM, certificate, certificate.application, data)
+            Event(
+                EventType.CERTIFICATE_RENEWAL_FAILED,
+                SYSTEM,
+                certificate,
+                certificate.application,
+                data,
+            )
         )
     if events:
         record_many(events)

@@ -29,6 +29,7 @@ from applications.models import Application
 from approvals import services as approvals
 from approvals.services import approval_required
 from certportal import generation, queue
+from certportal.event_types import EventType
 from certportal.events import SYSTEM, Actor, Event, event_rows, record
 from certportal.rows import insert_rows
 from certportal.secrets import SecretError, seal_for
@@ -246,13 +247,17 @@ def _store_and_issue(
                     days=settings.CERTPORTAL_APPROVAL_EXPIRY_DAYS
                 )
                 data = _request_data(request)
-                events.append(Event("request.pending_approval", actor, request, application, data))
+                events.append(
+                    Event(EventType.REQUEST_PENDING_APPROVAL, actor, request, application, data)
+                )
                 continue
             request.state = RequestState.ISSUED
             certificate, key_pem = _sign(request, ca, candidate)
             issued.append((index, request, certificate, key_pem))
             data = certificate_event_data(certificate)
-            events.append(Event("certificate.issued", actor, certificate, application, data))
+            events.append(
+                Event(EventType.CERTIFICATE_ISSUED, actor, certificate, application, data)
+            )
         rows = event_rows(events)
         insert_rows(
             [request for _, _, request in accepted],
@@ -604,7 +609,7 @@ def revoke(
         if reason == RevocationReason.KEY_COMPROMISE:
             data["blocked_key_spki_sha256"] = _block_key(certificate, actor)
         record(
-            "certificate.revoked",
+            EventType.CERTIFICATE_REVOKED,
             actor=actor,
             obj=certificate,
             application=certificate.application,
@@ -652,7 +657,7 @@ def release_hold(certificate: Certificate, *, actor: Actor) -> Certificate:
         _mark_crl_stale(certificate)
         certificate.status, certificate.revoked_at, certificate.revocation_reason = status, None, ""
         record(
-            "certificate.hold_released",
+            EventType.CERTIFICATE_HOLD_RELEASED,
             actor=actor,
             obj=certificate,
             application=certificate.application,
@@ -707,7 +712,7 @@ def issue_approved(request: CertificateRequest, *, actor: Actor) -> Submission:
         except IssuanceRejected as rejected:
             transition(locked, RequestState.FAILED, reason=rejected.message)
             record(
-                "request.failed",
+                EventType.REQUEST_FAILED,
                 actor=actor,
                 obj=locked,
                 application=locked.application,
@@ -719,7 +724,7 @@ def issue_approved(request: CertificateRequest, *, actor: Actor) -> Submission:
         _supersede([certificate.replaces_id] if certificate.replaces_id else [])
         transition(locked, RequestState.ISSUED)
         record(
-            "certificate.issued",
+            EventType.CERTIFICATE_ISSUED,
             actor=actor,
             obj=certificate,
             application=locked.application,
@@ -756,7 +761,7 @@ def close_renewed_elsewhere(
         locked = CertificateRequest.objects.select_for_update().get(pk=request.pk)
         transition(locked, RequestState.FAILED, reason=reason)
         record(
-            "request.failed",
+            EventType.REQUEST_FAILED,
             actor=actor,
             obj=locked,
             application=locked.application,
@@ -786,7 +791,7 @@ def reject_request(request: CertificateRequest, *, actor: Actor, reason: str = "
         locked = CertificateRequest.objects.select_for_update().get(pk=request.pk)
         transition(locked, RequestState.REJECTED, reason=reason)
         record(
-            "request.rejected",
+            EventType.REQUEST_REJECTED,
             actor=actor,
             obj=locked,
             application=locked.application,
@@ -813,7 +818,7 @@ def expire_pending_requests(*, now: datetime | None = None) -> int:
                 continue
             transition(request, RequestState.EXPIRED, reason="Approval was not given in time.")
             record(
-                "request.expired",
+                EventType.REQUEST_EXPIRED,
                 actor=SYSTEM,
                 obj=request,
                 application=request.application,
@@ -954,7 +959,7 @@ def import_certificate(
         with transaction.atomic():
             certificate.save(force_insert=True)
             record(
-                "certificate.imported",
+                EventType.CERTIFICATE_IMPORTED,
                 actor=actor,
                 obj=certificate,
                 application=application,
@@ -1102,7 +1107,7 @@ def export_pkcs12(certificate: Certificate, *, password: str, actor: Actor) -> b
         friendly_name=(certificate.common_name or certificate.serial_number).encode(),
     )
     record(
-        "certificate.key_downloaded",
+        EventType.CERTIFICATE_KEY_DOWNLOADED,
         actor=actor,
         obj=certificate,
         application=certificate.application,
@@ -1118,7 +1123,7 @@ def export_private_key(certificate: Certificate, *, actor: Actor) -> bytes:
         raise CertificateFileError("The portal does not hold this certificate's key.")
     pem = held_key_pem(certificate)
     record(
-        "certificate.key_downloaded",
+        EventType.CERTIFICATE_KEY_DOWNLOADED,
         actor=actor,
         obj=certificate,
         application=certificate.application,

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from certportal import generation
+from certportal.event_types import EventType
 from certportal.events import SYSTEM, Actor, record
 from certportal.secrets import seal_for, seal_into
 from pki import certs, export, keys, names
@@ -101,7 +102,7 @@ def _generate_key(algorithm: str) -> keys.PrivateKey:
 def _save_ca(
     ca: CertificateAuthority,
     private_key: keys.PrivateKey,
-    action: str,
+    action: EventType,
     actor: Actor,
     data: dict[str, Any],
 ) -> CertificateAuthority:
@@ -128,7 +129,7 @@ def create_root_ca(spec: CASpec, *, actor: Actor) -> CertificateAuthority:
     )
     ca = _new_ca(spec, CAKind.ROOT)
     _set_certificate(ca, cert, [])
-    return _save_ca(ca, private_key, "ca.created", actor, {})
+    return _save_ca(ca, private_key, EventType.CA_CREATED, actor, {})
 
 
 def create_intermediate_ca(
@@ -154,7 +155,7 @@ def create_intermediate_ca(
     ca = _new_ca(spec, CAKind.INTERMEDIATE)
     ca.parent = parent
     _set_certificate(ca, cert, parent.chain())
-    return _save_ca(ca, private_key, "ca.created", actor, {"parent": parent.slug})
+    return _save_ca(ca, private_key, EventType.CA_CREATED, actor, {"parent": parent.slug})
 
 
 def import_ca(
@@ -182,7 +183,9 @@ def import_ca(
     )
     ca = _new_ca(spec, CAKind.IMPORTED)
     _set_certificate(ca, cert, chain)
-    return _save_ca(ca, private_key, "ca.imported", actor, {"fingerprint": info.fingerprint_sha256})
+    return _save_ca(
+        ca, private_key, EventType.CA_IMPORTED, actor, {"fingerprint": info.fingerprint_sha256}
+    )
 
 
 def create_external_ca(spec: CASpec, *, actor: Actor) -> CertificateAuthority:
@@ -192,7 +195,7 @@ def create_external_ca(spec: CASpec, *, actor: Actor) -> CertificateAuthority:
     ca = _new_ca(spec, CAKind.EXTERNAL)
     ca.status = CAStatus.PENDING_CERTIFICATE
     ca.csr_pem = csr.public_bytes(Encoding.PEM).decode()
-    return _save_ca(ca, private_key, "ca.csr_created", actor, {})
+    return _save_ca(ca, private_key, EventType.CA_CSR_CREATED, actor, {})
 
 
 def install_external_certificate(
@@ -214,7 +217,7 @@ def install_external_certificate(
         locked.status = CAStatus.ACTIVE
         locked.save()
         record(
-            "ca.certificate_installed",
+            EventType.CA_CERTIFICATE_INSTALLED,
             actor=actor,
             obj=locked,
             data={"fingerprint": locked.fingerprint_sha256},
@@ -231,7 +234,7 @@ def set_ca_status(ca: CertificateAuthority, status: str, *, actor: Actor) -> Non
         CertificateAuthority.objects.filter(pk=ca.pk).update(status=status)
         generation.changed()
         ca.status = status
-        record("ca.status_changed", actor=actor, obj=ca, data={"status": status})
+        record(EventType.CA_STATUS_CHANGED, actor=actor, obj=ca, data={"status": status})
 
 
 def _check_ca_certificate(
@@ -323,7 +326,12 @@ def create_profile(*, actor: Actor, preset: str | None = None, **fields: Any) ->
     profile.full_clean()
     with transaction.atomic():
         profile.save()
-        record("profile.created", actor=actor, obj=profile, data={"ca": profile.issuing_ca.slug})
+        record(
+            EventType.PROFILE_CREATED,
+            actor=actor,
+            obj=profile,
+            data={"ca": profile.issuing_ca.slug},
+        )
     return profile
 
 
@@ -338,7 +346,7 @@ def update_profile(
     profile.full_clean()
     with transaction.atomic():
         profile.save()
-        record("profile.updated", actor=actor, obj=profile, data={"fields": sorted(fields)})
+        record(EventType.PROFILE_UPDATED, actor=actor, obj=profile, data={"fields": sorted(fields)})
     return profile
 
 
@@ -372,7 +380,7 @@ def ensure_ocsp_signer(ca: CertificateAuthority) -> CertificateAuthority:
         )
         generation.changed()
         record(
-            "ca.ocsp_signer_issued",
+            EventType.CA_OCSP_SIGNER_ISSUED,
             actor=SYSTEM,
             obj=locked,
             data={"serial": certs.serial_hex(cert.serial_number)},

@@ -19,6 +19,7 @@ from applications.choices import Role
 from applications.services import set_member_role
 from certportal import generation
 from certportal.api.models import ApiToken, ServiceAccount
+from certportal.event_types import EventType
 from certportal.events import Actor, record
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def create_token(
             created_by_id=actor.user_id,
         )
         record(
-            "api_token.created",
+            EventType.API_TOKEN_CREATED,
             actor=actor,
             obj=token,
             application=_application_of(user),
@@ -114,7 +115,7 @@ def revoke_token(token: ApiToken, *, actor: Actor) -> None:
         if updated:
             generation.changed()  # every process drops its cached copy at commit
             record(
-                "api_token.revoked",
+                EventType.API_TOKEN_REVOKED,
                 actor=actor,
                 obj=token,
                 application=_application_of(token.user),
@@ -192,7 +193,7 @@ def create_service_account(
         )
         set_member_role(application, user, role, actor=actor)
         record(
-            "service_account.created",
+            EventType.SERVICE_ACCOUNT_CREATED,
             actor=actor,
             obj=account,
             application=application,
@@ -214,7 +215,7 @@ def delete_service_account(account: ServiceAccount, *, actor: Actor) -> None:
         type(account.user).objects.filter(pk=account.user.pk).update(is_active=False)
         generation.changed()  # cached tokens and grants of this user go at commit
         record(
-            "service_account.deleted",
+            EventType.SERVICE_ACCOUNT_DELETED,
             actor=actor,
             obj=account.application,
             application=account.application,

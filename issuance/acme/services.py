@@ -28,6 +28,7 @@ from django.utils.dateparse import parse_datetime
 from applications.models import Application
 from certportal import generation, queue, wakeups
 from certportal.cache import is_shared
+from certportal.event_types import EventType
 from certportal.events import Actor, record
 from certportal.prepared import PreparedQuery
 from certportal.secrets import seal_into
@@ -91,7 +92,7 @@ def create_eab_key(
         eab.save(force_insert=True)
         seal_into(eab, "hmac_key", hmac_key)  # bound to the row: sealed once it has its id
         record(
-            "acme.eab_created",
+            EventType.ACME_EAB_CREATED,
             actor=actor,
             obj=eab,
             application=application,
@@ -126,7 +127,7 @@ def revoke_eab_key(
         )
         if updated:
             record(
-                "acme.eab_revoked",
+                EventType.ACME_EAB_REVOKED,
                 actor=actor,
                 obj=eab,
                 application=eab.application,
@@ -345,7 +346,7 @@ def _create_account(
                 raise _refused_binding(eab)
             account.save(force_insert=True)
             record(
-                "acme.account_created",
+                EventType.ACME_ACCOUNT_CREATED,
                 actor=Actor(label=f"acme-account:{account.id}", source_ip=auth.source_ip),
                 obj=account,
                 application=application,
@@ -426,7 +427,7 @@ def _deactivate(account: Account, actor: Actor, *, data: dict[str, Any] | None =
     )
     account.status = AccountStatus.DEACTIVATED
     record(
-        "acme.account_deactivated",
+        EventType.ACME_ACCOUNT_DEACTIVATED,
         actor=actor,
         obj=account,
         application=account.application,
@@ -464,7 +465,7 @@ def change_key(account: Account, auth: Authenticated, *, url: str, account_url: 
         )
         generation.changed()
         record(
-            "acme.account_key_changed",
+            EventType.ACME_ACCOUNT_KEY_CHANGED,
             actor=auth.actor(),
             obj=account,
             application=account.application,
@@ -860,7 +861,7 @@ def deactivate_authorization(authz: Authorization, auth: Authenticated) -> Autho
             messages.problem("unauthorized", "An authorization of this order was deactivated."),
         )
         record(
-            "acme.authorization_deactivated",
+            EventType.ACME_AUTHORIZATION_DEACTIVATED,
             actor=auth.actor(),
             obj=authz,
             application=auth.account.application if auth.account else None,
@@ -917,7 +918,7 @@ def _record_finalized(order: Order, submission: issuance.Submission, actor: Acto
         if not written:  # another finalize committed first: roll this one back
             raise AcmeProblem("orderNotReady", "The order is already finalized.", 403)
         record(
-            "acme.order_finalized",
+            EventType.ACME_ORDER_FINALIZED,
             actor=actor,
             obj=order,
             application=order.account.application,
