@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -37,6 +38,15 @@ REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 OUTAGE_ERRORS = DATABASE_ERRORS + REDIS_ERRORS
 
 MESSAGE = "The service is temporarily unavailable; try again shortly."
+
+# Fronts with an error format of their own (ACME) register their outage answer at start-up
+# (AppConfig.ready), so this module depends on none of them.
+_FRONTS: dict[str, Callable[[], HttpResponse]] = {}
+
+
+def register_front(prefix: str, respond: Callable[[], HttpResponse]) -> None:
+    """Requests under ``prefix`` get ``respond()`` (Retry-After added) during an outage."""
+    _FRONTS[prefix] = respond
 
 
 def outage(exc: BaseException | None) -> str | None:
@@ -85,14 +95,9 @@ def unavailable(request: HttpRequest, exc: BaseException, service: str) -> HttpR
     path = request.path_info
     if path.startswith("/api/"):
         return finish(JsonResponse(api_body(), status=503))
-    if path.startswith("/acme/"):
-        from issuance.acme import messages, nonces
-
-        problem = messages.AcmeProblem("serverInternal", MESSAGE, status=503)
-        response = JsonResponse(problem.as_json(), status=503)
-        response["Content-Type"] = messages.PROBLEM_JSON
-        response["Replay-Nonce"] = nonces.issue()  # an HMAC: needs neither service
-        return finish(response)
+    for prefix, respond in _FRONTS.items():
+        if path.startswith(prefix):
+            return finish(respond())
     if path.startswith("/pki/ocsp/"):
         from pki import ocsp
 

@@ -8,7 +8,11 @@ class AcmeConfig(AppConfig):
 
     def ready(self) -> None:
         from applications.tabs import EnrollmentSection, register_enrollment_section
+        from certportal import faults
         from issuance.acme.ui import section_context
+        from issuance.acme.views import outage_problem
+
+        faults.register_front("/acme/", outage_problem)
 
         register_enrollment_section(
             EnrollmentSection(

@@ -74,6 +74,17 @@ def acme_endpoint(*methods: str) -> Callable[[Callable[..., Reply]], Callable[..
     return decorate
 
 
+def outage_problem() -> HttpResponse:
+    """The answer to a database or Redis outage raised outside an ACME view (middleware):
+    serverInternal with a fresh nonce, which is an HMAC and needs neither service."""
+    problem = AcmeProblem("serverInternal", faults.MESSAGE, status=503)
+    response = HttpResponse(
+        json.dumps(problem.as_json()), status=503, content_type=messages.PROBLEM_JSON
+    )
+    response["Replay-Nonce"] = nonces.issue()
+    return response
+
+
 def _problem_reply(request: HttpRequest, problem: AcmeProblem) -> Reply:
     links = []
     if problem.kind == "userActionRequired":

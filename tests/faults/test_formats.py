@@ -9,6 +9,7 @@ pointed at a port nobody listens on. tests/faults/test_outage.py stops a real Po
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import socket
 from collections.abc import Iterator
@@ -258,3 +259,18 @@ def test_a_revocation_committed_while_the_broker_is_down_answers_success(
     certificate = Certificate.objects.get(pk=issued["id"])
     assert certificate.status == "revoked"
     assert CertificateAuthority.objects.get(pk=certificate.ca_id).crl_stale
+
+
+def test_an_outage_outside_the_acme_views_still_answers_acmes_problem_document():
+    """Raised in middleware (a session saved on the way out, say): the ACME front
+    registered its own answer at start-up, so certportal.faults imports no front."""
+    from django.test import RequestFactory
+
+    from certportal import faults
+
+    request = RequestFactory().post("/acme/payments-api/tls-server/new-order")
+    response = faults.unavailable(request, OperationalError("gone"), "database")
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/problem+json"
+    assert json.loads(response.content)["type"] == "urn:ietf:params:acme:error:serverInternal"
+    assert response["Replay-Nonce"] and response["Retry-After"]
