@@ -20,8 +20,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from alerts import services
 from alerts.forms import AlertRuleForm, CertificateRenewalForm, ChannelForm, RenewalSettingsForm
 from alerts.models import AlertRule, Channel, RenewalSettings
-from applications.views import actor_for, application_context, scoped_application
+from applications.views import application_context
 from certportal import permissions
+from certportal.web import actor_for, scoped_application
 from issuance import renewal
 from issuance.choices import CertificateStatus
 

@@ -13,6 +13,7 @@ from applications.models import Application, Membership
 from certportal import permissions
 from certportal.event_types import EventType
 from certportal.events import Actor, record
+from certportal.refusals import MessageRefused
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -20,8 +21,12 @@ if TYPE_CHECKING:
     from profiles.models import CertificateProfile
 
 
-class MembershipError(Exception):
-    """A membership change that would break the Application (e.g. no Admin left)."""
+class MembershipError(MessageRefused):
+    """A membership change refused: one that would break the Application (no Admin
+    left), a role that does not exist, a service account in another Application."""
+
+    default_code = "membership_refused"
+    conflict_codes = frozenset({"last_admin"})
 
 
 def member_candidate(username: str) -> User | None:
@@ -46,7 +51,10 @@ def _refuse_foreign_service_account(application: Application, user: User) -> Non
     from certportal.api.models import ServiceAccount
 
     if ServiceAccount.objects.filter(user_id=user.pk).exclude(application=application).exists():
-        raise MembershipError("A service account can only be a member of its own Application.")
+        raise MembershipError(
+            "A service account can only be a member of its own Application.",
+            code="foreign_service_account",
+        )
 
 
 def create_application(
@@ -75,7 +83,7 @@ def create_application(
 def set_member_role(application: Application, user: User, role: str, *, actor: Actor) -> Membership:
     """Add the user with the role, or change their role; the last Admin stays an Admin."""
     if role not in Role.values:
-        raise MembershipError(f"unknown role {role!r}")
+        raise MembershipError(f"unknown role {role!r}", "role", code="invalid_choice")
     _refuse_foreign_service_account(application, user)
     with transaction.atomic():
         membership, created = Membership.objects.select_for_update().get_or_create(
@@ -118,7 +126,7 @@ def _refuse_losing_last_admin(membership: Membership) -> None:
         application_id=membership.application_id, role=Role.ADMIN
     )
     if admins.count() <= 1:
-        raise MembershipError("An Application must keep at least one Admin.")
+        raise MembershipError("An Application must keep at least one Admin.", code="last_admin")
 
 
 def update_application(

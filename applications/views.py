@@ -1,8 +1,8 @@
 """Application pages: list, creation, Overview, Members, Enrollment and Audit log tabs.
 
-Every lookup goes through ``permissions.applications_for(user, ...)``: an Application the
-user does not belong to is not found (404). A member without the permission an action
-needs gets 403 (they already know the Application exists).
+Every lookup goes through ``certportal.web.scoped_application``: an Application the user
+does not belong to is not found (404). A member without the permission an action needs
+gets 403 (they already know the Application exists).
 
 Other features build their tab pages on ``application_context()`` and the template
 ``applications/application_base.html``.
@@ -18,10 +18,9 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
@@ -38,8 +37,7 @@ from applications.forms import (
 )
 from applications.models import Application, AuditEvent
 from certportal import permissions
-from certportal.clientip import client_ip
-from certportal.events import Actor
+from certportal.web import actor_for, render_page, require_product_admin, scoped_application
 from issuance.choices import CertificateStatus
 from issuance.models import Certificate
 
@@ -48,20 +46,6 @@ logger = logging.getLogger(__name__)
 CHART_DAYS = 90
 CHART_BUCKET_DAYS = 7
 EXPIRING_SOON_DAYS = 30
-
-
-def actor_for(request: HttpRequest) -> Actor:
-    return Actor(user=request.user, source_ip=client_ip(request))
-
-
-def scoped_application(
-    request: HttpRequest, slug: str, perm: str = permissions.VIEW
-) -> Application:
-    """The Application named slug if the user may see it (else 404) and holds perm (else 403)."""
-    application = get_object_or_404(permissions.applications_for(request.user), name=slug)
-    if perm != permissions.VIEW and not permissions.has_perm(request.user, perm, application):
-        raise PermissionDenied
-    return application
 
 
 def tab_links(user: Any, application: Application) -> list[dict[str, Any]]:
@@ -95,20 +79,6 @@ def application_context(
             "manage": permissions.has_perm(user, permissions.MANAGE, application),
         },
     }
-
-
-def is_htmx(request: HttpRequest) -> bool:
-    """An htmx partial request (it swaps a fragment; history requests get the full page)."""
-    return (
-        request.headers.get("HX-Request") == "true"
-        and request.headers.get("HX-History-Restore-Request") != "true"
-    )
-
-
-def require_product_admin(request: HttpRequest) -> None:
-    """Product-admin pages do not exist for anyone else."""
-    if not permissions.is_product_admin(request.user):
-        raise Http404
 
 
 # --- List and creation --------------------------------------------------------------------
@@ -349,8 +319,9 @@ def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
     application = scoped_application(request, slug)
     context = application_context(request, application, "audit")
     context.update(_audit_page(request, AuditEvent.objects.filter(application=application)))
-    template = "applications/_audit_table.html" if is_htmx(request) else "applications/audit.html"
-    return render(request, template, context)
+    return render_page(
+        request, "applications/audit.html", "applications/_audit_table.html", context
+    )
 
 
 @login_required
@@ -361,7 +332,6 @@ def global_audit_log(request: HttpRequest) -> HttpResponse:
         request, AuditEvent.objects.select_related("application"), global_log=True
     )
     context["global_log"] = True
-    template = (
-        "applications/_audit_table.html" if is_htmx(request) else "applications/audit_global.html"
+    return render_page(
+        request, "applications/audit_global.html", "applications/_audit_table.html", context
     )
-    return render(request, template, context)

@@ -29,6 +29,7 @@ from approvals.models import (
 from certportal import permissions
 from certportal.event_types import EventType
 from certportal.events import Actor, record
+from certportal.refusals import Refused
 from issuance.choices import EnrollmentMethod, RequestState
 
 if TYPE_CHECKING:
@@ -38,14 +39,15 @@ if TYPE_CHECKING:
     from profiles.models import CertificateProfile
 
 
-class ApprovalError(Exception):
+class ApprovalError(Refused):
     """A decision or policy change refused; ``code`` is machine-readable."""
 
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
+    # A decision on a request that is no longer waiting (or whose renewal was settled
+    # another way), and a person not (or no longer) allowed to decide it.
+    conflict_codes = frozenset(
+        {"not_pending", "already_decided", "already_renewed", "already_revoked"}
+    )
+    forbidden_codes = frozenset({"not_eligible", "own_request"})
 
 
 # --- The pipeline's hook ----------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -16,13 +16,9 @@ from approvals import services
 from approvals.forms import ApprovalPolicyForm, DecisionForm, RenewalBypassForm, StepFormSet
 from approvals.models import ApprovalFlow, ApprovalPolicy
 from certportal import permissions
-from certportal.clientip import client_ip
-from certportal.events import Actor
+from certportal.refusals import Refused
+from certportal.web import actor_for, add_refusal_to_form, scoped_application
 from issuance.services import RENEWAL_CONFLICTS
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor(user=request.user, source_ip=client_ip(request))
 
 
 @login_required
@@ -49,10 +45,10 @@ def request_detail(request: HttpRequest, pk: str) -> HttpResponse:
                 user=request.user,
                 verdict=form.cleaned_data["verdict"],
                 comment=form.cleaned_data["comment"],
-                actor=_actor(request),
+                actor=actor_for(request),
             )
-        except services.ApprovalError as exc:
-            form.add_error(None, exc.message)
+        except Refused as exc:  # the decision's, or the issue's that the last approval runs
+            add_refusal_to_form(form, exc, fields={})
             status = 409 if exc.code in RENEWAL_CONFLICTS else 200
         else:
             messages.success(request, "Your decision is recorded.")
@@ -78,14 +74,9 @@ def _step_users(flow: ApprovalFlow) -> Any:
 
 
 def _managed(request: HttpRequest, slug: str) -> Application:
-    """The Application if the user may see it (else 404) and manage it (else 404 too:
-    the tab is not shown to other roles)."""
-    application = get_object_or_404(
-        permissions.applications_for(request.user, permissions.VIEW), name=slug
-    )
-    if not permissions.has_perm(request.user, permissions.MANAGE, application):
-        raise Http404("No such page")
-    return application
+    """The Application if the user may see it and manage it, else 404 (the tab is not
+    shown to other roles)."""
+    return scoped_application(request, slug, permissions.MANAGE, hide=True)
 
 
 @login_required
@@ -98,7 +89,7 @@ def policies(request: HttpRequest, slug: str) -> HttpResponse:
     )
     if request.method == "POST" and bypass.is_valid():
         services.set_renewals_bypass(
-            application, bypass.cleaned_data["renewals_bypass"], actor=_actor(request)
+            application, bypass.cleaned_data["renewals_bypass"], actor=actor_for(request)
         )
         messages.success(request, "Approval settings saved.")
         return redirect("approvals:policies", slug=slug)
@@ -130,9 +121,9 @@ def policy_edit(request: HttpRequest, slug: str, pk: int | None = None) -> HttpR
     if request.method == "POST" and form.is_valid() and steps.is_valid():
         spec = _spec(form.cleaned_data, steps)
         try:
-            services.save_policy(application, spec, actor=_actor(request), policy=policy)
+            services.save_policy(application, spec, actor=actor_for(request), policy=policy)
         except services.ApprovalError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            add_refusal_to_form(form, exc)
         else:
             messages.success(request, f"Policy {spec.name} saved.")
             return redirect("approvals:policies", slug=slug)
@@ -150,7 +141,7 @@ def policy_edit(request: HttpRequest, slug: str, pk: int | None = None) -> HttpR
 def policy_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     application = _managed(request, slug)
     policy = get_object_or_404(ApprovalPolicy, application=application, pk=pk)
-    services.delete_policy(policy, actor=_actor(request))
+    services.delete_policy(policy, actor=actor_for(request))
     messages.success(request, f"Policy {policy.name} deleted.")
     return redirect("approvals:policies", slug=slug)
 

@@ -31,6 +31,7 @@ from approvals.services import approval_required
 from certportal import generation, queue
 from certportal.event_types import EventType
 from certportal.events import SYSTEM, Actor, Event, event_rows, record
+from certportal.refusals import MessageRefused, Refused
 from certportal.rows import insert_rows
 from certportal.secrets import SecretError, seal_for
 from issuance import trust
@@ -53,15 +54,11 @@ if TYPE_CHECKING:
     from profiles.models import CertificateProfile
 
 
-class IssuanceRejected(Exception):
+class IssuanceRejected(Refused):
     """The pipeline refused a request. ``code`` is machine-readable; fronts map it to
     their protocol's error (ACME problem type, SCEP failInfo, EST status, DRF error)."""
 
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
+    conflict_codes = frozenset({"invalid_state", "already_renewed", "already_revoked"})
 
 
 @dataclass(frozen=True)
@@ -569,8 +566,11 @@ def transition(request: CertificateRequest, new_state: str, *, reason: str = "")
     request.reason = reason
 
 
-class RevocationError(Exception):
+class RevocationError(MessageRefused):
     """A revocation refused (already revoked, unknown reason), or a hold release refused."""
+
+    default_code = "revocation_refused"
+    conflict_codes = frozenset({"already_revoked", "not_on_hold"})
 
 
 def revoke(
@@ -584,7 +584,11 @@ def revoke(
     """
     if reason not in RevocationReason.values:
         allowed = ", ".join(RevocationReason.values)
-        raise RevocationError(f"Unknown revocation reason {reason!r}; use one of {allowed}.")
+        raise RevocationError(
+            f"Unknown revocation reason {reason!r}; use one of {allowed}.",
+            "reason",
+            code="bad_reason",
+        )
     when = revoked_at or timezone.now()
     revocable = ~Q(status=CertificateStatus.REVOKED)
     if reason != RevocationReason.CERTIFICATE_HOLD:
@@ -596,7 +600,7 @@ def revoke(
             revocation_reason=reason,
         )
         if updated != 1:
-            raise RevocationError("This certificate is already revoked.")
+            raise RevocationError("This certificate is already revoked.", code="already_revoked")
         _mark_crl_stale(certificate)
         was_on_hold = certificate.revocation_reason == RevocationReason.CERTIFICATE_HOLD
         certificate.status = CertificateStatus.REVOKED
@@ -652,7 +656,8 @@ def release_hold(certificate: Certificate, *, actor: Actor) -> Certificate:
         ).update(status=status, revoked_at=None, revocation_reason="")
         if updated != 1:
             raise RevocationError(
-                "This certificate is not on hold: only a certificateHold can be released."
+                "This certificate is not on hold: only a certificateHold can be released.",
+                code="not_on_hold",
             )
         _mark_crl_stale(certificate)
         certificate.status, certificate.revoked_at, certificate.revocation_reason = status, None, ""
@@ -831,8 +836,10 @@ def expire_pending_requests(*, now: datetime | None = None) -> int:
 # --- Renewal ---------------------------------------------------------------------------
 
 
-class RenewalError(Exception):
+class RenewalError(MessageRefused):
     """A renewal refused before it reached the pipeline (revoked, no key held, bad mode)."""
+
+    default_code = "renewal_refused"
 
 
 RENEW_KEY_MODES = ("new", "reuse", "csr")
@@ -909,12 +916,12 @@ def _key_spec_like(certificate: Certificate) -> KeySpec:
 # --- Import and export -----------------------------------------------------------------
 
 
-class CertificateFileError(Exception):
+class CertificateFileError(MessageRefused):
     """An import or key export refused: unreadable input, key mismatch, duplicate, no key."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+    default_code = "invalid_file"
+    # The key a download or renewal needs is not held, or its sealed copy does not open.
+    conflict_codes = frozenset({"no_private_key", "key_unusable"})
 
 
 def import_certificate(
@@ -1088,14 +1095,17 @@ def held_key_pem(certificate: Certificate) -> bytes:
     except SecretError as exc:
         raise CertificateFileError(
             "The portal's copy of this certificate's key cannot be opened: it was sealed "
-            "for another certificate or altered, so it is not used."
+            "for another certificate or altered, so it is not used.",
+            code="key_unusable",
         ) from exc
 
 
 def export_pkcs12(certificate: Certificate, *, password: str, actor: Actor) -> bytes:
     """The certificate, its chain and its held key as PKCS#12; audited."""
     if not certificate.has_private_key:
-        raise CertificateFileError("The portal does not hold this certificate's key.")
+        raise CertificateFileError(
+            "The portal does not hold this certificate's key.", code="no_private_key"
+        )
     if len(password) < 8:
         raise CertificateFileError("Choose a password of at least 8 characters.", "password")
     key = keys.load_private_key(held_key_pem(certificate))
@@ -1120,7 +1130,9 @@ def export_pkcs12(certificate: Certificate, *, password: str, actor: Actor) -> b
 def export_private_key(certificate: Certificate, *, actor: Actor) -> bytes:
     """The held key as PKCS#8 PEM; audited. Used once, right after server-side generation."""
     if not certificate.has_private_key:
-        raise CertificateFileError("The portal does not hold this certificate's key.")
+        raise CertificateFileError(
+            "The portal does not hold this certificate's key.", code="no_private_key"
+        )
     pem = held_key_pem(certificate)
     record(
         EventType.CERTIFICATE_KEY_DOWNLOADED,

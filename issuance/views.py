@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
-import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
@@ -21,8 +20,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from applications.models import Application
-from applications.views import actor_for, application_context, is_htmx, scoped_application
+from applications.views import application_context
 from certportal import permissions
+from certportal.web import (
+    actor_for,
+    add_refusal_to_form,
+    attachment,
+    render_page,
+    scoped_application,
+)
 from issuance import inventory, revocation, services
 from issuance.choices import EnrollmentMethod
 from issuance.forms import (
@@ -51,8 +57,7 @@ def ca_certificate(request: HttpRequest, slug: str) -> HttpResponse:
     """The CA certificate in DER: the caIssuers URL of the AIA extension."""
     ca = _published_ca(slug)
     response = HttpResponse(export.der(ca.certificate()), content_type="application/pkix-cert")
-    response["Content-Disposition"] = f'attachment; filename="{ca.slug}.crt"'
-    return response
+    return attachment(response, ca.slug, "crt")
 
 
 @require_safe
@@ -106,10 +111,6 @@ def ocsp_get(request: HttpRequest, slug: str, encoded: str) -> HttpResponse:
 # certificate through that Application: another Application's certificate is a 404.
 
 
-def _application(request: HttpRequest, slug: str, perm: str = permissions.VIEW) -> Application:
-    return scoped_application(request, slug, perm)
-
-
 def _certificate(application: Application, pk: Any) -> Certificate:
     return get_object_or_404(
         Certificate.objects.filter(application=application).select_related("profile", "ca"),
@@ -129,7 +130,7 @@ def _inventory(request: HttpRequest, application: Application) -> tuple[Any, Inv
 @require_safe
 def certificate_list(request: HttpRequest, slug: str) -> HttpResponse:
     """The inventory: search, filters, sort, pagination; htmx swaps just the results."""
-    application = _application(request, slug)
+    application = scoped_application(request, slug)
     queryset, form = _inventory(request, application)
     columns = ("id", "common_name", "serial_number", "status", "not_before", "not_after")
     page = Paginator(
@@ -142,9 +143,9 @@ def certificate_list(request: HttpRequest, slug: str) -> HttpResponse:
     query.pop("page", None)
     context = application_context(request, application, "certificates")
     context.update(form=form, page=page, query=query.urlencode(), now=timezone.now())
-    if is_htmx(request):
-        return render(request, "issuance/_certificate_table.html", context)
-    return render(request, "issuance/certificate_list.html", context)
+    return render_page(
+        request, "issuance/certificate_list.html", "issuance/_certificate_table.html", context
+    )
 
 
 class _Echo:
@@ -179,17 +180,14 @@ def _csv_safe(value: str) -> str:
 @login_required
 @require_safe
 def certificate_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
-    application = _application(request, slug)
+    application = scoped_application(request, slug)
     queryset, _form = _inventory(request, application)
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(
         (writer.writerow(row) for row in _csv_rows(queryset)), content_type="text/csv"
     )
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = (
-        f'attachment; filename="{application.name}-certificates-{stamp}.csv"'
-    )
-    return response
+    return attachment(response, f"{application.name}-certificates-{stamp}", "csv")
 
 
 def _renewal_chain(certificate: Certificate) -> dict[str, Any]:
@@ -200,7 +198,7 @@ def _renewal_chain(certificate: Certificate) -> dict[str, Any]:
 @login_required
 @require_safe
 def certificate_detail(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
-    application = _application(request, slug)
+    application = scoped_application(request, slug)
     certificate = _certificate(application, pk)
     context = application_context(request, application, "certificates")
     context.update(
@@ -220,7 +218,7 @@ DOWNLOADS = {"cert": "certificate", "chain": "chain", "fullchain": "fullchain"}
 @require_safe
 def certificate_download(request: HttpRequest, slug: str, pk: Any, kind: str) -> HttpResponse:
     """The certificate, its chain, or both, as PEM (public material: any role)."""
-    application = _application(request, slug)
+    application = scoped_application(request, slug)
     certificate = _certificate(application, pk)
     if kind not in DOWNLOADS:
         raise Http404
@@ -231,17 +229,18 @@ def certificate_download(request: HttpRequest, slug: str, pk: Any, kind: str) ->
         "fullchain": certificate.certificate_pem.strip() + "\n" + chain,
     }[kind]
     response = HttpResponse(body, content_type="application/x-pem-file")
-    name = certificate.common_name or certificate.serial_number
-    filename = re.sub(r"[^A-Za-z0-9._-]", "_", name)
-    response["Content-Disposition"] = f'attachment; filename="{filename}.{DOWNLOADS[kind]}.pem"'
-    return response
+    return attachment(response, _download_name(certificate), f"{DOWNLOADS[kind]}.pem")
+
+
+def _download_name(certificate: Certificate) -> str:
+    return certificate.common_name or certificate.serial_number
 
 
 @login_required
 @require_POST
 def certificate_pkcs12(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
     """The held key, certificate and chain as PKCS#12 under the user's password; audited."""
-    application = _application(request, slug, permissions.DOWNLOAD_KEY)
+    application = scoped_application(request, slug, permissions.DOWNLOAD_KEY)
     certificate = _certificate(application, pk)
     form = Pkcs12Form(request.POST)
     if form.is_valid():
@@ -250,15 +249,11 @@ def certificate_pkcs12(request: HttpRequest, slug: str, pk: Any) -> HttpResponse
                 certificate, password=form.cleaned_data["password"], actor=actor_for(request)
             )
         except services.CertificateFileError as exc:
-            form.add_error("password" if exc.field == "password" else None, str(exc))
+            add_refusal_to_form(form, exc)
         else:
             response = HttpResponse(data, content_type="application/x-pkcs12")
-            name = re.sub(
-                r"[^A-Za-z0-9._-]", "_", certificate.common_name or certificate.serial_number
-            )
-            response["Content-Disposition"] = f'attachment; filename="{name}.p12"'
             response["Cache-Control"] = "no-store"
-            return response
+            return attachment(response, _download_name(certificate), "p12")
     context = application_context(request, application, "certificates")
     context.update(
         certificate=certificate,
@@ -274,7 +269,7 @@ def certificate_pkcs12(request: HttpRequest, slug: str, pk: Any) -> HttpResponse
 @require_http_methods(["GET", "HEAD", "POST"])
 def certificate_revoke(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
     """A confirmation page with a reason, then the revocation."""
-    application = _application(request, slug, permissions.REVOKE)
+    application = scoped_application(request, slug, permissions.REVOKE)
     certificate = _certificate(application, pk)
     form = RevokeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -283,7 +278,7 @@ def certificate_revoke(request: HttpRequest, slug: str, pk: Any) -> HttpResponse
                 certificate, reason=form.cleaned_data["reason"], actor=actor_for(request)
             )
         except services.RevocationError as exc:
-            form.add_error(None, str(exc))
+            add_refusal_to_form(form, exc)
         else:
             notify = messages.success if certificate.revocation_published else messages.warning
             notify(request, _revoked_message(certificate))
@@ -320,7 +315,7 @@ def _revoked_message(certificate: Certificate) -> str:
 @require_POST
 def certificate_release_hold(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
     """Take a certificate off hold; the next CRL no longer lists it."""
-    application = _application(request, slug, permissions.REVOKE)
+    application = scoped_application(request, slug, permissions.REVOKE)
     certificate = _certificate(application, pk)
     try:
         services.release_hold(certificate, actor=actor_for(request))
@@ -336,7 +331,7 @@ def certificate_release_hold(request: HttpRequest, slug: str, pk: Any) -> HttpRe
 def certificate_renew(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
     """Renew through the pipeline: same profile, subject and SANs; the old one is superseded
     once the new one exists (or the request waits for approval)."""
-    application = _application(request, slug, permissions.ISSUE)
+    application = scoped_application(request, slug, permissions.ISSUE)
     certificate = _certificate(application, pk)
     form = RenewForm(
         request.POST if request.method == "POST" else None, holds_key=certificate.has_private_key
@@ -353,8 +348,8 @@ def certificate_renew(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
                 method=EnrollmentMethod.UI,
             )
         except (services.RenewalError, services.IssuanceRejected) as exc:
-            form.add_error("csr" if getattr(exc, "field", None) == "csr" else None, str(exc))
-            conflict = getattr(exc, "code", None) in services.RENEWAL_CONFLICTS
+            add_refusal_to_form(form, exc, fields={"csr": "csr"})
+            conflict = exc.code in services.RENEWAL_CONFLICTS
         else:
             if submission.pending:
                 messages.info(request, "The renewal is waiting for approval.")
@@ -395,7 +390,7 @@ def certificate_issue(request: HttpRequest, slug: str) -> HttpResponse:
     """Issue from the UI. A server-generated key is shown on the result page, once: that
     response is not stored by the browser, and the key is never shown again (the audited
     PKCS#12 download is the only way back to it)."""
-    application = _application(request, slug, permissions.ISSUE)
+    application = scoped_application(request, slug, permissions.ISSUE)
     profiles = application.profiles.filter(is_active=True)
     form = IssueForm(request.POST or None, profiles=profiles)
     context = application_context(request, application, "certificates")
@@ -403,7 +398,7 @@ def certificate_issue(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             submission = _issue(request, application, form)
         except services.IssuanceRejected as exc:
-            form.add_error(REJECTION_FIELDS.get(exc.field or ""), exc.message)
+            add_refusal_to_form(form, exc, fields=REJECTION_FIELDS)
         else:
             context.update(submission=submission, certificate=submission.certificate)
             response = render(request, "issuance/certificate_issued.html", context)
@@ -417,7 +412,7 @@ def certificate_issue(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def certificate_import(request: HttpRequest, slug: str) -> HttpResponse:
-    application = _application(request, slug, permissions.ISSUE)
+    application = scoped_application(request, slug, permissions.ISSUE)
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -432,7 +427,7 @@ def certificate_import(request: HttpRequest, slug: str) -> HttpResponse:
                 password=password,
             )
         except services.CertificateFileError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            add_refusal_to_form(form, exc)
         else:
             messages.success(request, _imported_message(certificate))
             return redirect("issuance:certificate", slug=application.name, pk=certificate.pk)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from certportal import generation
 from certportal.event_types import EventType
 from certportal.events import SYSTEM, Actor, record
+from certportal.refusals import MessageRefused
 from certportal.secrets import seal_for, seal_into
 from pki import certs, export, keys, names
 from pki import csr as pki_csr
@@ -24,12 +25,10 @@ from profiles.models import CertificateAuthority, CertificateProfile
 from profiles.presets import preset_fields
 
 
-class CAError(Exception):
+class CAError(MessageRefused):
     """A CA operation refused, with a message for the admin (field says which input)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+    default_code = "ca_refused"
 
 
 @dataclass(frozen=True)

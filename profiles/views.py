@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -16,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from applications.views import actor_for, require_product_admin
+from certportal.web import actor_for, add_refusal_to_form, require_product_admin
 from pki import certs
 from profiles import services
 from profiles.choices import CAKind, Preset
@@ -32,10 +31,6 @@ from profiles.presets import preset_fields
 
 CA_KINDS = {"root": "Internal root CA", "intermediate": "Internal intermediate CA",
             "external": "Externally signed CA (key and CSR here)"}  # fmt: skip
-
-
-def _form_error(form: forms.Form, exc: services.CAError) -> None:
-    form.add_error(exc.field if exc.field in form.fields else None, str(exc))
 
 
 @login_required
@@ -82,7 +77,7 @@ def ca_create(request: HttpRequest, kind: str) -> HttpResponse:
             else:
                 ca = services.create_external_ca(spec, actor=actor)
         except services.CAError as exc:
-            _form_error(form, exc)
+            add_refusal_to_form(form, exc)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -109,7 +104,7 @@ def ca_import(request: HttpRequest) -> HttpResponse:
                 actor=actor_for(request),
             )
         except services.CAError as exc:
-            _form_error(form, exc)
+            add_refusal_to_form(form, exc)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -150,7 +145,7 @@ def ca_install(request: HttpRequest, slug: str) -> HttpResponse:
                 ca, form.cleaned_data["certificate_pem"], actor=actor_for(request)
             )
         except services.CAError as exc:
-            _form_error(form, exc)
+            add_refusal_to_form(form, exc)
         else:
             messages.success(request, "Certificate installed; the CA is active.")
             return redirect("profiles:ca-detail", slug=ca.slug)

@@ -17,9 +17,10 @@ from applications.api import serializers as s
 from applications.models import Application, AuditEvent, Membership
 from certportal import permissions as perms
 from certportal.api import services as credentials
-from certportal.api.errors import Conflict, field_error
+from certportal.api.errors import field_error
 from certportal.api.models import ApiToken, ServiceAccount
-from certportal.api.scoping import ApplicationScopedMixin, actor_for
+from certportal.api.scoping import ApplicationScopedMixin
+from certportal.web import actor_for
 
 
 class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -117,21 +118,13 @@ class MemberViewSet(
 
     def destroy(self, request: Request, slug: str, username: str) -> Response:
         membership = self.get_object()
-        try:
-            services.remove_member(
-                self.get_application(), membership.user, actor=actor_for(request)
-            )
-        except services.MembershipError as exc:
-            raise Conflict(str(exc), code="last_admin") from exc
+        services.remove_member(self.get_application(), membership.user, actor=actor_for(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _set_role(self, user: Any, role: str) -> Membership:
-        try:
-            return services.set_member_role(
-                self.get_application(), user, role, actor=actor_for(self.request)
-            )
-        except services.MembershipError as exc:
-            raise Conflict(str(exc), code="last_admin") from exc
+        return services.set_member_role(
+            self.get_application(), user, role, actor=actor_for(self.request)
+        )
 
 
 class ServiceAccountViewSet(
@@ -165,19 +158,13 @@ class ServiceAccountViewSet(
     def create(self, request: Request, slug: str) -> Response:
         ask = s.ServiceAccountSerializer(data=request.data)
         ask.is_valid(raise_exception=True)
-        try:
-            account = credentials.create_service_account(
-                self.get_application(), actor=actor_for(request), **ask.validated_data
-            )
-        except credentials.TokenError as exc:
-            raise field_error(exc.field, "invalid", str(exc)) from exc
+        account = credentials.create_service_account(
+            self.get_application(), actor=actor_for(request), **ask.validated_data
+        )
         return Response(s.ServiceAccountSerializer(account).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, slug: str, name: str) -> Response:
-        try:
-            credentials.delete_service_account(self.get_object(), actor=actor_for(request))
-        except services.MembershipError as exc:
-            raise Conflict(str(exc), code="last_admin") from exc
+        credentials.delete_service_account(self.get_object(), actor=actor_for(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=s.TokenInputSerializer, responses={201: s.NewTokenSerializer})
@@ -190,16 +177,13 @@ class ServiceAccountViewSet(
 def _new_token(request: Request, user: Any) -> Response:
     ask = s.TokenInputSerializer(data=request.data)
     ask.is_valid(raise_exception=True)
-    try:
-        token, plaintext = credentials.create_token(
-            user,
-            name=ask.validated_data["name"],
-            expires_at=ask.validated_data.get("expires_at"),
-            actor=actor_for(request),
-            parent=request.auth if isinstance(request.auth, ApiToken) else None,
-        )
-    except credentials.TokenError as exc:
-        raise field_error(exc.field, "invalid", str(exc)) from exc
+    token, plaintext = credentials.create_token(
+        user,
+        name=ask.validated_data["name"],
+        expires_at=ask.validated_data.get("expires_at"),
+        actor=actor_for(request),
+        parent=request.auth if isinstance(request.auth, ApiToken) else None,
+    )
     data = s.NewTokenSerializer(token, context={"token": plaintext}).data
     return Response(data, status=status.HTTP_201_CREATED)
 

@@ -18,7 +18,8 @@ from approvals.api import serializers as s
 from approvals.models import ApprovalPolicy
 from certportal import permissions as perms
 from certportal.api.errors import field_error
-from certportal.api.scoping import ApplicationScopedMixin, actor_for
+from certportal.api.scoping import ApplicationScopedMixin
+from certportal.web import actor_for
 
 MANAGE_ALL = {
     name: perms.MANAGE
@@ -107,10 +108,7 @@ class ApprovalPolicyViewSet(
         ask.is_valid(raise_exception=True)
         application = self.get_application()
         spec = policy_spec(application, ask.validated_data)
-        try:
-            saved = services.save_policy(application, spec, actor=actor_for(request), policy=policy)
-        except services.ApprovalError as exc:
-            raise field_error(exc.field, exc.code, exc.message) from exc
+        saved = services.save_policy(application, spec, actor=actor_for(request), policy=policy)
         return self.get_queryset().get(pk=saved.pk)
 
     @extend_schema(responses={200: s.ApprovalSettingsSerializer})

@@ -4,6 +4,9 @@
      "errors": [{"field": "csr", "code": "bad_csr", "message": "..."}]}
 
 ``code`` is machine-readable; ``errors`` lists field errors (field null when general).
+A service refusal (``certportal.refusals.Refused``) raised by any API view is mapped here,
+once: a conflict is 409, a caller who may not is 403, anything else a 400 field error on
+the refusal's field, each carrying the refusal's code.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
 from certportal import faults
+from certportal.refusals import Refused
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -27,7 +31,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         response = Response(faults.api_body(), status=status.HTTP_503_SERVICE_UNAVAILABLE)
         faults.finish(response)
         return response
-    if isinstance(exc, Http404):
+    if isinstance(exc, Refused):
+        exc = refusal_error(exc)
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -36,6 +42,15 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return response
     response.data = error_body(exc)
     return response
+
+
+def refusal_error(refused: Refused) -> exceptions.APIException:
+    """A service refusal as the API exception that renders it."""
+    if refused.conflict:
+        return Conflict(refused.message, code=refused.code)
+    if refused.forbidden:
+        return exceptions.PermissionDenied(refused.message, code=refused.code)
+    return field_error(refused.field, refused.code, refused.message)
 
 
 def error_body(exc: exceptions.APIException) -> dict[str, Any]:

@@ -13,8 +13,7 @@ from rest_framework.request import Request
 from applications.models import Application
 from certportal import generation
 from certportal import permissions as perms
-from certportal.clientip import client_ip
-from certportal.events import Actor
+from certportal.web import actor_for as actor_for  # API views import it from here too
 
 
 def application_for(request: Request, slug: str, perm: str = perms.VIEW) -> Application:
@@ -42,10 +41,6 @@ def require(request: Request, perm: str, application: Application) -> None:
         raise exceptions.PermissionDenied(
             "Your role in this Application does not allow this.", code="permission_denied"
         )
-
-
-def actor_for(request: Request) -> Actor:
-    return Actor(user=request.user, source_ip=client_ip(request))
 
 
 class IsProductAdminOrReadOnly(permissions.BasePermission):

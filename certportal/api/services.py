@@ -21,6 +21,7 @@ from certportal import generation
 from certportal.api.models import ApiToken, ServiceAccount
 from certportal.event_types import EventType
 from certportal.events import Actor, record
+from certportal.refusals import MessageRefused
 
 if TYPE_CHECKING:
     from applications.models import Application
@@ -31,12 +32,10 @@ KEY_ID_LENGTH = 12
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
-class TokenError(Exception):
+class TokenError(MessageRefused):
     """A credential operation refused (bad name, unknown role, expiry in the past)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+    default_code = "invalid"
 
 
 def _hash(secret: str) -> str:

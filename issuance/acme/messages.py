@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import josepy as jose
 from cryptography import x509
 
+from certportal.refusals import Refused
+
 if TYPE_CHECKING:
     from issuance.acme.models import Account, Authorization, Challenge, Order
 
@@ -23,19 +25,24 @@ PROBLEM_JSON = "application/problem+json"
 PEM_CHAIN = "application/pem-certificate-chain"
 JOSE_JSON = "application/jose+json"
 
-# IssuanceRejected codes of the pipeline -> ACME problem types.
-PIPELINE_PROBLEMS = {
+# Refusal codes of the service verbs (certportal.refusals.Refused) -> ACME problem
+# types (RFC 8555 6.7). A code not listed is malformed.
+REFUSAL_PROBLEMS = {
     "malformed": "malformed",
     "bad_csr": "badCSR",
     "bad_key": "badCSR",
     "bad_subject": "badCSR",
     "rejected_identifier": "rejectedIdentifier",
     "already_renewed": "alreadyReplaced",
-    "already_revoked": "malformed",
+    "already_revoked": "alreadyRevoked",
+    "bad_reason": "badRevocationReason",
     "bad_validity": "malformed",
     "profile_unavailable": "serverInternal",
     "ca_unavailable": "serverInternal",
 }
+# At finalize, already_revoked is about the certificate the order replaces, not one the
+# client asked to revoke, which is all alreadyRevoked means.
+FINALIZE_PROBLEMS = {**REFUSAL_PROBLEMS, "already_revoked": "malformed"}
 
 
 class AcmeProblem(Exception):
@@ -69,6 +76,11 @@ class AcmeProblem(Exception):
             body["subproblems"] = self.subproblems
         body.update(self.extra)
         return body
+
+
+def problem_for(refused: Refused, problems: dict[str, str] = REFUSAL_PROBLEMS) -> AcmeProblem:
+    """A service refusal as the problem document an ACME client understands."""
+    return AcmeProblem(problems.get(refused.code, "malformed"), refused.message)
 
 
 def subproblem(problem: AcmeProblem, identifier: dict[str, Any]) -> dict[str, Any]:

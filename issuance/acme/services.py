@@ -903,8 +903,7 @@ def finalize(order: Order, auth: Authenticated) -> Order:
             )
             return _record_finalized(order, submission, actor)
     except issuance.IssuanceRejected as rejected:
-        kind = messages.PIPELINE_PROBLEMS.get(rejected.code, "badCSR")
-        raise AcmeProblem(kind, rejected.message) from rejected
+        raise messages.problem_for(rejected, messages.FINALIZE_PROBLEMS) from rejected
 
 
 def _record_finalized(order: Order, submission: issuance.Submission, actor: Actor) -> Order:
@@ -1039,11 +1038,9 @@ def revoke(application: Application, auth: Authenticated) -> Certificate:
         raise AcmeProblem("malformed", "This certificate was not issued to this Application.", 404)
     if not _may_revoke(certificate, cert, auth):
         raise AcmeProblem("unauthorized", "Neither this account nor this key may revoke it.", 403)
-    try:
-        # A certificate on hold may still be revoked for good (revoke says when it may).
-        return issuance.revoke(certificate, reason=reason, actor=auth.actor())
-    except issuance.RevocationError as exc:
-        raise AcmeProblem("alreadyRevoked", str(exc)) from exc
+    # A certificate on hold may still be revoked for good (revoke says when it may); a
+    # refusal reaches the client through acme_endpoint's mapping (alreadyRevoked).
+    return issuance.revoke(certificate, reason=reason, actor=auth.actor())
 
 
 def _may_revoke(certificate: Certificate, cert: x509.Certificate, auth: Authenticated) -> bool:

@@ -16,8 +16,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from applications.models import Application
-from applications.views import actor_for, application_context, scoped_application
+from applications.views import application_context
 from certportal import permissions
+from certportal.web import actor_for, scoped_application
 from issuance.acme import services
 from issuance.acme.choices import AccountStatus
 from issuance.acme.forms import ExternalAccountKeyForm, RevokeExternalAccountKeyForm

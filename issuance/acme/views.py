@@ -21,6 +21,7 @@ from applications.models import Application
 from certportal import faults
 from certportal.clientip import client_ip
 from certportal.prepared import PreparedQuery
+from certportal.refusals import Refused
 from issuance.acme import messages, nonces, services
 from issuance.acme.choices import OrderStatus
 from issuance.acme.messages import AcmeProblem, Urls
@@ -43,9 +44,9 @@ class Reply:
 
 
 def acme_endpoint(*methods: str) -> Callable[[Callable[..., Reply]], Callable[..., HttpResponse]]:
-    """Turn a Reply or an AcmeProblem into the HTTP response, with the common headers.
-    Another method than ``methods`` is a 405 problem document (RFC 8555 6.3), as every
-    error here is one."""
+    """Turn a Reply, an AcmeProblem or a service refusal into the HTTP response, with the
+    common headers. Another method than ``methods`` is a 405 problem document (RFC 8555
+    6.3), as every error here is one."""
 
     def decorate(view: Callable[..., Reply]) -> Callable[..., HttpResponse]:
         @csrf_exempt
@@ -59,6 +60,8 @@ def acme_endpoint(*methods: str) -> Callable[[Callable[..., Reply]], Callable[..
                 reply = view(request, **kwargs)
             except AcmeProblem as problem:
                 reply = _problem_reply(request, problem)
+            except Refused as refused:  # a service verb's refusal, in ACME's terms
+                reply = _problem_reply(request, messages.problem_for(refused))
             except faults.OUTAGE_ERRORS as exc:
                 faults.note(request, exc, faults.outage(exc) or "")
                 outage = AcmeProblem("serverInternal", faults.MESSAGE, status=503)

@@ -17,9 +17,10 @@ from rest_framework.reverse import reverse
 
 from approvals import services as approvals
 from certportal import permissions as perms
-from certportal.api.errors import Conflict, field_error
+from certportal.api.errors import field_error
 from certportal.api.renderers import PemRenderer, Pkcs12Renderer
-from certportal.api.scoping import ApplicationScopedMixin, actor_for
+from certportal.api.scoping import ApplicationScopedMixin
+from certportal.web import actor_for, attachment
 from issuance import services
 from issuance.api import serializers as s
 from issuance.choices import EnrollmentMethod, RequestState
@@ -38,18 +39,12 @@ _FIELD_WITH_SPEC = {
 }
 
 
-# Pipeline codes that are about the state of things, not the input: 409.
-CONFLICTS = frozenset({"invalid_state", *services.RENEWAL_CONFLICTS})
-
-
-def rejected(exc: services.IssuanceRejected, *, with_csr: bool) -> Exception:
-    """An IssuanceRejected as a DRF field error carrying the pipeline's code."""
+def rejected(exc: services.IssuanceRejected, *, with_csr: bool) -> services.IssuanceRejected:
+    """The pipeline's refusal naming this API's input: with a CSR, whatever the CSR
+    decided is the ``csr`` field. The exception handler renders it."""
     mapping = _FIELD_WITH_CSR if with_csr else _FIELD_WITH_SPEC
     default = "csr" if with_csr else None
-    field = mapping.get(exc.field or "", default)
-    if exc.code in CONFLICTS:
-        return Conflict(exc.message, code=exc.code)
-    return field_error(field, exc.code, exc.message)
+    return exc.on_field(mapping.get(exc.field or "", default))
 
 
 def issued_response(request: Request, slug: str, submission: services.Submission) -> Response:
@@ -157,7 +152,7 @@ class CertificateViewSet(
                 csr=ask.validated_data.get("csr"),
             )
         except services.RenewalError as exc:
-            raise field_error("key", "renewal_refused", str(exc)) from exc
+            raise exc.on_field("key") from exc  # the key mode decides what renewal needs
         except services.IssuanceRejected as exc:
             raise rejected(exc, with_csr=ask.validated_data["key"] == "csr") from exc
         return issued_response(request, slug, submission)
@@ -168,12 +163,7 @@ class CertificateViewSet(
         certificate = self.get_object()
         ask = s.RevokeSerializer(data=request.data)
         ask.is_valid(raise_exception=True)
-        try:
-            services.revoke(
-                certificate, reason=ask.validated_data["reason"], actor=actor_for(request)
-            )
-        except services.RevocationError as exc:
-            raise Conflict(str(exc), code="already_revoked") from exc
+        services.revoke(certificate, reason=ask.validated_data["reason"], actor=actor_for(request))
         return Response(s.CertificateSerializer(certificate).data)
 
     @extend_schema(
@@ -184,10 +174,7 @@ class CertificateViewSet(
     @action(detail=True, methods=["post"], url_path="release-hold")
     def release_hold(self, request: Request, slug: str, pk: str) -> Response:
         certificate = self.get_object()
-        try:
-            services.release_hold(certificate, actor=actor_for(request))
-        except services.RevocationError as exc:
-            raise Conflict(str(exc), code="not_on_hold") from exc
+        services.release_hold(certificate, actor=actor_for(request))
         return Response(s.CertificateSerializer(certificate).data)
 
     @extend_schema(
@@ -218,26 +205,20 @@ class CertificateViewSet(
         certificate = self.get_object()
         ask = s.Pkcs12Serializer(data=request.data)
         ask.is_valid(raise_exception=True)
-        try:
-            data = services.export_pkcs12(
-                certificate, password=ask.validated_data["password"], actor=actor_for(request)
-            )
-        except services.CertificateFileError as exc:
-            raise Conflict(str(exc), code="no_private_key") from exc
+        data = services.export_pkcs12(
+            certificate, password=ask.validated_data["password"], actor=actor_for(request)
+        )
         response = HttpResponse(data, content_type=Pkcs12Renderer.media_type)
-        response["Content-Disposition"] = f'attachment; filename="{_filename(certificate)}.p12"'
-        return response
+        return attachment(response, _download_name(certificate), "p12")
 
 
-def _filename(certificate: Certificate) -> str:
-    name = certificate.common_name or certificate.serial_number
-    return "".join(c if c.isalnum() or c in "-." else "_" for c in name)[:100]
+def _download_name(certificate: Certificate) -> str:
+    return certificate.common_name or certificate.serial_number
 
 
 def _pem_file(certificate: Certificate, body: str) -> HttpResponse:
     response = HttpResponse(body, content_type=PemRenderer.media_type)
-    response["Content-Disposition"] = f'attachment; filename="{_filename(certificate)}.pem"'
-    return response
+    return attachment(response, _download_name(certificate), "pem")
 
 
 @extend_schema_view(
@@ -290,20 +271,13 @@ class CertificateRequestViewSet(
         held = self.get_object()
         ask = s.DecisionInputSerializer(data=request.data)
         ask.is_valid(raise_exception=True)
-        try:
-            approvals.decide(
-                held,
-                user=request.user,
-                verdict=verdict,
-                comment=ask.validated_data["comment"],
-                actor=actor_for(request),
-            )
-        except approvals.ApprovalError as exc:
-            if exc.code in ("not_eligible", "own_request"):
-                from rest_framework.exceptions import PermissionDenied
-
-                raise PermissionDenied(exc.message, code=exc.code) from exc
-            raise Conflict(exc.message, code=exc.code) from exc
+        approvals.decide(
+            held,
+            user=request.user,
+            verdict=verdict,
+            comment=ask.validated_data["comment"],
+            actor=actor_for(request),
+        )
         fresh = get_object_or_404(self.get_queryset(), pk=held.pk)
         return Response(s.CertificateRequestSerializer(fresh).data)
 

@@ -17,7 +17,8 @@ from rest_framework.response import Response
 from certportal import permissions as perms
 from certportal.api.errors import field_error
 from certportal.api.renderers import PemRenderer
-from certportal.api.scoping import IsProductAdminOrReadOnly, actor_for
+from certportal.api.scoping import IsProductAdminOrReadOnly
+from certportal.web import actor_for, attachment
 from profiles import services
 from profiles.api import serializers as s
 from profiles.models import CertificateAuthority, CertificateProfile
@@ -82,8 +83,6 @@ class CertificateAuthorityViewSet(
         )
         try:
             ca = self._create(spec, data.get("parent"), request)
-        except services.CAError as exc:
-            raise field_error(exc.field, "ca_refused", str(exc)) from exc
         except DjangoValidationError as exc:
             raise _django_errors(exc) from exc
         return Response(s.CertificateAuthoritySerializer(ca).data, status=status.HTTP_201_CREATED)
@@ -106,7 +105,7 @@ class CertificateAuthorityViewSet(
         try:
             services.set_ca_status(ca, ask.validated_data["status"], actor=actor_for(request))
         except services.CAError as exc:
-            raise field_error("status", "ca_refused", str(exc)) from exc
+            raise exc.on_field("status") from exc  # the status asked for is what was refused
         return Response(s.CertificateAuthoritySerializer(ca).data)
 
     @extend_schema(responses={(200, PemRenderer.media_type): OpenApiTypes.STR})
@@ -116,8 +115,7 @@ class CertificateAuthorityViewSet(
         if not ca.certificate_pem:
             raise exceptions.NotFound("This CA has no certificate yet.")
         response = HttpResponse(ca.chain_pem_with_self(), content_type=PemRenderer.media_type)
-        response["Content-Disposition"] = f'attachment; filename="{ca.slug}-chain.pem"'
-        return response
+        return attachment(response, f"{ca.slug}-chain", "pem")
 
 
 class CertificateProfileViewSet(
