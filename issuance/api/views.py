@@ -22,7 +22,7 @@ from certportal.api.renderers import PemRenderer, Pkcs12Renderer
 from certportal.api.scoping import ApplicationScopedMixin, actor_for
 from issuance import services
 from issuance.api import serializers as s
-from issuance.choices import EnrollmentMethod, RequestState
+from issuance.choices import EnrollmentMethod, KeyMode, RequestState
 from issuance.inventory import filter_certificates
 from issuance.models import Certificate, CertificateRequest
 
@@ -159,7 +159,7 @@ class CertificateViewSet(
         except services.RenewalError as exc:
             raise field_error("key", "renewal_refused", str(exc)) from exc
         except services.IssuanceRejected as exc:
-            raise rejected(exc, with_csr=ask.validated_data["key"] == "csr") from exc
+            raise rejected(exc, with_csr=ask.validated_data["key"] == KeyMode.CSR) from exc
         return issued_response(request, slug, submission)
 
     @extend_schema(request=s.RevokeSerializer, responses={200: s.CertificateSerializer})
