@@ -1,5 +1,5 @@
-"""Moving RenewalSettings from alerts to issuance keeps every Application's settings and
-its content type: only the code moved, the rows stay."""
+"""Moving renewal into issuance keeps what is stored: every Application's settings (and
+their content type) and an installed renewal schedule. Only the code moved."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django_q.models import Schedule
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,3 +51,16 @@ def test_settings_rows_survive_the_move_to_issuance(executor, application):
         ContentType.objects.filter(model="renewalsettings").values_list("app_label", flat=True)
     )
     assert labels == {"issuance"}
+
+
+def test_an_installed_renewal_schedule_follows_the_task_to_its_new_module(executor):
+    moved = _migration(executor, "issuance", "_renewal_tasks_moved")
+    before = _parents(executor, moved)
+    executor.migrate(before)
+    Schedule.objects.create(name="renewal-sweep", func="issuance.tasks.renew_due_certificates")
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([moved])
+    assert Schedule.objects.get(name="renewal-sweep").func == (
+        "issuance.renewal.tasks.renew_due_certificates"
+    )
