@@ -7,13 +7,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from cryptography import x509
+from django.utils import timezone
 
 from issuance import renewal
 from issuance.acme import messages
 from issuance.choices import EnrollmentMethod
 from issuance.models import Certificate, RenewalSettings
-from issuance.services import KeySpec, submit
+from issuance.services import KeySpec, revoke, submit
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +80,12 @@ def test_the_sweep_renews_where_ari_says_the_window_starts(acme, application, tl
     window = suggested_window(acme, held)
     assert window["start"] == messages.timestamp(held.next_renewal_attempt_at)
     assert window == days_before(held, 12, 6)
+
+
+def test_a_revoked_certificate_should_be_replaced_now(acme, application, acme_certificate, actor):
+    RenewalSettings.objects.create(application=application, renew_days_before=10)
+    revoke(acme_certificate, reason="superseded", actor=actor)
+    with time_machine.travel(timezone.now(), tick=False):
+        window = suggested_window(acme, acme_certificate)
+        assert window["end"] == messages.timestamp(timezone.now())
+    assert window["start"] < window["end"]
