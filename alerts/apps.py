@@ -22,4 +22,3 @@ class AlertsConfig(AppConfig):
             generation.on_model_change, sender=AlertRule.channels.through, weak=False
         )
         register_tab(Tab("alerting", "Alerting", "alerts:alerting", permissions.MANAGE, order=60))
-        register_tab(Tab("renewal", "Renewal", "alerts:renewal", permissions.MANAGE, order=61))

@@ -24,8 +24,3 @@ class DeliveryStatus(models.TextChoices):
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed (gave up)"
-
-
-class RenewalKeyMode(models.TextChoices):
-    NEW = "new", "Fresh key"
-    REUSE = "reuse", "Reuse the held key"

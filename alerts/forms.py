@@ -1,4 +1,4 @@
-"""Forms of the Alerting and Renewal tabs. Services validate; forms collect and show."""
+"""Forms of the Alerting tab. Services validate; forms collect and show."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 from django import forms
 
-from alerts.choices import AlertEvent, ChannelKind, RenewalKeyMode
-from alerts.models import AlertRule, Channel, RenewalSettings
+from alerts.choices import AlertEvent, ChannelKind
+from alerts.models import AlertRule, Channel
 
 
 def _split(text: str) -> list[str]:
@@ -96,24 +96,3 @@ class AlertRuleForm(forms.ModelForm):
         rule: AlertRule = self.save(commit=False)
         rule.thresholds_days = self.cleaned_data["thresholds"]
         return rule
-
-
-class RenewalSettingsForm(forms.ModelForm):
-    class Meta:
-        model = RenewalSettings
-        fields = ["auto_renew", "renew_days_before", "key_mode"]
-        help_texts = {
-            "renew_days_before": "Blank: each profile's renewal window.",
-        }
-
-    key_mode = forms.ChoiceField(choices=RenewalKeyMode.choices)
-
-
-class CertificateRenewalForm(forms.Form):
-    auto_renew = forms.TypedChoiceField(
-        choices=[("", "As the Application"), ("on", "On"), ("off", "Off")],
-        required=False,
-        coerce=lambda v: {"on": True, "off": False}.get(v),
-        empty_value=None,
-    )
-    renew_days_before = forms.IntegerField(required=False, min_value=1)

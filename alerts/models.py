@@ -1,13 +1,12 @@
-"""Alert channels, rules, deliveries, and each Application's renewal settings."""
+"""Alert channels, rules and deliveries."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.db import models
 
-from alerts.choices import AlertEvent, ChannelKind, DeliveryStatus, RenewalKeyMode
+from alerts.choices import AlertEvent, ChannelKind, DeliveryStatus
 from certportal.secrets import SealedField, seal_for, unseal_for
 
 
@@ -159,27 +158,3 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} -> {self.channel or 'approvers'} ({self.status})"
-
-
-class RenewalSettings(models.Model):
-    """An Application's renewal defaults; certificates may override auto-renew and window."""
-
-    application = models.OneToOneField(
-        "applications.Application", on_delete=models.CASCADE, related_name="renewal_settings"
-    )
-    auto_renew = models.BooleanField(default=True)
-    # None: the profile's renewal_window_days.
-    renew_days_before = models.PositiveIntegerField(null=True, blank=True)
-    key_mode = models.CharField(
-        max_length=8, choices=RenewalKeyMode.choices, default=RenewalKeyMode.NEW
-    )
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name_plural = "renewal settings"
-
-    def __str__(self) -> str:
-        return f"renewal settings of {self.application_id}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"auto_renew": self.auto_renew, "renew_days_before": self.renew_days_before}

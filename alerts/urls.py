@@ -13,6 +13,4 @@ urlpatterns = [
     path(_APP + "alerts/channels/<int:pk>/test/", views.channel_test, name="channel-test"),
     path(_APP + "alerts/rules/new/", views.rule_edit, name="rule-new"),
     path(_APP + "alerts/rules/<int:pk>/", views.rule_edit, name="rule"),
-    path(_APP + "renewal/", views.renewal_settings, name="renewal"),
-    path(_APP + "renewal/<uuid:pk>/", views.certificate_renewal, name="certificate-renewal"),
 ]

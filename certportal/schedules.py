@@ -20,7 +20,7 @@ SCHEDULES = (
     Declared("crl-refresh", "issuance.tasks.refresh_due_crls", minutes=15),
     Declared("certificate-expiry", "issuance.tasks.mark_expired", minutes=10),
     Declared("outbox-sweep", "certportal.tasks.sweep_outbox", minutes=1),
-    Declared("renewal-sweep", "issuance.tasks.renew_due_certificates", minutes=10),
+    Declared("renewal-sweep", "issuance.renewal.tasks.renew_due_certificates", minutes=10),
     Declared("expiry-alerts", "alerts.tasks.scan_expiring_certificates", minutes=15),
     Declared("alert-retries", "alerts.tasks.send_due_deliveries", minutes=1),
     # Expire stale ACME orders and authorizations, purge used nonces.

@@ -11,8 +11,9 @@ class IssuanceConfig(AppConfig):
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
         from applications.models import Application
+        from applications.tabs import Tab, register_tab
         from approvals.models import ApprovalPolicy
-        from certportal import generation
+        from certportal import generation, permissions
         from issuance.acme.models import Account
         from profiles.models import CertificateAuthority, CertificateProfile
 
@@ -24,3 +25,4 @@ class IssuanceConfig(AppConfig):
         )
         post_save.connect(generation.on_model_change, sender=Application, weak=False)
         post_delete.connect(generation.on_model_change, sender=Application, weak=False)
+        register_tab(Tab("renewal", "Renewal", "issuance:renewal", permissions.MANAGE, order=61))

@@ -45,6 +45,18 @@ class EnrollmentMethod(models.TextChoices):
     IMPORT = "import", "Import"
 
 
+class KeyMode(models.TextChoices):
+    """How a renewal gets its key: every front (form, API, sweep, settings) uses these."""
+
+    NEW = "new", "New key (generated and held by the portal)"
+    REUSE = "reuse", "Same key (held by the portal)"
+    CSR = "csr", "My CSR"
+
+
+# The modes the renewal sweep can use on its own: it has nobody to send it a CSR.
+HELD_KEY_MODES = (KeyMode.NEW, KeyMode.REUSE)
+
+
 class RevocationReason(models.TextChoices):
     """RFC 5280 section 5.3.1 reason codes, by their ASN.1 names."""
 

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from issuance.choices import CertificateStatus, EnrollmentMethod, RevocationReason
+from issuance.choices import CertificateStatus, EnrollmentMethod, KeyMode, RevocationReason
 from issuance.inventory import SORTS
 from pki.keys import KeyAlgorithm
 from profiles.models import CertificateProfile
@@ -199,15 +199,7 @@ class RevokeForm(forms.Form):
 class RenewForm(forms.Form):
     """How to renew: a fresh held key, the same held key, or the requester's CSR."""
 
-    key = forms.ChoiceField(
-        choices=[
-            ("new", "New key (generated and held by the portal)"),
-            ("reuse", "Same key (held by the portal)"),
-            ("csr", "My CSR"),
-        ],
-        initial="new",
-        widget=forms.RadioSelect,
-    )
+    key = forms.ChoiceField(choices=KeyMode.choices, initial=KeyMode.NEW, widget=forms.RadioSelect)
     csr = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
         required=False,
@@ -220,12 +212,12 @@ class RenewForm(forms.Form):
         if not holds_key:
             key_field = self.fields["key"]
             assert isinstance(key_field, forms.ChoiceField)
-            key_field.choices = [("csr", "My CSR")]
-            key_field.initial = "csr"
+            key_field.choices = [(KeyMode.CSR.value, KeyMode.CSR.label)]
+            key_field.initial = KeyMode.CSR
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("key") == "csr" and not (data.get("csr") or "").strip():
+        if data.get("key") == KeyMode.CSR and not (data.get("csr") or "").strip():
             self.add_error("csr", "Paste the CSR for the renewed certificate.")
         return data
 

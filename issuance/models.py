@@ -1,4 +1,4 @@
-"""Certificate requests and the certificate inventory."""
+"""Certificate requests, the certificate inventory, and each Application's renewal settings."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from django.db import models
 
 from certportal.secrets import SealedField, unseal_for
 from issuance.choices import (
+    HELD_KEY_MODES,
     CertificateStatus,
     EnrollmentMethod,
+    KeyMode,
     RequestState,
     RevocationReason,
 )
@@ -151,7 +153,7 @@ class Certificate(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced_by"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    # Automatic renewal (issuance.renewal). None inherits the Application's setting, then
+    # Automatic renewal (issuance.renewal). None inherits the Application's RenewalSettings, then
     # the profile's renewal_window_days. next_renewal_attempt_at is when the sweep next
     # looks at this certificate: notAfter minus the window, or a backoff after a failure.
     auto_renew = models.BooleanField(null=True, blank=True)
@@ -239,3 +241,26 @@ class BlockedKey(models.Model):
 
     def __str__(self) -> str:
         return f"blocked key {self.spki_sha256[:16]}…"
+
+
+class RenewalSettings(models.Model):
+    """An Application's renewal defaults; certificates may override auto-renew and window."""
+
+    application = models.OneToOneField(
+        "applications.Application", on_delete=models.CASCADE, related_name="renewal_settings"
+    )
+    auto_renew = models.BooleanField(default=True)
+    # None: the profile's renewal_window_days.
+    renew_days_before = models.PositiveIntegerField(null=True, blank=True)
+    key_mode = models.CharField(
+        max_length=8,
+        choices=[(mode.value, mode.label) for mode in HELD_KEY_MODES],
+        default=KeyMode.NEW,
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "renewal settings"
+
+    def __str__(self) -> str:
+        return f"renewal settings of {self.application_id}"

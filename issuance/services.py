@@ -39,6 +39,7 @@ from issuance.choices import (
     REQUEST_TRANSITIONS,
     CertificateStatus,
     EnrollmentMethod,
+    KeyMode,
     RequestState,
     RevocationReason,
 )
@@ -842,14 +843,11 @@ class RenewalError(MessageRefused):
     default_code = "renewal_refused"
 
 
-RENEW_KEY_MODES = ("new", "reuse", "csr")
-
-
 def renew(
     certificate: Certificate,
     *,
     actor: Actor,
-    key_mode: str = "new",
+    key_mode: str = KeyMode.NEW,
     csr: bytes | str | None = None,
     method: str | None = None,
 ) -> Submission:
@@ -859,15 +857,15 @@ def renew(
     key_mode "new" generates a fresh key of the same type (the portal holds it), "reuse"
     signs the key the portal already holds, "csr" takes the requester's CSR.
     """
-    if key_mode not in RENEW_KEY_MODES:
+    if key_mode not in KeyMode.values:
         raise RenewalError(
-            f"Unknown key mode {key_mode!r}; use one of {', '.join(RENEW_KEY_MODES)}."
+            f"Unknown key mode {key_mode!r}; use one of {', '.join(KeyMode.values)}."
         )
     if certificate.status == CertificateStatus.REVOKED:
         raise RenewalError("A revoked certificate cannot be renewed.")
     if certificate.profile is None:
         raise RenewalError("Imported certificates have no profile to renew them with.")
-    if key_mode == "csr":
+    if key_mode == KeyMode.CSR:
         if not csr:
             raise RenewalError("Key mode 'csr' needs a CSR.")
         return submit(
@@ -880,7 +878,7 @@ def renew(
         )
     spec = _key_spec_like(certificate)
     reuse = None
-    if key_mode == "reuse":
+    if key_mode == KeyMode.REUSE:
         if not certificate.has_private_key:
             raise RenewalError("The portal does not hold this certificate's key; renew with a CSR.")
         try:

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from issuance import views
+from issuance.renewal import views as renewal_views
 
 app_name = "issuance"
 
@@ -30,4 +31,10 @@ urlpatterns += [
     path(_CERT + "<uuid:pk>/revoke/", views.certificate_revoke, name="revoke"),
     path(_CERT + "<uuid:pk>/release-hold/", views.certificate_release_hold, name="release-hold"),
     path(_CERT + "<uuid:pk>/renew/", views.certificate_renew, name="renew"),
+]
+
+_RENEWAL = "applications/<slug:slug>/renewal/"
+urlpatterns += [
+    path(_RENEWAL, renewal_views.renewal_settings, name="renewal"),
+    path(_RENEWAL + "<uuid:pk>/", renewal_views.certificate_renewal, name="certificate-renewal"),
 ]

@@ -20,6 +20,7 @@ from issuance.acme import services as acme_services
 from issuance.acme import urls as acme_urls
 from issuance.acme.models import Account, ExternalAccountKey
 from issuance.choices import EnrollmentMethod
+from issuance.models import RenewalSettings
 
 PERSONAS = ("anonymous", "outsider", "auditor", "operator", "admin", "product_admin")
 
@@ -59,6 +60,10 @@ MATRIX: list[tuple[str, str, str, str, tuple[int, ...]]] = [
     ("issuance:pkcs12", "cert", "post", "pkcs12", APP_WRITE_PAGE),
     ("issuance:renew", "cert", "get", "", APP_WRITE_PAGE),
     ("issuance:renew", "cert", "post", "renew", (302, 404, 403, 302, 302, 302)),
+    ("issuance:renewal", "app", "get", "", APP_MANAGE_PAGE),
+    ("issuance:renewal", "app", "post", "renewal", APP_MANAGE_ACTION),
+    ("issuance:certificate-renewal", "cert", "get", "", APP_MANAGE_PAGE),
+    ("issuance:certificate-renewal", "cert", "post", "cert_renewal", APP_MANAGE_ACTION),
     ("profiles:ca-list", "", "get", "", PRODUCT_ADMIN_PAGE),
     ("profiles:ca-create", "ca_kind", "get", "", PRODUCT_ADMIN_PAGE),
     ("profiles:ca-import", "", "get", "", PRODUCT_ADMIN_PAGE),
@@ -133,6 +138,8 @@ def _data(kind: str, make_user: Any) -> dict[str, Any]:
         "pkcs12": {"password": "correct horse battery"},
         "ca_status": {"status": "active"},
         "renew": {"key": "new"},
+        "renewal": {"auto_renew": "on", "renew_days_before": "", "key_mode": "new"},
+        "cert_renewal": {"auto_renew": "off", "renew_days_before": ""},
         "eab": {"name": "matrix-created"},
         "revoke_eab": {"deactivate_accounts": "on"},
     }
@@ -160,7 +167,10 @@ def _state(world: dict) -> tuple[Any, ...]:
     """What a refused POST must leave as it was."""
     world["eab"].refresh_from_db()
     world["acme_account"].refresh_from_db()
+    world["certificate"].refresh_from_db()
     return (
+        RenewalSettings.objects.count(),
+        world["certificate"].auto_renew,
         Membership.objects.count(),
         ExternalAccountKey.objects.count(),
         world["eab"].revoked_at,

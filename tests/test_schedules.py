@@ -19,7 +19,7 @@ def test_the_lifecycle_sweeps_are_all_scheduled():
     assert {
         "issuance.tasks.refresh_due_crls",
         "issuance.tasks.mark_expired",
-        "issuance.tasks.renew_due_certificates",
+        "issuance.renewal.tasks.renew_due_certificates",
         "certportal.tasks.sweep_outbox",
         "alerts.tasks.scan_expiring_certificates",
         "issuance.tasks.expire_pending_requests",

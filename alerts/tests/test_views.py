@@ -1,4 +1,4 @@
-"""The Alerting and Renewal tabs: who sees them, forms, the test-send button."""
+"""The Alerting tab: who sees it, forms, the test-send button."""
 
 from __future__ import annotations
 
@@ -18,19 +18,17 @@ def url(name, application, *args):
 
 
 def test_tabs_only_for_admins(personas, application):
-    keys = {t.key for t in tabs_for(personas["admin"], application)}
-    assert {"alerting", "renewal"} <= keys
+    assert "alerting" in {t.key for t in tabs_for(personas["admin"], application)}
     assert "alerting" not in {t.key for t in tabs_for(personas["auditor"], application)}
-    assert "renewal" not in {t.key for t in tabs_for(personas["operator"], application)}
+    assert "alerting" not in {t.key for t in tabs_for(personas["operator"], application)}
 
 
 @pytest.mark.parametrize(
     ("who", "status"), [("operator", 403), ("auditor", 403), ("outsider", 404)]
 )
-def test_others_cannot_open_alerting_or_renewal(client, personas, application, who, status):
+def test_others_cannot_open_alerting(client, personas, application, who, status):
     client.force_login(personas[who])
     assert client.get(url("alerting", application)).status_code == status
-    assert client.get(url("renewal", application)).status_code == status
 
 
 def test_anonymous_is_sent_to_login(client, application):
@@ -95,13 +93,3 @@ def test_rule_form_refuses_threshold_beyond_validity(client, personas, applicati
     data["thresholds"] = "30, 7"
     assert client.post(url("rule-new", application), data).status_code == 302
     assert AlertRule.objects.get().thresholds_days == [30, 7]
-
-
-def test_renewal_window_beyond_validity_is_refused_in_the_form(client, personas, application):
-    client.force_login(personas["admin"])
-    response = client.post(
-        url("renewal", application),
-        {"auto_renew": "on", "renew_days_before": 120, "key_mode": "new"},
-    )
-    assert response.status_code == 400
-    assert "shortest validity" in response.content.decode()

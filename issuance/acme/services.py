@@ -624,7 +624,7 @@ def find_certificate_by_ari_id(application: Application, cert_id: str) -> Certif
     aki, serial = messages.parse_ari_cert_id(cert_id)
     candidates = Certificate.objects.filter(
         application=application, serial_number=certs.serial_hex(serial)
-    ).select_related("ca")
+    ).select_related("ca", "profile")
     for certificate in candidates:
         if certificate.ca is not None and _ski(certificate.ca.certificate()) == aki:
             return certificate
@@ -1048,21 +1048,6 @@ def _may_revoke(certificate: Certificate, cert: x509.Certificate, auth: Authenti
         return Order.objects.filter(account=auth.account, certificate=certificate).exists()
     cert_key = jws.jwk_for_public_key(cert.public_key())
     return cert_key is not None and cert_key.thumbprint() == auth.key.thumbprint()
-
-
-# --- ARI --------------------------------------------------------------------------------
-
-
-def renewal_window(certificate: Certificate) -> tuple[datetime, datetime]:
-    """The suggested renewal window (RFC 9773): the profile's renewal_window_days before
-    expiry, over its first half; revoked certificates should be replaced now."""
-    now = timezone.now()
-    if certificate.status == CertificateStatus.REVOKED:
-        return now - timedelta(hours=1), now
-    days = certificate.profile.renewal_window_days if certificate.profile else 30
-    start = certificate.not_after - timedelta(days=days)
-    end = start + timedelta(days=days) / 2
-    return start, end
 
 
 # --- Housekeeping -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ from issuance.acme.choices import OrderStatus
 from issuance.acme.messages import AcmeProblem, Urls
 from issuance.acme.models import Account, Authorization, Challenge, Order, could_be_token
 from issuance.models import Certificate
+from issuance.renewal.window import renewal_window
 from issuance.services import attached_profile
 from profiles.models import CertificateProfile
 
@@ -446,7 +447,7 @@ def renewal_info(request: HttpRequest, app: str, profile: str, cert_id: str) -> 
     found: Certificate | None = services.find_certificate_by_ari_id(application, cert_id)
     if found is None:
         raise AcmeProblem("malformed", "No such certificate.", 404)
-    start, end = services.renewal_window(found)
+    start, end = renewal_window(found)
     return Reply(
         messages.renewal_info(start, end),
         retry_after=settings.CERTPORTAL_ACME_ARI_RETRY_AFTER_SECONDS,

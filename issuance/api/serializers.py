@@ -8,7 +8,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.models import ApprovalFlow
-from issuance.choices import CertificateStatus, EnrollmentMethod, RequestState, RevocationReason
+from issuance.choices import (
+    CertificateStatus,
+    EnrollmentMethod,
+    KeyMode,
+    RequestState,
+    RevocationReason,
+)
 from issuance.inventory import DEFAULT_SORT, MAX_QUERY_LENGTH, SORTS
 from issuance.models import Certificate, CertificateRequest
 from pki.csr import MAX_CSR_BYTES
@@ -160,17 +166,17 @@ class IssueSerializer(serializers.Serializer):
 
 
 class RenewSerializer(serializers.Serializer):
-    key = serializers.ChoiceField(choices=["new", "reuse", "csr"], default="new")
+    key = serializers.ChoiceField(choices=KeyMode.choices, default=KeyMode.NEW)
     csr = serializers.CharField(
         required=False, max_length=MAX_CSR_BYTES, trim_whitespace=False, write_only=True
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["key"] == "csr" and not attrs.get("csr"):
+        if attrs["key"] == KeyMode.CSR and not attrs.get("csr"):
             raise serializers.ValidationError(
                 {"csr": [serializers.ErrorDetail("Key mode 'csr' needs a CSR.", code="required")]}
             )
-        if attrs["key"] != "csr" and attrs.get("csr"):
+        if attrs["key"] != KeyMode.CSR and attrs.get("csr"):
             raise serializers.ValidationError(
                 {"csr": [serializers.ErrorDetail("Only key mode 'csr' takes a CSR.", "unexpected")]}
             )

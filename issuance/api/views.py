@@ -23,7 +23,7 @@ from certportal.api.scoping import ApplicationScopedMixin
 from certportal.web import actor_for, attachment
 from issuance import services
 from issuance.api import serializers as s
-from issuance.choices import EnrollmentMethod, RequestState
+from issuance.choices import EnrollmentMethod, KeyMode, RequestState
 from issuance.inventory import filter_certificates
 from issuance.models import Certificate, CertificateRequest
 
@@ -154,7 +154,7 @@ class CertificateViewSet(
         except services.RenewalError as exc:
             raise exc.on_field("key") from exc  # the key mode decides what renewal needs
         except services.IssuanceRejected as exc:
-            raise rejected(exc, with_csr=ask.validated_data["key"] == "csr") from exc
+            raise rejected(exc, with_csr=ask.validated_data["key"] == KeyMode.CSR) from exc
         return issued_response(request, slug, submission)
 
     @extend_schema(request=s.RevokeSerializer, responses={200: s.CertificateSerializer})

@@ -9,11 +9,11 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from alerts.models import RenewalSettings
 from certportal.models import OutboxEvent
 from issuance import renewal
 from issuance.choices import CertificateStatus, EnrollmentMethod
-from issuance.models import Certificate
+from issuance.models import Certificate, RenewalSettings
+from issuance.renewal import sweep
 from issuance.services import KeySpec, submit
 from pki import keys
 
@@ -122,7 +122,7 @@ def test_failure_is_recorded_alerted_and_retried_before_expiry(held, tls_profile
 def test_backoff_is_bounded_and_shorter_than_time_left(attempts, left):
     delay = renewal.retry_delay(attempts, left)
     assert timedelta(0) < delay < left
-    assert delay <= renewal.RETRY_CAP
+    assert delay <= sweep.RETRY_CAP
 
 
 def test_renewed_certificate_drops_out_of_expiry_alerts(held, application, actor):

@@ -17,8 +17,9 @@ from certportal.api import services as credentials
 from certportal.events import Actor
 from certportal.models import OutboxEvent
 from issuance import renewal, services
-from issuance.choices import CertificateStatus, RequestState
+from issuance.choices import CertificateStatus, KeyMode, RequestState
 from issuance.models import Certificate, CertificateRequest
+from issuance.renewal import sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -114,7 +115,7 @@ def test_sweep_counts_a_certificate_renewed_meanwhile_as_nothing_to_do(
     services.renew(held, actor=ACTOR)  # the manual renewal commits first
     result = renewal.BatchResult()
     failures: list[tuple[Certificate, str]] = []
-    renewal._renew_group([stale], "new", result, failures)
+    sweep._renew_group([stale], KeyMode.NEW, result, failures)
     assert (result.total, failures) == (0, [])
     assert Certificate.objects.filter(replaces=held).count() == 1
     assert not OutboxEvent.objects.filter(event_type="certificate.renewal_failed").exists()

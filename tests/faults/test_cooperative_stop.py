@@ -47,7 +47,7 @@ def test_the_renewal_task_queues_itself_again_when_the_cluster_stops(
     due: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from certportal import cluster, queue
-    from issuance import tasks
+    from issuance.renewal import tasks
 
     queued: list[str] = []
     monkeypatch.setattr(cluster, "stop_requested", lambda: True)
@@ -55,4 +55,4 @@ def test_the_renewal_task_queues_itself_again_when_the_cluster_stops(
     with time_machine.travel(due[0].not_after - timedelta(days=10), tick=False):
         renewal.plan()
         assert tasks.renew_certificates() == 0
-    assert queued == ["issuance.tasks.renew_certificates"]
+    assert queued == ["issuance.renewal.tasks.renew_certificates"]

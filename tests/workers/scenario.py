@@ -105,7 +105,7 @@ def kick() -> dict[str, str]:
     from django_q.tasks import async_task
 
     for func in (
-        "issuance.tasks.renew_due_certificates",
+        "issuance.renewal.tasks.renew_due_certificates",
         "alerts.tasks.scan_expiring_certificates",
         "certportal.tasks.sweep_outbox",
         "alerts.tasks.send_due_deliveries",

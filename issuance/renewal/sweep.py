@@ -1,4 +1,4 @@
-"""Automatic renewal: plan when each certificate is due, then renew due ones in batches.
+"""The renewal sweep: plan when each certificate is due, then renew due ones in batches.
 
 Only certificates whose key the portal holds are renewed here (fresh key, or the same
 key where the Application's renewal settings say so), through the pipeline
@@ -25,15 +25,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from certportal.event_types import EventType
-from certportal.events import SYSTEM, Actor, Event, record, record_many
+from certportal.events import SYSTEM, Actor, Event, record_many
 from issuance import services
-from issuance.choices import CertificateStatus, EnrollmentMethod
+from issuance.choices import CertificateStatus, EnrollmentMethod, KeyMode
 from issuance.models import Certificate
+from issuance.renewal.window import AppRenewal, renew_at, settings_for
 
 logger = logging.getLogger(__name__)
 
@@ -41,159 +41,6 @@ RETRY_BASE = timedelta(minutes=15)
 RETRY_CAP = timedelta(days=1)
 MIN_RETRY = timedelta(seconds=30)
 RENEWAL_ACTOR = Actor(label="automatic renewal")
-
-
-@dataclass(frozen=True)
-class AppRenewal:
-    """An Application's renewal defaults (alerts.RenewalSettings, or these when unset)."""
-
-    auto_renew: bool = True
-    renew_days_before: int | None = None
-    key_mode: str = "new"
-
-
-def settings_for(application_id: int) -> AppRenewal:
-    from alerts.models import RenewalSettings
-
-    row = RenewalSettings.objects.filter(application_id=application_id).first()
-    if row is None:
-        return AppRenewal()
-    return AppRenewal(row.auto_renew, row.renew_days_before, row.key_mode)
-
-
-def window_days(certificate: Certificate, app: AppRenewal) -> int:
-    if certificate.renew_days_before is not None:
-        return certificate.renew_days_before
-    if app.renew_days_before is not None:
-        return app.renew_days_before
-    return certificate.profile.renewal_window_days if certificate.profile else 0
-
-
-def auto_renews(certificate: Certificate, app: AppRenewal) -> bool:
-    held = bool(certificate.private_key) and certificate.profile_id is not None
-    wanted = app.auto_renew if certificate.auto_renew is None else certificate.auto_renew
-    return held and wanted
-
-
-def renews_itself(row: dict[str, Any], app: AppRenewal) -> bool:
-    """For the expiry scan's rows: will the sweep renew this one (no failure so far)?"""
-    wanted = app.auto_renew if row["auto_renew"] is None else row["auto_renew"]
-    return bool(row["held_key"] and row["profile_id"] and wanted and not row["renewal_attempts"])
-
-
-def renew_at(certificate: Certificate, app: AppRenewal) -> datetime:
-    """When the sweep should renew it; notAfter (never, in effect) when auto-renew is off."""
-    if not auto_renews(certificate, app):
-        return certificate.not_after
-    return certificate.not_after - timedelta(days=window_days(certificate, app))
-
-
-# --- Configuration -----------------------------------------------------------------------
-
-
-def validity_days(certificate: Certificate) -> int:
-    return max((certificate.not_after - certificate.not_before).days, 1)
-
-
-def configure_certificate(
-    certificate: Certificate,
-    *,
-    auto_renew: bool | None,
-    renew_days_before: int | None,
-    actor: Actor,
-) -> Certificate:
-    """Set a certificate's own renewal settings (None inherits). A window as long as the
-    validity is refused: the successor would be due at once and renewal would loop."""
-    if renew_days_before is not None and renew_days_before >= validity_days(certificate):
-        raise ValidationError(
-            {
-                "renew_days_before": (
-                    f"Renewing {renew_days_before} days before expiry is not shorter than "
-                    f"this certificate's validity ({validity_days(certificate)} days)."
-                )
-            }
-        )
-    certificate.auto_renew = auto_renew
-    certificate.renew_days_before = renew_days_before
-    certificate.next_renewal_attempt_at = renew_at(
-        certificate, settings_for(certificate.application_id)
-    )
-    with transaction.atomic():
-        Certificate.objects.filter(pk=certificate.pk).update(
-            auto_renew=auto_renew,
-            renew_days_before=renew_days_before,
-            next_renewal_attempt_at=certificate.next_renewal_attempt_at,
-        )
-        record(
-            EventType.CERTIFICATE_RENEWAL_CONFIGURED,
-            actor=actor,
-            obj=certificate,
-            application=certificate.application,
-            data={"auto_renew": auto_renew, "renew_days_before": renew_days_before},
-            outbox=False,
-        )
-    return certificate
-
-
-def shortest_validity(application: Any) -> int | None:
-    return min((p.validity_days_default for p in application.profiles.all()), default=None)
-
-
-def configure_application(
-    application: Any,
-    *,
-    auto_renew: bool,
-    renew_days_before: int | None,
-    key_mode: str,
-    actor: Actor,
-) -> Any:
-    """Set an Application's renewal defaults; a window not shorter than the shortest
-    default validity of its profiles is refused."""
-    from alerts.models import RenewalSettings
-
-    shortest = shortest_validity(application)
-    if renew_days_before is not None and shortest is not None and renew_days_before >= shortest:
-        raise ValidationError(
-            {
-                "renew_days_before": (
-                    f"Renewing {renew_days_before} days before expiry is not shorter than the "
-                    f"shortest validity of this Application's profiles ({shortest} days)."
-                )
-            }
-        )
-    if key_mode not in ("new", "reuse"):
-        raise ValidationError({"key_mode": "Use a fresh key or reuse the held key."})
-    with transaction.atomic():
-        row, _ = RenewalSettings.objects.update_or_create(
-            application=application,
-            defaults={
-                "auto_renew": auto_renew,
-                "renew_days_before": renew_days_before,
-                "key_mode": key_mode,
-            },
-        )
-        replan(application.pk)
-        record(
-            EventType.APPLICATION_RENEWAL_CONFIGURED,
-            actor=actor,
-            application=application,
-            obj=row,
-            data={
-                "auto_renew": auto_renew,
-                "renew_days_before": renew_days_before,
-                "key_mode": key_mode,
-            },
-            outbox=False,
-        )
-    return row
-
-
-def replan(application_id: int) -> int:
-    """After a settings change: let the sweep recompute the due time of the
-    Application's certificates (those not in a failure backoff)."""
-    return Certificate.objects.filter(
-        application_id=application_id, status=CertificateStatus.ACTIVE, renewal_attempts=0
-    ).update(next_renewal_attempt_at=None)
 
 
 # --- Planning ------------------------------------------------------------------------------
@@ -215,6 +62,7 @@ def plan(limit: int = 5000) -> int:
         .only(
             "pk",
             "application_id",
+            "status",
             "profile__renewal_window_days",
             "not_after",
             "auto_renew",
@@ -330,7 +178,7 @@ def _renew_group(
 
 
 def _ask(certificate: Certificate, key_mode: str) -> services.Ask:
-    reuse = certificate.private_key_pem() if key_mode == "reuse" else None
+    reuse = certificate.private_key_pem() if key_mode == KeyMode.REUSE else None
     spec = services._key_spec_like(certificate)
     return services.Ask(key_spec=spec, replaces=certificate, reuse_key_pem=reuse)
 
