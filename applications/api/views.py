@@ -166,7 +166,7 @@ class ServiceAccountViewSet(
         ask = s.ServiceAccountSerializer(data=request.data)
         ask.is_valid(raise_exception=True)
         try:
-            account = credentials.create_service_account(
+            account = services.create_service_account(
                 self.get_application(), actor=actor_for(request), **ask.validated_data
             )
         except credentials.TokenError as exc:
@@ -175,7 +175,7 @@ class ServiceAccountViewSet(
 
     def destroy(self, request: Request, slug: str, name: str) -> Response:
         try:
-            credentials.delete_service_account(self.get_object(), actor=actor_for(request))
+            services.delete_service_account(self.get_object(), actor=actor_for(request))
         except services.MembershipError as exc:
             raise Conflict(str(exc), code="last_admin") from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
