@@ -198,3 +198,33 @@ def redis_cache(settings: Any) -> Iterator[str]:
     caches.__init__()  # type: ignore[misc]
     yield settings.REDIS_URL
     caches.__init__()  # type: ignore[misc]
+
+
+class HoldEveryRequest:
+    """A pipeline gate (issuance.gates) that holds every request and writes nothing."""
+
+    def present(self, application_id: int) -> Any:
+        from django.db.models import BooleanField, Value
+
+        return Value(True, output_field=BooleanField())
+
+    def begin(self, application: Application, present: bool | None) -> None:
+        pass
+
+    def may_hold(self, application: Application) -> bool:
+        return True
+
+    def hold_if_required(self, request: Any, decision: Any) -> bool:
+        return True
+
+
+@pytest.fixture
+def hold_every_request(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Call it to make the pipeline hold every request from then on, in place of the
+    registered gates (approval policies)."""
+    from issuance import gates
+
+    def start() -> None:
+        monkeypatch.setattr(gates, "_GATES", {"hold": HoldEveryRequest()})
+
+    return start

@@ -1,7 +1,3 @@
-from django.db import models
+from certportal.roles import Role
 
-
-class Role(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    OPERATOR = "operator", "Operator"
-    AUDITOR = "auditor", "Auditor"
+__all__ = ["Role"]

@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from applications.choices import Role
 from applications.models import Application, Membership
-from certportal import permissions
+from certportal import generation, permissions
+from certportal.api.models import ApiToken, ServiceAccount
+from certportal.api.services import TokenError
 from certportal.event_types import EventType
 from certportal.events import Actor, record
 from certportal.refusals import MessageRefused
@@ -37,8 +40,6 @@ def member_candidate(username: str) -> User | None:
     Application's Admins borrow its tokens. Every front (web, API) asks here, and
     set_member_role refuses them as well.
     """
-    from certportal.api.models import ServiceAccount
-
     user: User | None = (
         get_user_model().objects.filter(username=username.strip(), is_active=True).first()
     )
@@ -48,8 +49,6 @@ def member_candidate(username: str) -> User | None:
 
 
 def _refuse_foreign_service_account(application: Application, user: User) -> None:
-    from certportal.api.models import ServiceAccount
-
     if ServiceAccount.objects.filter(user_id=user.pk).exclude(application=application).exists():
         raise MembershipError(
             "A service account can only be a member of its own Application.",
@@ -155,3 +154,57 @@ def update_application(
             data={"attached": sorted(after - before), "detached": sorted(before - after)},
         )
     return application
+
+
+# --- Service accounts ---------------------------------------------------------------------
+
+
+def create_service_account(
+    application: Application, *, name: str, role: str, actor: Actor, description: str = ""
+) -> ServiceAccount:
+    """A machine identity with a login-less backing user holding the role as a member."""
+    if role not in Role.values:
+        raise TokenError(f"Unknown role {role!r}.", "role")
+    if ServiceAccount.objects.filter(application=application, name=name).exists():
+        raise TokenError("A service account with this name already exists.", "name")
+    username = f"svc.{application.name}.{name}"[:150]
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(username=username, password=None)
+        account = ServiceAccount.objects.create(
+            application=application,
+            user=user,
+            name=name,
+            role=role,
+            description=description,
+            created_by_id=actor.user_id,
+        )
+        set_member_role(application, user, role, actor=actor)
+        record(
+            EventType.SERVICE_ACCOUNT_CREATED,
+            actor=actor,
+            obj=account,
+            application=application,
+            data={"name": name, "role": role},
+            outbox=False,
+        )
+    return account
+
+
+def delete_service_account(account: ServiceAccount, *, actor: Actor) -> None:
+    """Deactivate the backing user and revoke its tokens; the audit trail keeps the name."""
+    with transaction.atomic():
+        remove_member(account.application, account.user, actor=actor)
+        ApiToken.objects.filter(user=account.user, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        type(account.user).objects.filter(pk=account.user.pk).update(is_active=False)
+        generation.changed()  # cached tokens and grants of this user go at commit
+        record(
+            EventType.SERVICE_ACCOUNT_DELETED,
+            actor=actor,
+            obj=account.application,
+            application=account.application,
+            data={"name": account.name},
+            outbox=False,
+        )
+        account.delete()

@@ -10,21 +10,19 @@ Other features build their tab pages on ``application_context()`` and the templa
 
 from __future__ import annotations
 
-import itertools
 import logging
-from datetime import timedelta
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from applications import services, tabs
@@ -38,14 +36,8 @@ from applications.forms import (
 from applications.models import Application, AuditEvent
 from certportal import permissions
 from certportal.web import actor_for, render_page, require_product_admin, scoped_application
-from issuance.choices import CertificateStatus
-from issuance.models import Certificate
 
 logger = logging.getLogger(__name__)
-
-CHART_DAYS = 90
-CHART_BUCKET_DAYS = 7
-EXPIRING_SOON_DAYS = 30
 
 
 def tab_links(user: Any, application: Application) -> list[dict[str, Any]]:
@@ -87,14 +79,17 @@ def application_context(
 @login_required
 @require_safe
 def application_list(request: HttpRequest) -> HttpResponse:
+    columns = tabs.list_columns()
     applications = permissions.applications_for(request.user).annotate(
-        active_count=Count("certificates", filter=Q(certificates__status=CertificateStatus.ACTIVE))
+        **{c.key: c.annotation() for c in columns}
     )
+    rows = [(a, [getattr(a, c.key) for c in columns]) for a in applications]
     return render(
         request,
         "applications/list.html",
         {
-            "applications": applications,
+            "rows": rows,
+            "columns": columns,
             "is_product_admin": permissions.is_product_admin(request.user),
         },
     )
@@ -141,55 +136,30 @@ def application_edit(request: HttpRequest, slug: str) -> HttpResponse:
 # --- Overview -----------------------------------------------------------------------------
 
 
-def expiry_buckets(certificates: QuerySet[Certificate]) -> list[dict[str, Any]]:
-    """Active certificates expiring in each week of the next CHART_DAYS, in one query."""
-    now = timezone.now()
-    edges = [now + timedelta(days=d) for d in range(0, CHART_DAYS + 1, CHART_BUCKET_DAYS)]
-    if edges[-1] < now + timedelta(days=CHART_DAYS):
-        edges.append(now + timedelta(days=CHART_DAYS))
-    aggregates = {
-        f"b{i}": Count("id", filter=Q(not_after__gte=start, not_after__lt=end))
-        for i, (start, end) in enumerate(itertools.pairwise(edges))
-    }
-    counts = certificates.filter(status=CertificateStatus.ACTIVE).aggregate(**aggregates)
-    return [
-        {"start": edges[i], "end": edges[i + 1], "count": counts[f"b{i}"]}
-        for i in range(len(edges) - 1)
-    ]
-
-
 @login_required
 @require_safe
 def overview(request: HttpRequest, slug: str) -> HttpResponse:
+    """The Application at a glance: the sections features register (certificates by
+    status and expiry, ...) and the attached profiles."""
     application = scoped_application(request, slug)
-    certificates = Certificate.objects.filter(application=application)
-    by_status = dict(
-        certificates.order_by()
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .values_list("status", "n")
-    )
-    now = timezone.now()
-    expiring = (
-        certificates.filter(
-            status=CertificateStatus.ACTIVE,
-            not_after__gt=now,
-            not_after__lte=now + timedelta(days=EXPIRING_SOON_DAYS),
-        )
-        .select_related("profile")
-        .order_by("not_after")[:10]
-    )
+    sections = [
+        {"key": s.key, "html": _render_section(request, application, s.template, s.context)}
+        for s in tabs.overview_sections()
+    ]
     context = application_context(request, application, "overview")
-    context.update(
-        status_counts=[(s.value, s.label, by_status.get(s.value, 0)) for s in CertificateStatus],
-        total=sum(by_status.values()),
-        expiring=expiring,
-        expiring_days=EXPIRING_SOON_DAYS,
-        buckets=expiry_buckets(certificates),
-        chart_days=CHART_DAYS,
-        profiles=application.profiles.all(),
-    )
+    context.update(sections=sections, profiles=application.profiles.all())
     return render(request, "applications/overview.html", context)
+
+
+def _render_section(
+    request: HttpRequest,
+    application: Application,
+    template: str,
+    context: Callable[[HttpRequest, Application], dict[str, Any]],
+) -> str:
+    """A registered section, rendered with its own context (plus application and request)."""
+    extra = {"application": application, **context(request, application)}
+    return render_to_string(template, extra, request=request)
 
 
 # --- Members ------------------------------------------------------------------------------
@@ -265,16 +235,8 @@ def enrollment(request: HttpRequest, slug: str) -> HttpResponse:
     """How certificates get into this Application: the web UI, plus every section other
     features (ACME, EST, SCEP, API) register."""
     application = scoped_application(request, slug)
-    # Each section renders with its own context (plus application and request).
     sections = [
-        {
-            "key": s.key,
-            "html": render_to_string(
-                s.template,
-                {"application": application, **s.context(request, application)},
-                request=request,
-            ),
-        }
+        {"key": s.key, "html": _render_section(request, application, s.template, s.context)}
         for s in tabs.enrollment_sections_for(request.user, application)
     ]
     context = application_context(request, application, "enrollment")

@@ -1,8 +1,9 @@
 """Approval policies: which certificate requests wait for a human decision, and the
 decisions that release or end them.
 
-The pipeline asks ``approval_required`` and nothing else. When a policy holds a request,
-an ApprovalFlow snapshots the policy's steps (who may approve, how many) so that later
+The pipeline knows approvals only as a gate (``ApprovalGate``, registered with
+``issuance.gates`` in ``ApprovalsConfig.ready``). When a policy holds a request, an
+ApprovalFlow snapshots the policy's steps (who may approve, how many) so that later
 edits to the policy do not move the goalposts of requests already waiting.
 """
 
@@ -50,11 +51,27 @@ class ApprovalError(Refused):
     forbidden_codes = frozenset({"not_eligible", "own_request"})
 
 
-# --- The pipeline's hook ----------------------------------------------------------------
+# --- The pipeline's gate ----------------------------------------------------------------
 
 
-def approval_required(request: CertificateRequest, decision: Decision) -> bool:
-    """Whether the request must wait for approval before it is issued.
+class ApprovalGate:
+    """Approval policies as a gate of the pipeline (issuance.gates.Gate)."""
+
+    def present(self, application_id: int) -> Exists:
+        return active_policies_exist(application_id)
+
+    def begin(self, application: Application, present: bool | None) -> None:
+        start_pipeline_call(application, present)
+
+    def may_hold(self, application: Application) -> bool:
+        return may_hold(application)
+
+    def hold_if_required(self, request: CertificateRequest, decision: Decision) -> bool:
+        return open_flow_if_required(request, decision)
+
+
+def open_flow_if_required(request: CertificateRequest, decision: Decision) -> bool:
+    """Open an approval flow for the request if a policy holds it; True if one did.
 
     Called inside the pipeline's transaction, before the request row is inserted: the
     flow row written here refers to it through a deferred foreign key, so both commit
@@ -81,12 +98,13 @@ def may_hold(application: Application) -> bool:
     return bool(_active_policies_for_application(application))
 
 
-def start_pipeline_call(application: Application, profile: CertificateProfile) -> None:
+def start_pipeline_call(application: Application, present: bool | None) -> None:
     """The pipeline calls this first: policies are loaded afresh once per call, then shared
-    by every request of the batch (they all carry this same Application instance). A
-    profile resolved with ``active_policies_exist`` already says when there are none."""
+    by every request of the batch (they all carry this same Application instance).
+    ``present`` is what ``attached_profile`` cached from ``active_policies_exist``: False
+    spares the query."""
     application.__dict__.pop("_active_approval_policies", None)
-    if getattr(profile, "approval_policies_present", None) is False:
+    if present is False:
         application._active_approval_policies = []  # type: ignore[attr-defined]
 
 

@@ -15,10 +15,10 @@ from applications.api.views import (
     ServiceAccountViewSet,
     TokenViewSet,
 )
-from approvals.api.views import ApprovalPolicyViewSet
+from approvals.api.views import ApprovalInboxViewSet, ApprovalPolicyViewSet, RequestDecisionViewSet
 from certportal import csp
 from certportal.api.views import not_found
-from issuance.api.views import ApprovalInboxViewSet, CertificateRequestViewSet, CertificateViewSet
+from issuance.api.views import CertificateViewSet
 from profiles.api.views import CertificateAuthorityViewSet, CertificateProfileViewSet
 
 app_name = "api"
@@ -36,7 +36,7 @@ nested = SimpleRouter(trailing_slash=True)
 nested.register("members", MemberViewSet, basename="member")
 nested.register("service-accounts", ServiceAccountViewSet, basename="service-account")
 nested.register("certificates", CertificateViewSet, basename="certificate")
-nested.register("requests", CertificateRequestViewSet, basename="request")
+nested.register("requests", RequestDecisionViewSet, basename="request")
 nested.register("approval-policies", ApprovalPolicyViewSet, basename="approval-policy")
 
 urlpatterns = [

@@ -3,18 +3,21 @@
 Services call ``record()`` inside their ``transaction.atomic()`` block, so the audit trail
 and the events that alerts and syncs consume can never disagree with the data. Every
 action is a member of ``EventType`` (certportal.event_types); anything else is refused.
+The audit model is named by its label (``applications.AuditEvent``): applications'
+modules import this one, never the other way round.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, cast
 
+from django.apps import apps
 from django.db import models, transaction
 from django.utils import timezone
 
-from applications.models import AuditEvent
 from certportal.event_types import EventType
 from certportal.models import OutboxEvent
 from certportal.outbox import queue_dispatch
@@ -24,7 +27,7 @@ from certportal.rows import insert_rows
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-    from applications.models import Application
+    from applications.models import Application, AuditEvent
 
 
 @dataclass(frozen=True)
@@ -101,9 +104,15 @@ class EventRows:
             transaction.on_commit(queue_dispatch)
 
 
+@cache
+def _audit_model() -> type[AuditEvent]:
+    return cast("type[AuditEvent]", apps.get_model("applications", "AuditEvent"))
+
+
 def event_rows(events: Sequence[Event]) -> EventRows:
     """The audit and outbox rows for events, not yet written."""
     audits, outbox = [], []
+    audit_event = _audit_model()
     now = timezone.now()
     wanted = False
     asked: dict[tuple[str, int | None], bool] = {}  # a batch asks once per kind and place
@@ -112,7 +121,7 @@ def event_rows(events: Sequence[Event]) -> EventRows:
         object_type = event.obj._meta.label_lower if event.obj is not None else ""
         object_id = str(event.obj.pk) if event.obj is not None else ""
         audits.append(
-            AuditEvent(
+            audit_event(
                 application=event.application,
                 actor_id=event.actor.user_id,
                 actor_label=event.actor.describe(),

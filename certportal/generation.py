@@ -11,9 +11,9 @@ changing process sees it at once and the others within the caches' lifetime
 models (raw SQL); caches of credentials are ``shared_only`` and hold nothing then.
 
 Changes are noticed through the models' save/delete/m2m signals (wired in the
-``ready()`` of ``issuance``, ``alerts`` and ``certportal.api``) plus ``changed()`` after
-queryset updates that matter; the bump runs on commit, so no process can cache the old
-state under the new number.
+``ready()`` of ``issuance``, ``approvals``, ``alerts`` and ``certportal.api``) plus
+``changed()`` after queryset updates that matter; the bump runs on commit, so no process
+can cache the old state under the new number.
 """
 
 from __future__ import annotations

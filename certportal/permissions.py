@@ -4,12 +4,17 @@ Product admins (superusers) hold every permission. Everyone else holds, on each
 Application they belong to, exactly the permissions of their single role. Views and API
 endpoints fetch objects through ``applications_for(user, perm)`` so that anything outside
 the user's scope is simply not found (404), never "forbidden".
+
+The Application model is named by its label (``applications.Application``), as a
+ForeignKey names it: applications' modules import this one, never the other way round.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, cast
 
+from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import BigIntegerField, QuerySet
 from django.db.models.functions import Cast
@@ -17,11 +22,12 @@ from guardian.core import ObjectPermissionChecker
 from guardian.models import UserObjectPermission
 from guardian.shortcuts import assign_perm, remove_perm
 
-from applications.choices import Role
-from applications.models import Application
+from certportal.roles import Role
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
+
+    from applications.models import Application
 
     AnyUser = User | AnonymousUser
 
@@ -37,6 +43,12 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.ADMIN: frozenset({VIEW, ISSUE, REVOKE, DOWNLOAD_KEY, MANAGE}),
 }
 ALL_PERMISSIONS = ROLE_PERMISSIONS[Role.ADMIN]
+
+
+@cache
+def application_model() -> type[Application]:
+    """The model whose rows permissions are granted on."""
+    return cast("type[Application]", apps.get_model("applications", "Application"))
 
 
 def is_product_admin(user: AnyUser) -> bool:
@@ -62,21 +74,21 @@ def revoke_all(user: User, application: Application) -> None:
 def applications_for(user: AnyUser, perm: str = VIEW) -> QuerySet[Application]:
     """Applications on which the user holds perm; everything for product admins."""
     if not user.is_authenticated or not user.is_active:
-        return Application.objects.none()
+        return application_model().objects.none()
     if is_product_admin(user):
-        return Application.objects.all()
+        return application_model().objects.all()
     # guardian's own rows, read with one indexed subquery: get_objects_for_user builds the
     # same answer with several extra queries and far more ORM work per request.
     granted = (
         UserObjectPermission.objects.filter(
             user_id=user.pk,
-            content_type=ContentType.objects.get_for_model(Application),
+            content_type=ContentType.objects.get_for_model(application_model()),
             permission__codename=perm,
         )
         .annotate(application_id=Cast("object_pk", BigIntegerField()))
         .values("application_id")
     )
-    return Application.objects.filter(pk__in=granted)
+    return application_model().objects.filter(pk__in=granted)
 
 
 def has_perm(user: AnyUser, perm: str, application: Application) -> bool:

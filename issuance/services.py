@@ -26,15 +26,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from applications.models import Application
-from approvals import services as approvals
-from approvals.services import approval_required
 from certportal import generation, queue
 from certportal.event_types import EventType
 from certportal.events import SYSTEM, Actor, Event, event_rows, record
 from certportal.refusals import MessageRefused, Refused
 from certportal.rows import insert_rows
 from certportal.secrets import SecretError, seal_for
-from issuance import trust
+from issuance import gates, trust
 from issuance.choices import (
     REQUEST_TRANSITIONS,
     CertificateStatus,
@@ -87,6 +85,17 @@ class Submission:
 
 
 @dataclass(frozen=True)
+class AttachedProfile:
+    """A profile as a front resolved it for one Application (``attached_profile``): what
+    the pipeline would otherwise ask the database again."""
+
+    profile: CertificateProfile
+    ca: CertificateAuthority
+    application_id: int  # the Application it is attached to
+    has_policies: bool  # whether a gate (an approval policy) may hold its requests
+
+
+@dataclass(frozen=True)
 class Ask:
     """One certificate asked for: a CSR (raw, or as a front already parsed and verified
     it) or a key spec, and what the asker wants of it."""
@@ -119,7 +128,7 @@ class _Candidate:
 def submit(
     *,
     application: Application,
-    profile: CertificateProfile,
+    profile: CertificateProfile | AttachedProfile,
     method: str,
     actor: Actor,
     csr: bytes | str | pki_csr.ParsedCSR | None = None,
@@ -129,7 +138,9 @@ def submit(
 ) -> Submission:
     """Check a CSR or key spec against the profile, then issue it or hold it for approval.
 
-    Raises IssuanceRejected with the precise reason; a rejected ask writes nothing.
+    ``profile`` is a profile, or better the context ``attached_profile`` resolved it in
+    (it spares the pipeline the attachment and approval-policy lookups). Raises
+    IssuanceRejected with the precise reason; a rejected ask writes nothing.
     """
     ask = Ask(csr=csr, key_spec=key_spec, validity_days=validity_days, replaces=replaces)
     [result] = submit_many(
@@ -143,7 +154,7 @@ def submit(
 def submit_many(
     *,
     application: Application,
-    profile: CertificateProfile,
+    profile: CertificateProfile | AttachedProfile,
     method: str,
     actor: Actor,
     asks: Sequence[Ask],
@@ -156,7 +167,11 @@ def submit_many(
     what makes bulk issuance and renewal sweeps cheap.
     """
     ca = _usable_ca(application, profile)
-    approvals.start_pipeline_call(application, profile)
+    present = None
+    if isinstance(profile, AttachedProfile):
+        present, profile = profile.has_policies, profile.profile
+    for gate in gates.registered():
+        gate.begin(application, present)
     rules = profile.policy()
     answers: dict[int, Submission | IssuanceRejected] = {}
     decided: list[tuple[int, _Candidate]] = []
@@ -232,14 +247,14 @@ def _store_and_issue(
     caller's.
     """
     renewals = any(candidate.ask.replaces is not None for _, candidate, _ in accepted)
-    more = renewals or approvals.may_hold(application)
+    more = renewals or any(gate.may_hold(application) for gate in gates.registered())
     with transaction.atomic(savepoint=False) if more else contextlib.nullcontext():
         if renewals:
             accepted = _without_renewal_conflicts(accepted, results)
         events: list[Event] = []
         issued: list[tuple[int, CertificateRequest, Certificate, str | None]] = []
         for index, candidate, request in accepted:
-            if approval_required(request, candidate.decision):
+            if _held(request, candidate.decision):
                 request.state = RequestState.PENDING_APPROVAL
                 request.expires_at = timezone.now() + timedelta(
                     days=settings.CERTPORTAL_APPROVAL_EXPIRY_DAYS
@@ -271,12 +286,17 @@ def _store_and_issue(
         )
 
 
-def attached_profile(application: Application, slug: str) -> CertificateProfile | None:
-    """The Application's profile with this slug, with its CA.
+def _held(request: CertificateRequest, decision: policy.Decision) -> bool:
+    """Whether a registered gate holds the request (the first that does writes why)."""
+    return any(gate.hold_if_required(request, decision) for gate in gates.registered())
 
-    Fronts resolve profiles through here, once per request; the profile remembers which
-    Application it was found through, so the pipeline need not ask again whether it is
-    attached, and whether that Application has any active approval policy, so the
+
+def attached_profile(application: Application, slug: str) -> AttachedProfile | None:
+    """The Application's profile with this slug, with its CA, or None if not attached.
+
+    Fronts resolve profiles through here, once per request, and hand the answer to the
+    pipeline: it says the profile is attached to this Application, so the pipeline need
+    not ask again, and whether any gate (approval policy) may hold its requests, so the
     pipeline loads policies only when there are some.
 
     Answers come from a per-process cache kept while the configuration generation is
@@ -288,33 +308,47 @@ def attached_profile(application: Application, slug: str) -> CertificateProfile 
     )
     if cached is None:
         return None
-    found = copy.copy(cached)
-    found.issuing_ca = copy.copy(cached.issuing_ca)
-    return found
+    profile = copy.copy(cached.profile)
+    profile.issuing_ca = ca = copy.copy(cached.ca)
+    return replace(cached, profile=profile, ca=ca)
 
 
-_PROFILES: generation.Cache[CertificateProfile] = generation.Cache()
+_PROFILES: generation.Cache[AttachedProfile] = generation.Cache()
 
 
-def _attached_profile_query(application: Application, slug: str) -> CertificateProfile | None:
+def _attached_profile_query(application: Application, slug: str) -> AttachedProfile | None:
+    present = {
+        f"gate_{i}": gate.present(application.pk) for i, gate in enumerate(gates.registered())
+    }
     profile = (
         application.profiles.filter(slug=slug)
         .select_related("issuing_ca")
         .defer("issuing_ca__crl_der")  # only the CRL endpoint reads it; it can be large
-        .annotate(approval_policies_present=approvals.active_policies_exist(application.pk))
+        .annotate(**present)
         .first()
     )
-    if profile is not None:
-        profile._attached_to = application.pk  # type: ignore[attr-defined]
-    return profile
+    if profile is None:
+        return None
+    return AttachedProfile(
+        profile=profile,
+        ca=profile.issuing_ca,
+        application_id=application.pk,
+        has_policies=any(getattr(profile, name) for name in present),
+    )
 
 
-def _usable_ca(application: Application, profile: CertificateProfile) -> CertificateAuthority:
+def _usable_ca(
+    application: Application, found: CertificateProfile | AttachedProfile
+) -> CertificateAuthority:
+    if isinstance(found, AttachedProfile):
+        profile, ca, known = found.profile, found.ca, found.application_id == application.pk
+    else:
+        profile, ca, known = found, found.issuing_ca, False
     if not profile.is_active:
         raise IssuanceRejected(
             "profile_unavailable", f"Profile {profile.slug} is disabled.", "profile"
         )
-    attached = getattr(profile, "_attached_to", None) == application.pk or (
+    attached = known or (
         Application.profiles.through.objects.filter(
             application_id=application.pk, certificateprofile_id=profile.pk
         ).exists()
@@ -325,7 +359,6 @@ def _usable_ca(application: Application, profile: CertificateProfile) -> Certifi
             f"Profile {profile.slug} is not attached to Application {application.name}.",
             "profile",
         )
-    ca = profile.issuing_ca
     if not ca.is_usable:
         raise IssuanceRejected(
             "ca_unavailable", f"The issuing CA {ca.name} is not active.", "profile"

@@ -276,11 +276,18 @@ def test_test_send_is_queued_and_the_log_keeps_only_a_status(
 
 
 def test_pending_request_notifies_application_admins(
-    application, actor, personas, make_csr, tls_profile, monkeypatch, smtp_server
+    application,
+    actor,
+    personas,
+    make_csr,
+    tls_profile,
+    monkeypatch,
+    hold_every_request,
+    smtp_server,
 ):
     personas["admin"].email = "admin@example.test"
     personas["admin"].save()
-    monkeypatch.setattr("issuance.services.approval_required", lambda request, decision: True)
+    hold_every_request()
     submit(
         application=application,
         profile=tls_profile,
@@ -320,12 +327,20 @@ def test_failing_consumer_leaves_event_for_the_sweeper(application, issue, monke
 
 
 def test_rejected_request_alerts_approval_decided(
-    application, actor, issue, webhook_channel, http_receiver, make_csr, tls_profile, monkeypatch
+    application,
+    actor,
+    issue,
+    webhook_channel,
+    http_receiver,
+    make_csr,
+    tls_profile,
+    monkeypatch,
+    hold_every_request,
 ):
     from issuance.services import reject_request
 
     make_rule(application, actor, webhook_channel, events=[AlertEvent.APPROVAL_DECIDED])
-    monkeypatch.setattr("issuance.services.approval_required", lambda request, decision: True)
+    hold_every_request()
     held = submit(
         application=application,
         profile=tls_profile,

@@ -158,13 +158,13 @@ class ServiceAccountViewSet(
     def create(self, request: Request, slug: str) -> Response:
         ask = s.ServiceAccountSerializer(data=request.data)
         ask.is_valid(raise_exception=True)
-        account = credentials.create_service_account(
+        account = services.create_service_account(
             self.get_application(), actor=actor_for(request), **ask.validated_data
         )
         return Response(s.ServiceAccountSerializer(account).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, slug: str, name: str) -> Response:
-        credentials.delete_service_account(self.get_object(), actor=actor_for(request))
+        services.delete_service_account(self.get_object(), actor=actor_for(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=s.TokenInputSerializer, responses={201: s.NewTokenSerializer})

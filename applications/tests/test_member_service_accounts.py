@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from applications import services as members
 from applications.choices import Role
 from applications.models import Application, Membership
 from applications.services import MembershipError, create_application, set_member_role
@@ -25,7 +26,7 @@ TEST_ACTOR = Actor(label="pytest")
 def foreign_account(personas: dict) -> Any:
     """A service account of other-app (where the outsider is Admin)."""
     other = Application.objects.get(name="other-app")
-    return credentials.create_service_account(
+    return members.create_service_account(
         other, name="deployer", role=Role.OPERATOR, actor=TEST_ACTOR
     )
 

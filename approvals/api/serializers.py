@@ -1,14 +1,18 @@
-"""Approval policies and the Application's approval settings over the API."""
+"""Approval policies, the Application's approval settings and requests' approval state
+over the API."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from applications.choices import Role
 from approvals.choices import Trigger
-from approvals.models import ApprovalPolicy, ApprovalStep
+from approvals.models import ApprovalFlow, ApprovalPolicy, ApprovalStep
+from issuance.api.serializers import CertificateRequestSerializer
+from issuance.models import CertificateRequest
 
 
 class StepSerializer(serializers.Serializer):
@@ -78,3 +82,43 @@ class ApprovalPolicySerializer(serializers.ModelSerializer):
 
 class ApprovalSettingsSerializer(serializers.Serializer):
     renewals_bypass = serializers.BooleanField()
+
+
+class ApprovalDecisionSerializer(serializers.Serializer):
+    approver = serializers.CharField(source="approver_label")
+    verdict = serializers.CharField()
+    step = serializers.IntegerField()
+    comment = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ApprovalStateSerializer(serializers.Serializer):
+    policy = serializers.CharField(source="policy_name")
+    current_step = serializers.IntegerField()
+    steps = serializers.ListField(child=serializers.DictField())
+    decisions = ApprovalDecisionSerializer(many=True, source="decisions.all")
+
+
+@extend_schema_serializer(component_name="CertificateRequest")
+class RequestWithApprovalSerializer(CertificateRequestSerializer):
+    """A certificate request as the API shows it: issuance's fields and, once a policy
+    held it, its approval state."""
+
+    approval = serializers.SerializerMethodField()
+
+    class Meta(CertificateRequestSerializer.Meta):
+        fields = [
+            *CertificateRequestSerializer.Meta.fields[:-1],
+            "approval",
+            CertificateRequestSerializer.Meta.fields[-1],  # certificate
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ApprovalStateSerializer(allow_null=True))
+    def get_approval(self, obj: CertificateRequest) -> dict[str, Any] | None:
+        flow = ApprovalFlow.objects.filter(request=obj).first()
+        return ApprovalStateSerializer(flow).data if flow is not None else None
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")

@@ -1,4 +1,5 @@
-"""Approval policies of an Application (Application Admins)."""
+"""Approval policies of an Application (Application Admins), and decisions on the
+requests they hold."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -20,6 +22,9 @@ from certportal import permissions as perms
 from certportal.api.errors import field_error
 from certportal.api.scoping import ApplicationScopedMixin
 from certportal.web import actor_for
+from issuance.api.views import CertificateRequestViewSet
+from issuance.choices import RequestState
+from issuance.models import CertificateRequest
 
 MANAGE_ALL = {
     name: perms.MANAGE
@@ -127,3 +132,60 @@ class ApprovalPolicyViewSet(
         enabled = ask.validated_data["renewals_bypass"]
         services.set_renewals_bypass(self.get_application(), enabled, actor=actor_for(request))
         return Response({"renewals_bypass": enabled})
+
+
+class RequestDecisionViewSet(CertificateRequestViewSet):
+    """An Application's certificate requests with their approval state; held ones are
+    approved or rejected here."""
+
+    serializer_class = s.RequestWithApprovalSerializer
+
+    @extend_schema(
+        request=s.DecisionInputSerializer,
+        responses={200: s.RequestWithApprovalSerializer, 409: OpenApiResponse(description="")},
+        summary="Approve a held request (the last approval issues it)",
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, slug: str, pk: str) -> Response:
+        return self._decide(request, "approve")
+
+    @extend_schema(
+        request=s.DecisionInputSerializer,
+        responses={200: s.RequestWithApprovalSerializer},
+        summary="Reject a held request",
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, slug: str, pk: str) -> Response:
+        return self._decide(request, "reject")
+
+    def _decide(self, request: Request, verdict: str) -> Response:
+        held = self.get_object()
+        ask = s.DecisionInputSerializer(data=request.data)
+        ask.is_valid(raise_exception=True)
+        services.decide(
+            held,
+            user=request.user,
+            verdict=verdict,
+            comment=ask.validated_data["comment"],
+            actor=actor_for(request),
+        )
+        fresh = get_object_or_404(self.get_queryset(), pk=held.pk)
+        return Response(s.RequestWithApprovalSerializer(fresh).data)
+
+
+class ApprovalInboxViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Held requests, across Applications, that the caller may decide now."""
+
+    serializer_class = s.RequestWithApprovalSerializer
+    pagination_class = None
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        flows = services.inbox(request.user)
+        data = [
+            {**s.RequestWithApprovalSerializer(f.request).data, "application": f.application.name}
+            for f in flows
+        ]
+        return Response(data)
+
+    def get_queryset(self) -> QuerySet[CertificateRequest]:
+        return CertificateRequest.objects.filter(state=RequestState.PENDING_APPROVAL).none()

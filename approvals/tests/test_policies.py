@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from applications import services as members
 from applications.choices import Role
 from approvals import services
 from approvals.choices import Trigger
 from approvals.models import ApprovalDecision
-from certportal.api import services as credentials
 from certportal.events import Actor
 from issuance import services as issuance
 from issuance.choices import RequestState
@@ -113,7 +113,7 @@ def test_unchanged_renewal_bypasses_approval_unless_turned_off(
 def test_service_accounts_bypass_only_when_the_policy_says_so(
     application: Any, tls_profile: Any
 ) -> None:
-    account = credentials.create_service_account(
+    account = members.create_service_account(
         application, name="ci", role=Role.OPERATOR, actor=ACTOR
     )
     policy = _policy(application, bypass_service_accounts=True)

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from applications import services as members
 from applications.choices import Role
 from applications.services import set_member_role
 from approvals import services
@@ -74,7 +75,7 @@ def _still_pending(request: CertificateRequest) -> None:
 
 def test_creator_and_token_minter_are_recorded(application: Any, personas: Any) -> None:
     admin = personas["admin"]
-    account = credentials.create_service_account(
+    account = members.create_service_account(
         application, name="ci", role=Role.OPERATOR, actor=Actor(user=admin)
     )
     _token(account.user, minted_by=admin)
@@ -107,7 +108,7 @@ def test_admin_cannot_mint_a_service_account_to_approve_their_own_request(
 
 
 def test_service_account_cannot_be_a_named_approver(application: Any, personas: Any) -> None:
-    account = credentials.create_service_account(
+    account = members.create_service_account(
         application, name="ci", role=Role.ADMIN, actor=Actor(user=personas["admin"])
     )
     spec = services.PolicySpec(
@@ -128,7 +129,7 @@ def machine_request(
 ) -> tuple[CertificateRequest, ServiceAccount]:
     """A request by a service account the admin created and minted a token for."""
     admin = personas["admin"]
-    account = credentials.create_service_account(
+    account = members.create_service_account(
         application, name="deployer", role=Role.OPERATOR, actor=Actor(user=admin)
     )
     return _request_with(_token(account.user, minted_by=admin)), account
@@ -169,7 +170,7 @@ def test_creator_of_the_service_account_cannot_approve_its_request_over_the_api(
 def test_whoever_minted_the_token_counts_as_requester_too(
     application: Any, personas: Any, second_admin: Any, every_request_held: Any
 ) -> None:
-    account = credentials.create_service_account(
+    account = members.create_service_account(
         application, name="deployer", role=Role.OPERATOR, actor=Actor(user=personas["admin"])
     )
     held = _request_with(_token(account.user, minted_by=second_admin))
@@ -186,7 +187,7 @@ def test_deleting_the_service_account_does_not_free_its_creator_to_approve(
     personas: Any, machine_request: Any
 ) -> None:
     held, account = machine_request
-    credentials.delete_service_account(account, actor=Actor(user=personas["admin"]))
+    members.delete_service_account(account, actor=Actor(user=personas["admin"]))
     response = _web(personas["admin"]).post(
         f"/approvals/{held.pk}/", {"verdict": "approve", "comment": ""}
     )
@@ -202,11 +203,11 @@ def test_existing_credentials_get_their_creator_from_the_audit_trail(
     from django.apps import apps
 
     admin = personas["admin"]
-    account = credentials.create_service_account(
+    account = members.create_service_account(
         application, name="old", role=Role.OPERATOR, actor=Actor(user=admin)
     )
     _token(account.user, minted_by=admin)
-    unrecorded = credentials.create_service_account(
+    unrecorded = members.create_service_account(
         application, name="scripted", role=Role.OPERATOR, actor=Actor(label="bootstrap")
     )
     ServiceAccount.objects.update(created_by=None)

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from applications.choices import Role
+from certportal.roles import Role
 
 
 class ServiceAccount(models.Model):

@@ -4,16 +4,18 @@ role is 403 (the caller can already see the Application exists)."""
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.shortcuts import get_object_or_404
 from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 
-from applications.models import Application
 from certportal import generation
 from certportal import permissions as perms
 from certportal.web import actor_for as actor_for  # API views import it from here too
+
+if TYPE_CHECKING:
+    from applications.models import Application
 
 
 def application_for(request: Request, slug: str, perm: str = perms.VIEW) -> Application:

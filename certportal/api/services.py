@@ -10,13 +10,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from applications.choices import Role
-from applications.services import set_member_role
 from certportal import generation
 from certportal.api.models import ApiToken, ServiceAccount
 from certportal.event_types import EventType
@@ -169,59 +166,6 @@ def _touch(token: ApiToken, source_ip: str | None) -> None:
     if len(_TOUCHED) >= 10_000:
         _TOUCHED.clear()
     _TOUCHED[token.key_id] = token.last_used_at = now
-
-
-def create_service_account(
-    application: Application, *, name: str, role: str, actor: Actor, description: str = ""
-) -> ServiceAccount:
-    """A machine identity with a login-less backing user holding the role as a member."""
-    if role not in Role.values:
-        raise TokenError(f"Unknown role {role!r}.", "role")
-    if ServiceAccount.objects.filter(application=application, name=name).exists():
-        raise TokenError("A service account with this name already exists.", "name")
-    username = f"svc.{application.name}.{name}"[:150]
-    with transaction.atomic():
-        user = get_user_model().objects.create_user(username=username, password=None)
-        account = ServiceAccount.objects.create(
-            application=application,
-            user=user,
-            name=name,
-            role=role,
-            description=description,
-            created_by_id=actor.user_id,
-        )
-        set_member_role(application, user, role, actor=actor)
-        record(
-            EventType.SERVICE_ACCOUNT_CREATED,
-            actor=actor,
-            obj=account,
-            application=application,
-            data={"name": name, "role": role},
-            outbox=False,
-        )
-    return account
-
-
-def delete_service_account(account: ServiceAccount, *, actor: Actor) -> None:
-    """Deactivate the backing user and revoke its tokens; the audit trail keeps the name."""
-    from applications.services import remove_member
-
-    with transaction.atomic():
-        remove_member(account.application, account.user, actor=actor)
-        ApiToken.objects.filter(user=account.user, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
-        type(account.user).objects.filter(pk=account.user.pk).update(is_active=False)
-        generation.changed()  # cached tokens and grants of this user go at commit
-        record(
-            EventType.SERVICE_ACCOUNT_DELETED,
-            actor=actor,
-            obj=account.application,
-            application=account.application,
-            data={"name": account.name},
-            outbox=False,
-        )
-        account.delete()
 
 
 def people_behind(user_id: int) -> set[int]:

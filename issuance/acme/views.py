@@ -159,9 +159,9 @@ def _directory(app: str, profile: str) -> tuple[Application, CertificateProfile]
 
 def _profile(application: Application, slug: str) -> CertificateProfile:
     found = attached_profile(application, slug)
-    if found is None or not found.is_active:
+    if found is None or not found.profile.is_active:
         raise AcmeProblem("malformed", "No such ACME directory.", 404)
-    return found
+    return found.profile
 
 
 def _auth(request: HttpRequest, app: str, want_jwk: bool | None = False) -> services.Authenticated:

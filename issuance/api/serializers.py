@@ -7,7 +7,6 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from approvals.models import ApprovalFlow
 from issuance.choices import (
     CertificateStatus,
     EnrollmentMethod,
@@ -208,26 +207,10 @@ class RequestFilterSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=RequestState.choices, required=False)
 
 
-class ApprovalDecisionSerializer(serializers.Serializer):
-    approver = serializers.CharField(source="approver_label")
-    verdict = serializers.CharField()
-    step = serializers.IntegerField()
-    comment = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
-class ApprovalStateSerializer(serializers.Serializer):
-    policy = serializers.CharField(source="policy_name")
-    current_step = serializers.IntegerField()
-    steps = serializers.ListField(child=serializers.DictField())
-    decisions = ApprovalDecisionSerializer(many=True, source="decisions.all")
-
-
 class CertificateRequestSerializer(serializers.ModelSerializer):
     profile = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     status = serializers.CharField(source="state", read_only=True)
     certificate = serializers.SerializerMethodField()
-    approval = serializers.SerializerMethodField()
     sans = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
@@ -247,7 +230,6 @@ class CertificateRequestSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "expires_at",
-            "approval",
             "certificate",
         ]
         read_only_fields = fields
@@ -257,12 +239,3 @@ class CertificateRequestSerializer(serializers.ModelSerializer):
         certificate = Certificate.objects.filter(request=obj).select_related("ca", "profile")
         found = certificate.first()
         return CertificateSerializer(found).data if found is not None else None
-
-    @extend_schema_field(ApprovalStateSerializer(allow_null=True))
-    def get_approval(self, obj: CertificateRequest) -> dict[str, Any] | None:
-        flow = ApprovalFlow.objects.filter(request=obj).first()
-        return ApprovalStateSerializer(flow).data if flow is not None else None
-
-
-class DecisionInputSerializer(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from approvals import services as approvals
 from certportal import permissions as perms
 from certportal.api.errors import field_error
 from certportal.api.renderers import PemRenderer, Pkcs12Renderer
@@ -23,7 +19,7 @@ from certportal.api.scoping import ApplicationScopedMixin
 from certportal.web import actor_for, attachment
 from issuance import services
 from issuance.api import serializers as s
-from issuance.choices import EnrollmentMethod, KeyMode, RequestState
+from issuance.choices import EnrollmentMethod, KeyMode
 from issuance.inventory import filter_certificates
 from issuance.models import Certificate, CertificateRequest
 
@@ -112,8 +108,8 @@ class CertificateViewSet(
         ask = s.IssueSerializer(data=request.data)
         ask.is_valid(raise_exception=True)
         data = ask.validated_data
-        profile = services.attached_profile(application, data["profile"])
-        if profile is None:
+        found = services.attached_profile(application, data["profile"])
+        if found is None:
             raise field_error("profile", "unknown_profile", "No such profile in this Application.")
         key_spec = None
         if "key_algorithm" in data:
@@ -125,7 +121,7 @@ class CertificateViewSet(
         try:
             submission = services.submit(
                 application=application,
-                profile=profile,
+                profile=found,
                 method=EnrollmentMethod.API,
                 actor=actor_for(request),
                 csr=data.get("csr"),
@@ -135,7 +131,7 @@ class CertificateViewSet(
         except services.IssuanceRejected as exc:
             raise rejected(exc, with_csr=key_spec is None) from exc
         if submission.certificate is not None:
-            submission.certificate.profile = profile  # already loaded: no query to render it
+            submission.certificate.profile = found.profile  # already loaded: no query to render it
         return issued_response(request, slug, submission)
 
     @extend_schema(request=s.RenewSerializer, responses=ISSUE_RESPONSES, summary="Renew")
@@ -231,7 +227,7 @@ class CertificateRequestViewSet(
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
 ):
-    """An Application's certificate requests; held ones are approved or rejected here."""
+    """An Application's certificate requests (approvals' API adds its decisions)."""
 
     serializer_class = s.CertificateRequestSerializer
     lookup_value_regex = "[0-9a-fA-F-]{36}"
@@ -248,53 +244,3 @@ class CertificateRequestViewSet(
             if params.validated_data.get("state"):
                 base = base.filter(state=params.validated_data["state"])
         return base
-
-    @extend_schema(
-        request=s.DecisionInputSerializer,
-        responses={200: s.CertificateRequestSerializer, 409: OpenApiResponse(description="")},
-        summary="Approve a held request (the last approval issues it)",
-    )
-    @action(detail=True, methods=["post"])
-    def approve(self, request: Request, slug: str, pk: str) -> Response:
-        return self._decide(request, "approve")
-
-    @extend_schema(
-        request=s.DecisionInputSerializer,
-        responses={200: s.CertificateRequestSerializer},
-        summary="Reject a held request",
-    )
-    @action(detail=True, methods=["post"])
-    def reject(self, request: Request, slug: str, pk: str) -> Response:
-        return self._decide(request, "reject")
-
-    def _decide(self, request: Request, verdict: str) -> Response:
-        held = self.get_object()
-        ask = s.DecisionInputSerializer(data=request.data)
-        ask.is_valid(raise_exception=True)
-        approvals.decide(
-            held,
-            user=request.user,
-            verdict=verdict,
-            comment=ask.validated_data["comment"],
-            actor=actor_for(request),
-        )
-        fresh = get_object_or_404(self.get_queryset(), pk=held.pk)
-        return Response(s.CertificateRequestSerializer(fresh).data)
-
-
-class ApprovalInboxViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Held requests, across Applications, that the caller may decide now."""
-
-    serializer_class = s.CertificateRequestSerializer
-    pagination_class = None
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        flows = approvals.inbox(request.user)
-        data = [
-            {**s.CertificateRequestSerializer(f.request).data, "application": f.application.name}
-            for f in flows
-        ]
-        return Response(data)
-
-    def get_queryset(self) -> QuerySet[CertificateRequest]:
-        return CertificateRequest.objects.filter(state=RequestState.PENDING_APPROVAL).none()

@@ -71,8 +71,8 @@ def test_reuse_needs_a_held_key(application, tls_profile, actor, make_csr):
 
 
 @pytest.fixture
-def needs_approval(monkeypatch):
-    monkeypatch.setattr(services, "approval_required", lambda request, decision: True)
+def needs_approval(monkeypatch, hold_every_request):
+    hold_every_request()
 
 
 def test_pending_request_is_issued_after_approval(

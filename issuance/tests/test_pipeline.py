@@ -289,10 +289,10 @@ def test_a_policy_created_after_lookup_is_seen_by_the_next_lookup(
     from approvals.models import ApprovalPolicy
 
     before = attached_profile(application, tls_profile.slug)
-    assert getattr(before, "approval_policies_present", None) is False
+    assert before is not None and before.has_policies is False
     ApprovalPolicy.objects.create(application=application, name="all")
     profile = attached_profile(application, tls_profile.slug)
-    assert getattr(profile, "approval_policies_present", None) is True
+    assert profile is not None and profile.has_policies is True
     result = submit(
         application=application,
         profile=profile,

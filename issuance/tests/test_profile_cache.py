@@ -25,7 +25,7 @@ def test_a_repeated_lookup_asks_the_database_nothing(
     attached_profile(application, tls_profile.slug)
     with django_assert_num_queries(0):
         profile = attached_profile(application, tls_profile.slug)
-    assert profile is not None and profile.pk == tls_profile.pk
+    assert profile is not None and profile.profile.pk == tls_profile.pk
 
 
 def test_saving_the_profile_is_seen_by_the_next_lookup(application, tls_profile):
@@ -33,17 +33,17 @@ def test_saving_the_profile_is_seen_by_the_next_lookup(application, tls_profile)
     tls_profile.validity_days_max = 30
     tls_profile.save()
     profile = attached_profile(application, tls_profile.slug)
-    assert profile is not None and profile.validity_days_max == 30
+    assert profile is not None and profile.profile.validity_days_max == 30
 
 
 def test_detaching_disabling_the_ca_and_adding_a_policy_are_seen(application, tls_profile, actor):
     attached_profile(application, tls_profile.slug)
     set_ca_status(tls_profile.issuing_ca, "disabled", actor=actor)
     profile = attached_profile(application, tls_profile.slug)
-    assert profile is not None and profile.issuing_ca.status == "disabled"
+    assert profile is not None and profile.ca.status == "disabled"
     ApprovalPolicy.objects.create(application=application, name="all")
     profile = attached_profile(application, tls_profile.slug)
-    assert getattr(profile, "approval_policies_present", None) is True
+    assert profile is not None and profile.has_policies is True
     application.profiles.remove(tls_profile)
     assert attached_profile(application, tls_profile.slug) is None
 
@@ -51,12 +51,13 @@ def test_detaching_disabling_the_ca_and_adding_a_policy_are_seen(application, tl
 def test_callers_get_their_own_copies(application, tls_profile):
     first = attached_profile(application, tls_profile.slug)
     assert first is not None
-    first.validity_days_max = 1
-    first.issuing_ca.status = "disabled"
+    first.profile.validity_days_max = 1
+    first.ca.status = "disabled"
     second = attached_profile(application, tls_profile.slug)
     assert second is not None
-    assert second.validity_days_max == tls_profile.validity_days_max
-    assert second.issuing_ca.status == "active"
+    assert second.profile.validity_days_max == tls_profile.validity_days_max
+    assert second.ca.status == "active"
+    assert second.profile.issuing_ca is second.ca
 
 
 def test_a_change_committed_by_another_process_is_seen_through_redis(
@@ -91,7 +92,7 @@ def test_without_a_reachable_shared_cache_lookups_go_to_the_database(
         for _ in range(2):
             with django_assert_num_queries(1):
                 profile = attached_profile(application, tls_profile.slug)
-            assert profile is not None and profile.pk == tls_profile.pk
+            assert profile is not None and profile.profile.pk == tls_profile.pk
     finally:
         caches.__init__()  # type: ignore[misc]
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from applications import services as members
 from certportal.api import services as credentials
 from certportal.events import Actor
 
@@ -73,7 +74,7 @@ def world(
         csr=make_csr("pending.example.test", ["pending.example.test"]),
     )
     assert held.pending
-    account = credentials.create_service_account(
+    account = members.create_service_account(
         application, name="ci", role=Role.OPERATOR, actor=operator
     )
     return SimpleNamespace(

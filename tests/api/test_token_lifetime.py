@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from applications import services as members
 from applications.choices import Role
 from certportal.api import services as credentials
 from certportal.api.models import ApiToken
@@ -99,7 +100,7 @@ def test_the_nearer_of_parent_and_maximum_wins(personas: dict, settings: Any) ->
 def test_a_service_account_token_cannot_outlive_the_admins_token(
     personas: dict, application: Any
 ) -> None:
-    credentials.create_service_account(application, name="ci", role=Role.OPERATOR, actor=ACTOR)
+    members.create_service_account(application, name="ci", role=Role.OPERATOR, actor=ACTOR)
     client, parent = _bearer(personas["admin"], timezone.now() + timedelta(days=2))
     url = f"/api/v1/applications/{application.name}/service-accounts/ci/tokens/"
     later = (timezone.now() + timedelta(days=30)).isoformat()

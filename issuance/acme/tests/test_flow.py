@@ -131,8 +131,10 @@ def test_csr_refused_by_the_profile_policy_is_bad_csr(acme, eab, acme_settings):
     assert response.json()["type"] == ERR + "badCSR"
 
 
-def test_approval_hold_keeps_order_processing_until_issued(acme, eab, acme_settings, monkeypatch):
-    monkeypatch.setattr("issuance.services.approval_required", lambda request, decision: True)
+def test_approval_hold_keeps_order_processing_until_issued(
+    acme, eab, acme_settings, monkeypatch, hold_every_request
+):
+    hold_every_request()
     acme.register(eab)
     order = ready_order(acme, "app.example.test")
     response = finalize(acme, order, csr_der("app.example.test"))
@@ -150,8 +152,10 @@ def test_approval_hold_keeps_order_processing_until_issued(acme, eab, acme_setti
     assert b"BEGIN CERTIFICATE" in download.content
 
 
-def test_rejected_approval_makes_order_invalid(acme, eab, acme_settings, monkeypatch):
-    monkeypatch.setattr("issuance.services.approval_required", lambda request, decision: True)
+def test_rejected_approval_makes_order_invalid(
+    acme, eab, acme_settings, monkeypatch, hold_every_request
+):
+    hold_every_request()
     acme.register(eab)
     order = ready_order(acme, "app.example.test")
     finalize(acme, order, csr_der("app.example.test"))

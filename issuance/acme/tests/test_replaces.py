@@ -80,11 +80,11 @@ def test_unknown_or_malformed_certificate_ids_are_malformed(acme, eab, acme_sett
 
 
 def test_a_certificate_replaced_by_an_order_awaiting_approval_is_already_replaced(
-    acme, eab, acme_settings, monkeypatch
+    acme, eab, acme_settings, monkeypatch, hold_every_request
 ):
     acme.register(eab)
     cert, _ = _issue(acme, "app.example.test")
-    monkeypatch.setattr("issuance.services.approval_required", lambda request, decision: True)
+    hold_every_request()
     first = order_replacing(acme, ari_id(cert), "app.example.test")
     order = ready_order_from(acme, first)
     assert finalize(acme, order, csr_der("app.example.test")).json()["status"] == "processing"
