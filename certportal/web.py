@@ -8,7 +8,7 @@ user's scope is a 404 on every page, never a 403 that confirms it exists.
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import PermissionDenied
 from django.forms import BaseForm
@@ -16,11 +16,13 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from rest_framework.request import Request
 
-from applications.models import Application
 from certportal import permissions
 from certportal.clientip import client_ip
 from certportal.events import Actor
 from certportal.refusals import Refused
+
+if TYPE_CHECKING:
+    from applications.models import Application
 
 # Longest download name before its extension; browsers and file systems cope with it.
 FILENAME_MAX = 100

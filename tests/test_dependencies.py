@@ -44,18 +44,8 @@ SITE_MODULES = {
     "certportal.asgi",
 }
 
-# Temporary: the Application renewal defaults live in alerts while the renewal sweep in
-# issuance reads them. Remove once the renewal settings have moved to their one home.
-RENEWAL_SETTINGS_EXCEPTIONS = {
-    ("issuance.renewal", "alerts.models"),
-}
-# Temporary: the CA and profile pages borrow two request helpers (actor_for,
-# require_product_admin) from the Application pages. Remove once those helpers live in
-# the shared web-helpers module below both.
-WEB_HELPERS_EXCEPTIONS = {
-    ("profiles.views", "applications.views"),
-}
-EXCEPTIONS = RENEWAL_SETTINGS_EXCEPTIONS | WEB_HELPERS_EXCEPTIONS
+# Import edges allowed against the layering, each with its reason; none today.
+EXCEPTIONS: set[tuple[str, str]] = set()
 
 
 def unit_of(module: str) -> str | None:
