@@ -15,11 +15,11 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from applications.models import AuditEvent
+from certportal.db.rows import insert_rows
 from certportal.event_types import EventType
 from certportal.models import OutboxEvent
 from certportal.outbox import queue_dispatch
 from certportal.outbox import wanted as outbox_wanted
-from certportal.rows import insert_rows
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -89,7 +89,7 @@ def record_many(events: Sequence[Event]) -> None:
 @dataclass(frozen=True)
 class EventRows:
     """The unsaved rows that record events; a caller that writes them together with its
-    own rows (certportal.rows) calls ``written()`` after the write."""
+    own rows (certportal.db.rows) calls ``written()`` after the write."""
 
     audits: list[AuditEvent]
     outbox: list[OutboxEvent]
