@@ -20,7 +20,7 @@ CHECKED_AGAINST = {"django": "5.2", "psycopg": "3.3", "redis": "8.1", "django-q2
 
 def check_versions(**kwargs: Any) -> list[checks.CheckMessage]:
     """A warning for each dependency whose installed release was not checked."""
-    found = []
+    found: list[checks.CheckMessage] = []
     for name, checked in CHECKED_AGAINST.items():
         try:
             installed = version(name)

@@ -285,7 +285,7 @@ def _order_authz_ids(order_id: str) -> list[tuple[str]]:
     return list(Authorization.objects.filter(order_id=order_id).values_list("pk"))
 
 
-def _orders_of_account(order_id: str, account_id: int) -> list[Order]:
+def _orders_of_account(order_id: str, account_id: str) -> list[Order]:
     # A primary key needs no ORDER BY.
     return list(Order.objects.filter(pk=order_id, account_id=account_id).order_by())
 
@@ -299,13 +299,13 @@ _CHALLENGES = (
 )
 
 
-def _authz_challenges(authz_id: str, account_id: int) -> list[Challenge]:
+def _authz_challenges(authz_id: str, account_id: str) -> list[Challenge]:
     return list(
         _CHALLENGES.filter(authorization_id=authz_id, authorization__order__account_id=account_id)
     )
 
 
-def _account_challenge(challenge_id: str, account_id: int) -> list[Challenge]:
+def _account_challenge(challenge_id: str, account_id: str) -> list[Challenge]:
     return list(_CHALLENGES.filter(pk=challenge_id, authorization__order__account_id=account_id))
 
 
@@ -392,7 +392,7 @@ def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
 # --- Certificates -----------------------------------------------------------------------
 
 
-def _account_certificate(account_id: int, certificate_id: uuid.UUID) -> list[tuple[Any, ...]]:
+def _account_certificate(account_id: str, certificate_id: uuid.UUID) -> list[tuple[Any, ...]]:
     """Only the columns the download needs: no Order or Certificate model instances."""
     return list(
         Order.objects.filter(account_id=account_id, certificate_id=certificate_id)
