@@ -3,19 +3,23 @@
 It answers what ``len(services.inbox(user))`` answers without loading a flow. A flow
 keeps its steps as a JSON list and the index of the current one, so the current step's
 role and named approvers are read in SQL with each database's JSON functions;
-tests/approvals hold the count to the inbox's length.
+approvals/tests/test_inbox_count.py holds the count to the inbox's length.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import BooleanField, CharField, Exists, F, Func, OuterRef, Q
+from django.db.models import BooleanField, CharField, Exists, Expression, F, OuterRef, Q
 
 from applications.models import Membership
 from approvals.models import ApprovalFlow
 from certportal import permissions
 from issuance.choices import RequestState
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
 
 
 def waiting_count(user: Any) -> int:
@@ -52,23 +56,28 @@ def waiting_count(user: Any) -> int:
     )
 
 
-class _JsonOnFlow(Func):
-    """An expression over the flow's own JSON columns, written for each database."""
+class _JsonOnFlow(Expression):
+    """An expression over the flow's own JSON columns, written for each database; the
+    user id is its one parameter."""
 
-    def __init__(self, *params: Any, output_field: Any) -> None:
-        super().__init__(
-            F("steps"), F("current_step"), F("requester_people"), output_field=output_field
-        )
+    def __init__(self, *params: int, output_field: Any) -> None:
+        super().__init__(output_field=output_field)
+        self.columns: list[Any] = [F("steps"), F("current_step"), F("requester_people")]
         self.params = params
 
-    def columns(self, compiler: Any) -> list[str]:
-        return [compiler.compile(e)[0] for e in self.get_source_expressions()]
+    def get_source_expressions(self) -> list[Any]:
+        return self.columns
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        steps, current, people = self.columns(compiler)
+    def set_source_expressions(self, exprs: Any) -> None:
+        self.columns = list(exprs)
+
+    def as_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> tuple[str, tuple[str | int, ...]]:
+        steps, current, people = (compiler.compile(column)[0] for column in self.columns)
         if connection.vendor == "postgresql":
-            return self.postgresql(steps, current, people), list(self.params)
-        return self.sqlite(steps, current, people), list(self.params)
+            return self.postgresql(steps, current, people), self.params
+        return self.sqlite(steps, current, people), self.params
 
     def postgresql(self, steps: str, current: str, people: str) -> str:
         raise NotImplementedError

@@ -732,6 +732,7 @@ def _processing_challenge(challenge_id: str) -> list[Challenge]:
 
 
 def _lock_order(order_id: str) -> None:
+    """Lock the order's row until the transaction ends."""
     list(Order.objects.select_for_update().filter(pk=order_id).order_by().values_list("pk"))
 
 
