@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from certportal.db.redis import client as redis_client
 
-__all__ = ["Window", "count", "count_in_window", "is_shared", "redis_client"]
+__all__ = ["Window", "count", "count_in_window", "is_shared"]
 
 
 def is_shared() -> bool:

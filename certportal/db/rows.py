@@ -34,12 +34,14 @@ _MAX_PARAMS = 32_000
 def insert_rows(*batches: Sequence[Model], using: str = DEFAULT_DB_ALIAS) -> None:
     """INSERT every batch (unsaved instances of one model each), all or nothing."""
     batches = tuple(batch for batch in batches if batch)
+    if not batches:
+        return
     for batch in batches:
         _check(batch)
     connection = connections[using]
     if connection.vendor == "postgresql" and settings.CERTPORTAL_DB_ONE_STATEMENT_WRITES:
         statements = [_compile(batch, connection) for batch in batches]
-        if statements and sum(len(params) for _, params in statements) <= _MAX_PARAMS:
+        if sum(len(params) for _, params in statements) <= _MAX_PARAMS:
             with connection.cursor() as cursor:
                 cursor.execute(*_with_clause(statements))
             _mark_saved(batches, using)
