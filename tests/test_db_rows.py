@@ -144,3 +144,14 @@ def test_the_plain_orm_write_when_one_statement_writes_are_off(settings: Any) ->
     assert not any(q["sql"].startswith("WITH") for q in ctx.captured_queries)
     assert sum(q["sql"].startswith("INSERT") for q in ctx.captured_queries) == 2
     assert AuditEvent.objects.filter(application=app, action="u").count() == 1
+
+
+def test_a_release_other_than_the_checked_one_is_warned_about(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from certportal import db
+
+    assert db.check_versions() == []  # the installed releases are the checked ones
+    monkeypatch.setitem(db.CHECKED_AGAINST, "django", "4.0")
+    [warning] = db.check_versions()
+    assert warning.id == "certportal.W001" and "django" in warning.msg
