@@ -190,7 +190,7 @@ def redis_cache(settings: Any) -> Iterator[str]:
     settings.REDIS_URL = "redis://127.0.0.1:6379/13"
     settings.CACHES = {
         "default": {
-            "BACKEND": "certportal.cache.RedisCache",
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": settings.REDIS_URL,
             "KEY_PREFIX": f"test-{os.getpid()}-{time.monotonic_ns()}",
         }

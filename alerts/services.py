@@ -215,7 +215,9 @@ def _active_rules(application_id: int) -> list[AlertRule]:
     return rules or []
 
 
-_RULES: generation.Cache[list[AlertRule]] = generation.Cache()
+_RULES: generation.Cache[list[AlertRule]] = generation.Cache(
+    depends_on=("alerts.AlertRule", "alerts.Channel", "alerts.AlertRule_channels")
+)
 
 
 def _deliveries_for(

@@ -18,11 +18,11 @@ from django.apps import apps
 from django.db import models, transaction
 from django.utils import timezone
 
+from certportal.db.rows import insert_rows
 from certportal.event_types import EventType
 from certportal.models import OutboxEvent
 from certportal.outbox import queue_dispatch
 from certportal.outbox import wanted as outbox_wanted
-from certportal.rows import insert_rows
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -92,7 +92,7 @@ def record_many(events: Sequence[Event]) -> None:
 @dataclass(frozen=True)
 class EventRows:
     """The unsaved rows that record events; a caller that writes them together with its
-    own rows (certportal.rows) calls ``written()`` after the write."""
+    own rows (certportal.db.rows) calls ``written()`` after the write."""
 
     audits: list[AuditEvent]
     outbox: list[OutboxEvent]

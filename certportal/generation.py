@@ -10,10 +10,11 @@ changing process sees it at once and the others within the caches' lifetime
 (``CERTPORTAL_CONFIG_CACHE_SECONDS``), which also bounds a change that bypasses the
 models (raw SQL); caches of credentials are ``shared_only`` and hold nothing then.
 
-Changes are noticed through the models' save/delete/m2m signals (wired in the
-``ready()`` of ``issuance``, ``approvals``, ``alerts`` and ``certportal.api``) plus
-``changed()`` after queryset updates that matter; the bump runs on commit, so no process
-can cache the old state under the new number.
+Changes are noticed through the save/delete/m2m signals of the models each ``Cache``
+declares it depends on (it connects them itself) plus ``changed()`` after queryset
+updates that matter; the bump runs on commit, so no process can cache the old state
+under the new number. The generation's key is this module's own: no other module reads
+it.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
 import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from certportal.cache import is_shared
 
@@ -100,14 +102,6 @@ _request = threading.local()
 _REQUEST_MEMO = 1.0
 
 
-def remember(value: Any) -> None:
-    """The shared generation as read alongside another command (an ACME nonce's use, in
-    the same round trip): kept for the rest of the current web request, as current()
-    would keep it. Outside a request, or for a missing key, nothing is kept."""
-    if value is not None and _in_request():
-        _request.shared = int(value)
-
-
 def _in_request() -> bool:
     """Whether this thread is in a web request whose memo still holds."""
     started = getattr(_request, "started", None)
@@ -163,9 +157,26 @@ def on_model_change(sender: Any, **kwargs: Any) -> None:
         changed()
 
 
+def depend_on(*models: str) -> None:
+    """Move the generation after every committed save or delete of these models
+    ("app_label.ModelName"), and every change of the many-to-many through models among
+    them. Each connection is made once, however many caches name the model."""
+    for label in models:
+        for signal in (post_save, post_delete, m2m_changed):
+            signal.connect(
+                on_model_change, sender=label, weak=False, dispatch_uid=f"{__name__}:{label}"
+            )
+
+
 class Cache(Generic[T]):
     """A per-process cache of values read from the database, each kept while the
     generation it was read under is current and for at most CERTPORTAL_CONFIG_CACHE_SECONDS.
+
+    ``depends_on`` names every model whose rows the cached values are read from
+    ("app_label.ModelName", through models of many-to-many fields too): the cache
+    connects their signals itself (``depend_on``), so its invalidation is declared where
+    it is defined. Changes made with queryset ``update()`` send no signal: the code that
+    makes them calls ``changed()``.
 
     Values are shared by every caller in the process: callers that may change what they
     get must copy it. ``shared_only`` caches only when a shared cache (Redis) carries the
@@ -173,7 +184,13 @@ class Cache(Generic[T]):
     for what authenticates or authorizes (ACME accounts, API tokens, permission grants).
     """
 
-    def __init__(self, *, shared_only: bool = False, max_entries: int = 1024) -> None:
+    def __init__(
+        self, *, depends_on: Sequence[str], shared_only: bool = False, max_entries: int = 1024
+    ) -> None:
+        if not depends_on:
+            raise ValueError("a cache names the models it is read from")
+        self.depends_on = tuple(depends_on)
+        depend_on(*self.depends_on)
         self.shared_only = shared_only
         self.max_entries = max_entries
         self._entries: dict[Hashable, tuple[tuple[int, int], float, T]] = {}

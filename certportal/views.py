@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from certportal.cache import redis_client
+from certportal.db.redis import client as redis_client
 from certportal.permissions import applications_for, is_product_admin
 from profiles.models import CertificateAuthority
 

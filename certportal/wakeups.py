@@ -4,8 +4,8 @@ A worker ``notify(key, message)``s after its transaction commits; a request
 ``wait(key, s)``s on the same key for at most s seconds (BLPOP: no polling, no CPU while it
 waits) and gets the message, which may carry the outcome so the request need not read it
 back. A notice nobody waits for expires after a minute. It uses the Redis cache's own client
-(certportal.cache). Without Redis nobody waits: callers check ``settings.REDIS_URL``
-first and answer with the state as it stands.
+(certportal.db.redis). Without Redis nobody waits: callers check
+``certportal.cache.is_shared()`` first and answer with the state as it stands.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from certportal.cache import redis_client
+from certportal.db.redis import client as redis_client
 
 logger = logging.getLogger(__name__)
 

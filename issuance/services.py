@@ -27,10 +27,10 @@ from django.utils import timezone
 
 from applications.models import Application
 from certportal import generation, queue
+from certportal.db.rows import insert_rows
 from certportal.event_types import EventType
 from certportal.events import SYSTEM, Actor, Event, event_rows, record
 from certportal.refusals import MessageRefused, Refused
-from certportal.rows import insert_rows
 from certportal.secrets import SecretError, seal_for
 from issuance import gates, trust
 from issuance.choices import (
@@ -240,7 +240,7 @@ def _store_and_issue(
 ) -> None:
     """Insert the requests, sign what needs no approval, record every event: all or nothing.
 
-    The rows go in one statement (certportal.rows), atomic by itself; a transaction is
+    The rows go in one statement (certportal.db.rows), atomic by itself; a transaction is
     opened only when more is written: an approval flow for a held request, or the
     superseding of renewed certificates. Inside a caller's transaction (ACME finalize,
     a renewal group) no savepoint either: the pipeline's writes stand or fall with the
@@ -313,7 +313,15 @@ def attached_profile(application: Application, slug: str) -> AttachedProfile | N
     return replace(cached, profile=profile, ca=ca)
 
 
-_PROFILES: generation.Cache[AttachedProfile] = generation.Cache()
+_PROFILES: generation.Cache[AttachedProfile] = generation.Cache(
+    depends_on=(
+        "profiles.CertificateProfile",
+        "profiles.CertificateAuthority",
+        "approvals.ApprovalPolicy",
+        "applications.Application",
+        "applications.Application_profiles",
+    )
+)
 
 
 def _attached_profile_query(application: Application, slug: str) -> AttachedProfile | None:

@@ -41,7 +41,6 @@ NOT_REFUSALS = {
     "pki.errors.PolicyViolation": "pure X.509 layer",
     "pki.errors.KeyMismatch": "pure X.509 layer",
     "certportal.secrets.SecretError": "a sealed value that does not open: integrity, not an ask",
-    "certportal.prepared.NotPreparable": "internal: the ORM answers instead",
     "certportal.outbound.OutboundError": "a request to another host that failed",
     "certportal.outbound.Refused": "a destination the SSRF rules refuse (an OutboundError)",
     "certportal.outbound.Unresolvable": "a host name that does not resolve",

@@ -48,8 +48,8 @@ def run_manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
             "CERTPORTAL_CRL_VALIDITY_HOURS='ten' is not an integer",
         ),
         (
-            {"CERTPORTAL_DEBUG": "1", "CERTPORTAL_DB_PREPARED_WRITES": "sometimes"},
-            "CERTPORTAL_DB_PREPARED_WRITES='sometimes' is not a boolean",
+            {"CERTPORTAL_DEBUG": "1", "CERTPORTAL_DB_ONE_STATEMENT_WRITES": "sometimes"},
+            "CERTPORTAL_DB_ONE_STATEMENT_WRITES='sometimes' is not a boolean",
         ),
         (
             {"CERTPORTAL_KEK": KEK},

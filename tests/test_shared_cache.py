@@ -41,3 +41,43 @@ def test_is_shared_follows_the_redis_setting(settings):
     assert is_shared() is False
     settings.REDIS_URL = "redis://127.0.0.1:6379/13"
     assert is_shared() is True
+
+
+def _sources() -> list[tuple[Path, str]]:
+    found = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            relative = path.relative_to(ROOT)
+            if "tests" not in relative.parts and "migrations" not in relative.parts:
+                found.append((relative, path.read_text()))
+    return found
+
+
+def test_only_the_generation_module_touches_its_cache_key():
+    offenders = [
+        str(path)
+        for path, text in _sources()
+        if path != Path("certportal/generation.py")
+        and ("generation.KEY" in text or "certportal:config-generation" in text)
+    ]
+    assert offenders == []
+
+
+def test_framework_internals_for_speed_stay_in_certportal_db():
+    """docs/performance.md lists what certportal/db uses; nothing else reaches for it."""
+    internals = (
+        "from django.db.models.sql import",
+        "_prepare_related_fields_for_save",
+        "get_related_populators",
+        "psycopg._queries",
+        "from psycopg import _",
+        "._cache.",
+    )
+    offenders = [
+        f"{path}: {name}"
+        for path, text in _sources()
+        if path.parts[:2] != ("certportal", "db")
+        for name in internals
+        if name in text
+    ]
+    assert offenders == []

@@ -219,3 +219,13 @@ def test_existing_credentials_get_their_creator_from_the_audit_trail(
     assert ServiceAccount.objects.get(pk=account.pk).created_by == admin
     assert ApiToken.objects.get(user=account.user).created_by == admin
     assert ServiceAccount.objects.get(pk=unrecorded.pk).created_by is None
+
+
+def test_the_badge_counts_no_request_of_a_service_account_its_creator_made(
+    personas: Any, second_admin: Any, machine_request: Any
+) -> None:
+    from approvals.inbox import waiting_count
+
+    assert waiting_count(personas["admin"]) == len(services.inbox(personas["admin"])) == 0
+    assert waiting_count(second_admin) == len(services.inbox(second_admin)) == 1
+    assert waiting_count(machine_request[1].user) == 0  # a service account decides nothing

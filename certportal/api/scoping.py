@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from rest_framework import exceptions, permissions
 from rest_framework.request import Request
@@ -35,7 +36,16 @@ def application_for(request: Request, slug: str, perm: str = perms.VIEW) -> Appl
 # (user, permission, Application name) -> the Application, when granted. With Redis kept
 # per process while the configuration generation holds: any change to guardian's
 # permission rows, to users or to Applications moves it. Without Redis, not cached.
-_GRANTS: generation.Cache[Application] = generation.Cache(shared_only=True)
+_GRANTS: generation.Cache[Application] = generation.Cache(
+    depends_on=(
+        "guardian.UserObjectPermission",
+        "guardian.GroupObjectPermission",
+        settings.AUTH_USER_MODEL,
+        f"{settings.AUTH_USER_MODEL}_groups",
+        "applications.Application",
+    ),
+    shared_only=True,
+)
 
 
 def require(request: Request, perm: str, application: Application) -> None:

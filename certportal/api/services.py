@@ -148,7 +148,9 @@ def _load_token(key_id: str) -> ApiToken | None:
 # process until the configuration generation moves: on revocation, on any save of a
 # token or a user (deactivation) and on permission changes. Without Redis, always from
 # the database. Expiry is checked on every request.
-_TOKENS: generation.Cache[ApiToken] = generation.Cache(shared_only=True)
+_TOKENS: generation.Cache[ApiToken] = generation.Cache(
+    depends_on=("api.ApiToken", settings.AUTH_USER_MODEL), shared_only=True
+)
 # When this process last wrote each token's last use (the cached copy's is stale).
 _TOUCHED: dict[str, datetime] = {}
 

@@ -27,8 +27,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from certportal import cache as cache_tools
-from certportal import generation
 from certportal.cache import is_shared
 from issuance.acme.models import Nonce
 
@@ -57,14 +55,10 @@ class Ticket:
 
     key: str
     remaining: int
-    # With the cache store the use is recorded by check() (below): its answer.
-    added: bool | None = None
 
     def first_use(self) -> bool:
         """Record the use: True the first time, False for a replay. Without Redis this
         writes a row, so call it only once the request's signature has been checked."""
-        if self.added is not None:
-            return self.added
         if is_shared():
             return bool(cache.add(_PREFIX + self.key, 1, timeout=self.remaining))
         try:
@@ -79,12 +73,7 @@ class Ticket:
 
 def check(value: str) -> Ticket | None:
     """A nonce's MAC and expiry, without touching the store; None when it is not one of
-    ours or has expired.
-
-    With Redis the use is recorded here already, in one round trip with the
-    configuration generation that the account lookup right after reads
-    (certportal.generation): a cache key, not a row, so nothing is written to the
-    database before the signature is checked either way."""
+    ours or has expired."""
     if not value or len(value) > 64:
         return None
     try:
@@ -100,14 +89,7 @@ def check(value: str) -> Ticket | None:
     remaining = expires - int(time.time())
     if remaining <= 0:
         return None
-    key = body[8:].hex()
-    if is_shared():
-        both = cache_tools.add_and_get(_PREFIX + key, remaining, generation.KEY)
-        if both is not None:
-            added, shared = both
-            generation.remember(shared)
-            return Ticket(key, remaining, added)
-    return Ticket(key, remaining)
+    return Ticket(body[8:].hex(), remaining)
 
 
 def consume(value: str) -> bool:

@@ -30,7 +30,6 @@ from certportal import generation, queue, wakeups
 from certportal.cache import is_shared
 from certportal.event_types import EventType
 from certportal.events import Actor, record
-from certportal.prepared import PreparedQuery
 from certportal.secrets import seal_into
 from issuance import services as issuance
 from issuance.acme import jws, limits, messages, nonces, validation
@@ -253,7 +252,9 @@ def _load_account(app: str, account_id: str) -> tuple[Account, jose.JWK] | None:
 # are kept per process until the configuration generation moves: on any change to an
 # account (status, key, contact: each bumps it) or to an Application. Without Redis,
 # always from the database.
-_ACCOUNTS: generation.Cache[tuple[Account, jose.JWK]] = generation.Cache(shared_only=True)
+_ACCOUNTS: generation.Cache[tuple[Account, jose.JWK]] = generation.Cache(
+    depends_on=("acme.Account", "applications.Application"), shared_only=True
+)
 
 
 # --- Accounts ---------------------------------------------------------------------------
@@ -722,24 +723,23 @@ def _settled_key(challenge_id: str) -> str:
     return f"acme-challenge-settled:{challenge_id}"
 
 
-_PROCESSING_CHALLENGE = PreparedQuery(
-    lambda challenge_id: Challenge.objects.select_related("authorization__order__account").filter(
-        pk=challenge_id, status=ChallengeStatus.PROCESSING
+def _processing_challenge(challenge_id: str) -> list[Challenge]:
+    return list(
+        Challenge.objects.select_related("authorization__order__account").filter(
+            pk=challenge_id, status=ChallengeStatus.PROCESSING
+        )
     )
-)
 
 
-_LOCK_ORDER = PreparedQuery(
-    lambda order_id: (
-        Order.objects.select_for_update().filter(pk=order_id).order_by().values_list("pk")
-    )
-)
+def _lock_order(order_id: str) -> None:
+    """Lock the order's row until the transaction ends."""
+    list(Order.objects.select_for_update().filter(pk=order_id).order_by().values_list("pk"))
 
 
 def validate_challenge(challenge_id: str) -> str | None:
     """The task: check one processing challenge and settle its authorization and order.
     Safe to run twice: only a challenge still processing is decided."""
-    found = _PROCESSING_CHALLENGE(challenge_id=challenge_id)
+    found = _processing_challenge(challenge_id=challenge_id)
     if not found:
         return None
     challenge = found[0]
@@ -789,7 +789,7 @@ def _challenge_valid(challenge: Challenge) -> None:
     # the last authorization to become valid always sees the others valid too. (Without
     # the lock, two committing at once could each still see the other pending, and the
     # order would never become ready.) SQLite's IMMEDIATE transactions serialize anyway.
-    _LOCK_ORDER(order_id=authz.order_id)
+    _lock_order(order_id=authz.order_id)
     if not Challenge.objects.filter(pk=challenge.pk, status=ChallengeStatus.PROCESSING).update(
         status=ChallengeStatus.VALID, validated_at=now
     ):
@@ -814,7 +814,7 @@ def _ready_if_all_valid(order_id: str) -> None:
 
 def _challenge_invalid(challenge: Challenge, error: dict[str, Any]) -> None:
     authz = challenge.authorization
-    _LOCK_ORDER(order_id=authz.order_id)  # as _challenge_valid: one verdict at a time
+    _lock_order(order_id=authz.order_id)  # as _challenge_valid: one verdict at a time
     if not Challenge.objects.filter(pk=challenge.pk, status=ChallengeStatus.PROCESSING).update(
         status=ChallengeStatus.INVALID, error=error, failed_at=timezone.now()
     ):
@@ -845,7 +845,7 @@ def deactivate_authorization(authz: Authorization, auth: Authenticated) -> Autho
     if payload["status"] != AuthorizationStatus.DEACTIVATED:
         raise AcmeProblem("malformed", 'An authorization may only be set to "deactivated".')
     with transaction.atomic():
-        _LOCK_ORDER(order_id=authz.order_id)
+        _lock_order(order_id=authz.order_id)
         if not Authorization.objects.filter(
             pk=authz.pk, status__in=[AuthorizationStatus.PENDING, AuthorizationStatus.VALID]
         ).update(status=AuthorizationStatus.DEACTIVATED):
@@ -990,7 +990,9 @@ def profile_slug(profile_id: int) -> str:
     return slug or ""  # PROTECTed by the orders that name it
 
 
-_PROFILE_SLUGS: generation.Cache[str] = generation.Cache()
+_PROFILE_SLUGS: generation.Cache[str] = generation.Cache(
+    depends_on=("profiles.CertificateProfile",)
+)
 
 
 def _ca_chain(ca_id: int) -> str | None:
@@ -1003,8 +1005,8 @@ def _ca_chain(ca_id: int) -> str | None:
     return None if found is None else found[0].strip() + "\n" + found[1]
 
 
-# Downloads need the issuing CA's chain; CA changes move the configuration generation.
-_CA_CHAINS: generation.Cache[str] = generation.Cache()
+# Downloads need the issuing CA's chain.
+_CA_CHAINS: generation.Cache[str] = generation.Cache(depends_on=("profiles.CertificateAuthority",))
 
 
 @functools.lru_cache(maxsize=64)

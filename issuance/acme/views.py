@@ -20,7 +20,6 @@ from django.views.decorators.http import require_safe
 from applications.models import Application
 from certportal import faults
 from certportal.clientip import client_ip
-from certportal.prepared import PreparedQuery
 from certportal.refusals import Refused
 from issuance.acme import messages, nonces, services
 from issuance.acme.choices import OrderStatus
@@ -276,7 +275,7 @@ def _order_reply(
     authz_ids: list[str] | None = None,
 ) -> Reply:
     if authz_ids is None:
-        authz_ids = [pk for (pk,) in _ORDER_AUTHZ_IDS(order_id=order.pk)]
+        authz_ids = [pk for (pk,) in _order_authz_ids(order_id=order.pk)]
     retry = settings.CERTPORTAL_ACME_RETRY_AFTER_SECONDS
     return Reply(
         messages.order_json(order, authz_ids, urls),
@@ -286,15 +285,15 @@ def _order_reply(
     )
 
 
-# The hot lookups below are PreparedQuery shapes: compiled once, not per request.
-_ORDER_AUTHZ_IDS = PreparedQuery(
-    lambda order_id: Authorization.objects.filter(order_id=order_id).values_list("pk")
-)
-_ACCOUNT_ORDER = PreparedQuery(
-    lambda order_id, account_id: Order.objects.filter(
-        pk=order_id, account_id=account_id
-    ).order_by()  # a primary key needs no ORDER BY
-)
+def _order_authz_ids(order_id: str) -> list[tuple[str]]:
+    return list(Authorization.objects.filter(order_id=order_id).values_list("pk"))
+
+
+def _orders_of_account(order_id: str, account_id: str) -> list[Order]:
+    # A primary key needs no ORDER BY.
+    return list(Order.objects.filter(pk=order_id, account_id=account_id).order_by())
+
+
 # The challenges, each with its authorization (every authorization has at least one) and
 # the profile id the URLs need, for one authorization or one challenge of the account.
 _CHALLENGES = (
@@ -302,16 +301,16 @@ _CHALLENGES = (
     .annotate(order_profile_id=F("authorization__order__profile_id"))
     .order_by("type")
 )
-_AUTHZ_CHALLENGES = PreparedQuery(
-    lambda authz_id, account_id: _CHALLENGES.filter(
-        authorization_id=authz_id, authorization__order__account_id=account_id
+
+
+def _authz_challenges(authz_id: str, account_id: str) -> list[Challenge]:
+    return list(
+        _CHALLENGES.filter(authorization_id=authz_id, authorization__order__account_id=account_id)
     )
-)
-_ACCOUNT_CHALLENGE = PreparedQuery(
-    lambda challenge_id, account_id: _CHALLENGES.filter(
-        pk=challenge_id, authorization__order__account_id=account_id
-    )
-)
+
+
+def _account_challenge(challenge_id: str, account_id: str) -> list[Challenge]:
+    return list(_CHALLENGES.filter(pk=challenge_id, authorization__order__account_id=account_id))
 
 
 @acme_endpoint("POST")
@@ -324,7 +323,9 @@ def new_order(request: HttpRequest, app: str, profile: str) -> Reply:
     return _order_reply(order, urls, status=201, authz_ids=[a.pk for a in authorizations])
 
 
-def _owned(query: PreparedQuery, what: str, account: Account, **object_id: str) -> list[Any]:
+def _owned(
+    query: Callable[..., list[Any]], what: str, account: Account, **object_id: str
+) -> list[Any]:
     """The rows of one of the account's objects, looked up by its id (the one keyword);
     not found when there are none, or when the id could never be ours (then the database
     is not asked)."""
@@ -339,7 +340,7 @@ def _account_order(
     request: HttpRequest, app: str, order_id: str
 ) -> tuple[Order, services.Authenticated, Urls]:
     account, auth = _account_auth(request, app)
-    order = _owned(_ACCOUNT_ORDER, "order", account, order_id=order_id)[0]
+    order = _owned(_orders_of_account, "order", account, order_id=order_id)[0]
     order.account = account
     return order, auth, _order_urls(request, account.application, order.profile_id)
 
@@ -365,7 +366,7 @@ def finalize(request: HttpRequest, app: str, order_id: str) -> Reply:
 @acme_endpoint("POST")
 def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
     account, auth = _account_auth(request, app)
-    challenges = _owned(_AUTHZ_CHALLENGES, "authorization", account, authz_id=authz_id)
+    challenges = _owned(_authz_challenges, "authorization", account, authz_id=authz_id)
     authz = services.deactivate_authorization(challenges[0].authorization, auth)
     urls = _order_urls(request, account.application, challenges[0].order_profile_id)
     body = messages.authorization_json(authz, challenges, urls)
@@ -380,7 +381,7 @@ def authorization(request: HttpRequest, app: str, authz_id: str) -> Reply:
 @acme_endpoint("POST")
 def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
     account, auth = _account_auth(request, app)
-    found = _owned(_ACCOUNT_CHALLENGE, "challenge", account, challenge_id=challenge_id)[0]
+    found = _owned(_account_challenge, "challenge", account, challenge_id=challenge_id)[0]
     answered = services.await_validation(services.answer_challenge(found, auth))
     urls = _order_urls(request, account.application, found.order_profile_id)
     return Reply(
@@ -395,9 +396,9 @@ def challenge(request: HttpRequest, app: str, challenge_id: str) -> Reply:
 # --- Certificates -----------------------------------------------------------------------
 
 
-# Only the columns the download needs: no Order or Certificate model instances.
-_ACCOUNT_CERTIFICATE = PreparedQuery(
-    lambda account_id, certificate_id: (
+def _account_certificate(account_id: str, certificate_id: uuid.UUID) -> list[tuple[Any, ...]]:
+    """Only the columns the download needs: no Order or Certificate model instances."""
+    return list(
         Order.objects.filter(account_id=account_id, certificate_id=certificate_id)
         .values_list(
             "profile_id",
@@ -407,7 +408,6 @@ _ACCOUNT_CERTIFICATE = PreparedQuery(
         )
         .order_by()[:1]
     )
-)
 
 
 @acme_endpoint("POST")
@@ -418,7 +418,7 @@ def certificate(request: HttpRequest, app: str, cert_id: str) -> Reply:
     except ValueError:
         certificate_id = None
     found = (
-        _ACCOUNT_CERTIFICATE(account_id=account.pk, certificate_id=certificate_id)
+        _account_certificate(account_id=account.pk, certificate_id=certificate_id)
         if certificate_id
         else None
     )

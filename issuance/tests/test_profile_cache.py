@@ -85,7 +85,10 @@ def test_without_a_reachable_shared_cache_lookups_go_to_the_database(
 
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     settings.CACHES = {
-        "default": {"BACKEND": "certportal.cache.RedisCache", "LOCATION": settings.REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": settings.REDIS_URL,
+        }
     }
     caches.__init__()  # type: ignore[misc]
     try:

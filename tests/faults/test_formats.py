@@ -45,7 +45,7 @@ def redis_down(settings: Any) -> Iterator[None]:
     settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
     settings.CACHES = {
         "default": {
-            "BACKEND": "certportal.cache.RedisCache",
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": settings.REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }

@@ -9,7 +9,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from django.db import connection
 
 from applications.models import AuditEvent
 from certportal.events import Actor
@@ -263,28 +262,6 @@ def ready_order_from(acme, response) -> dict:
 def test_renewal_info_for_unknown_certificate_is_not_found(acme):
     response = acme.client.get(f"{acme.directory['renewalInfo']}/AAAA.AQ")
     assert response.status_code == 404
-
-
-def test_the_hot_lookups_run_prepared_on_this_database(acme, eab, acme_settings):
-    from issuance.acme import services as acme_services
-    from issuance.acme import views
-
-    acme.register(eab)
-    order = ready_order(acme, "app.example.test")
-    response = finalize(acme, order, csr_der("app.example.test"))
-    assert acme.post(response["Location"], None).json()["status"] == "valid"
-    assert b"BEGIN CERTIFICATE" in acme.post(response.json()["certificate"], None).content
-    for query in (
-        views._AUTHZ_CHALLENGES,
-        views._ACCOUNT_CHALLENGE,
-        views._ACCOUNT_ORDER,
-        views._ORDER_AUTHZ_IDS,
-        acme_services._PROCESSING_CHALLENGE,
-        acme_services._LOCK_ORDER,
-    ):
-        assert query.prepared()
-    # A uuid column: PostgreSQL takes the UUID as it is, SQLite its hex (not prepared).
-    assert views._ACCOUNT_CERTIFICATE.prepared() == (connection.vendor == "postgresql")
 
 
 def test_an_order_is_ready_only_once_every_authorization_is_valid(acme, eab, acme_settings):
