@@ -14,6 +14,7 @@ from django.http import HttpRequest
 
 from certportal.clientip import parse_address, trusted_networks
 
+
 def from_proxy(request: HttpRequest) -> x509.Certificate | None:
     """The client certificate the proxy passed, or None: no header configured, the peer
     is not a trusted proxy, no certificate sent, or one that does not parse."""

@@ -7,12 +7,15 @@ from django.utils import timezone
 
 from applications.models import Application
 from issuance.est.services import MAX_BUNDLE_UPLOAD_BYTES
+from profiles.models import CertificateProfile
 
 
 class EstEnrollmentForm(forms.Form):
     """An EST enrollment of one attached profile, and how its clients authenticate."""
 
-    profile = forms.ModelChoiceField(queryset=None, to_field_name="slug")  # type: ignore[arg-type]
+    profile: forms.ModelChoiceField[CertificateProfile] = forms.ModelChoiceField(
+        queryset=CertificateProfile.objects.none(), to_field_name="slug"
+    )
     label = forms.CharField(
         max_length=100,
         required=False,

@@ -90,7 +90,9 @@ def csr_attributes(
         items.append(_AttrOrOID(name="oid", value=OID_CHALLENGE_PASSWORD))
     families = {a.upper() for a in key_algorithms}
     if "EC" in families:
-        curves = [core.ObjectIdentifier(CURVE_OIDS[c]) for c in sorted(ec_curves) if c in CURVE_OIDS]
+        curves = [
+            core.ObjectIdentifier(CURVE_OIDS[c]) for c in sorted(ec_curves) if c in CURVE_OIDS
+        ]
         items.append(_attribute(OID_EC_PUBLIC_KEY, curves))
         items.append(_AttrOrOID(name="oid", value=OID_ECDSA_SHA256))
     if "RSA" in families:
@@ -99,7 +101,9 @@ def csr_attributes(
     if "ED25519" in families:
         items.append(_AttrOrOID(name="oid", value=OID_ED25519))
     if require_san:
-        items.append(_attribute(OID_EXTENSION_REQUEST, [core.ObjectIdentifier(OID_SUBJECT_ALT_NAME)]))
+        items.append(
+            _attribute(OID_EXTENSION_REQUEST, [core.ObjectIdentifier(OID_SUBJECT_ALT_NAME)])
+        )
     if not items:
         return b""
     return CsrAttrs(items).dump()
@@ -108,7 +112,9 @@ def csr_attributes(
 def _attribute(oid: str, values: Sequence[core.Asn1Value]) -> _AttrOrOID:
     return _AttrOrOID(
         name="attribute",
-        value=_Attribute({"type": oid, "values": _Values([core.Any.load(v.dump()) for v in values])}),
+        value=_Attribute(
+            {"type": oid, "values": _Values([core.Any.load(v.dump()) for v in values])}
+        ),
     )
 
 
@@ -137,8 +143,12 @@ def serverkeygen_body(private_key_pem: str, certificate: x509.Certificate) -> tu
     body = b""
     for content_type, payload in parts:
         body += (
-            f"--{boundary}\r\nContent-Type: {content_type}\r\n"
-            "Content-Transfer-Encoding: base64\r\n\r\n"
-        ).encode() + payload + b"\r\n"
+            (
+                f"--{boundary}\r\nContent-Type: {content_type}\r\n"
+                "Content-Transfer-Encoding: base64\r\n\r\n"
+            ).encode()
+            + payload
+            + b"\r\n"
+        )
     body += f"--{boundary}--\r\n".encode()
     return body, f'multipart/mixed; boundary="{boundary}"'

@@ -187,7 +187,7 @@ def create_credential(
     if expires_at is not None and expires_at <= timezone.now():
         raise EstConfigError("The expiry must be in the future.", "expires_at")
     password = secrets.token_urlsafe(24)
-    user = actor.user if actor.user_id is not None else None
+    user_id = actor.user_id
     try:
         with transaction.atomic():
             credential = EstCredential.objects.create(
@@ -196,7 +196,7 @@ def create_credential(
                 secret_hash=_hash(password),
                 expires_at=expires_at,
                 created_by=actor.describe(),
-                created_by_user=user,
+                created_by_user_id=user_id,
             )
             data = {"label": enrollment.label, "username": username}
             _record(EventType.EST_CREDENTIAL_CREATED, actor, credential, data, enrollment)

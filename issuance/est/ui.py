@@ -75,7 +75,10 @@ def _save(
         }
     post = request.method == "POST"
     form = EstEnrollmentForm(
-        application, request.POST if post else None, request.FILES if post else None, initial=initial
+        application,
+        request.POST if post else None,
+        request.FILES if post else None,
+        initial=initial,
     )
     if post and form.is_valid():
         try:
@@ -154,8 +157,9 @@ def credential_create(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def credential_revoke(request: HttpRequest, slug: str, pk: int, cred: int) -> HttpResponse:
     application = scoped_application(request, slug, permissions.MANAGE)
     credential = get_object_or_404(
-        EstCredential.objects.filter(enrollment__application=application, enrollment_id=pk)
-        .select_related("enrollment__application"),
+        EstCredential.objects.filter(
+            enrollment__application=application, enrollment_id=pk
+        ).select_related("enrollment__application"),
         pk=cred,
     )
     if services.revoke_credential(credential, actor=actor_for(request)):

@@ -47,7 +47,9 @@ def est_endpoint(*methods: str) -> Callable[[View], View]:
 
 
 def refusal(refused: EstRefused, label: str | None) -> HttpResponse:
-    response = HttpResponse(refused.message + "\n", status=refused.status, content_type="text/plain")
+    response = HttpResponse(
+        refused.message + "\n", status=refused.status, content_type="text/plain"
+    )
     if refused.status == 401:
         response["WWW-Authenticate"] = f'Basic realm="EST {label or "default"}"'
     if refused.status == 429:

@@ -63,7 +63,9 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10
 
 
 @pytest.fixture(scope="module")
-def tls_front(live_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def tls_front(
+    live_server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """https://127.0.0.1:18443 -> the live server; yields the base URL and the CA file."""
     import trustme
 
@@ -81,7 +83,15 @@ def tls_front(live_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     conf = NGINX_CONF.format(tmp=tmp, port=NGINX_PORT, upstream=live_server.url)
     (tmp / "nginx.conf").write_text(conf)
     proc = subprocess.Popen(
-        ["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", f"daemon off; pid {tmp}/nginx.pid;"],
+        [
+            "nginx",
+            "-p",
+            str(tmp),
+            "-c",
+            str(tmp / "nginx.conf"),
+            "-g",
+            f"daemon off; pid {tmp}/nginx.pid;",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -4,7 +4,6 @@ openssl are the clients (no packaged EST client exists)."""
 from __future__ import annotations
 
 import base64
-import email
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from issuance import services as issuance
 from issuance.choices import CertificateStatus, EnrollmentMethod
 from issuance.est import services as est
 from issuance.est.models import EstHeldRequest
+from issuance.est.tests.conftest import multipart_parts
 from issuance.models import Certificate, CertificateRequest
 
 pytestmark = pytest.mark.interop
@@ -51,7 +51,9 @@ def curl(front: dict[str, Any], path: str, *options: str | Path, work: Path) -> 
     return Reply(int(status), headers.read_text().lower(), body.read_bytes())
 
 
-def make_csr(work: Path, name: str, cn: str = "dev.example.test", sans: str = "DNS:dev.example.test") -> Path:
+def make_csr(
+    work: Path, name: str, cn: str = "dev.example.test", sans: str = "DNS:dev.example.test"
+) -> Path:
     """A P-256 key (name.key) and its DER CSR (name.der)."""
     run(
         "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
@@ -87,7 +89,11 @@ def enroll_args(user: str, password: str, body: Path, *extra: str) -> tuple[str,
 
 
 def counts() -> tuple[int, int, int]:
-    return (CertificateRequest.objects.count(), Certificate.objects.count(), AuditEvent.objects.count())
+    return (
+        CertificateRequest.objects.count(),
+        Certificate.objects.count(),
+        AuditEvent.objects.count(),
+    )
 
 
 @pytest.fixture
@@ -99,7 +105,9 @@ def setup(application: Any, tls_profile: Any) -> dict[str, Any]:
     return {"label": enrollment.label, "password": password, "application": application}
 
 
-def enroll(tls_front: Any, work: Path, setup: dict[str, Any], name: str = "dev") -> tuple[Path, Path]:
+def enroll(
+    tls_front: Any, work: Path, setup: dict[str, Any], name: str = "dev"
+) -> tuple[Path, Path]:
     """simpleenroll with Basic auth; returns the leaf PEM and its key."""
     body = b64_file(work, make_csr(work, name), wrap=True)
     reply = curl(
@@ -111,7 +119,9 @@ def enroll(tls_front: Any, work: Path, setup: dict[str, Any], name: str = "dev")
     return save_pem(work, f"{name}.pem", print_certs(work, reply.body)), work / f"{name}.key"
 
 
-def test_cacerts_and_simpleenroll_verify_with_openssl(tls_front: Any, work: Path, setup: dict[str, Any]) -> None:
+def test_cacerts_and_simpleenroll_verify_with_openssl(
+    tls_front: Any, work: Path, setup: dict[str, Any]
+) -> None:
     reply = curl(tls_front, f"/.well-known/est/{setup['label']}/cacerts", work=work)
     assert reply.status == 200
     chain = print_certs(work, reply.body)
@@ -123,7 +133,9 @@ def test_cacerts_and_simpleenroll_verify_with_openssl(tls_front: Any, work: Path
     assert verified.strip().endswith(": OK")
     row = Certificate.objects.get()
     assert row.method == EnrollmentMethod.EST
-    assert AuditEvent.objects.filter(action="certificate.issued", object_id=str(row.pk)).count() == 1
+    assert (
+        AuditEvent.objects.filter(action="certificate.issued", object_id=str(row.pk)).count() == 1
+    )
 
 
 @pytest.mark.parametrize("shape", ["wrapped", "one-line", "pem"])
@@ -170,7 +182,16 @@ def test_reenroll_refuses_foreign_revoked_and_untrusted_header(
     tls_front: Any, work: Path, setup: dict[str, Any], tls_profile: Any, settings: Any
 ) -> None:
     other = create_application(name="other-app", profiles=[tls_profile], actor=ACTOR)
-    run("openssl", "req", "-in", make_csr(work, "foreign"), "-inform", "DER", "-out", work / "foreign.csr")
+    run(
+        "openssl",
+        "req",
+        "-in",
+        make_csr(work, "foreign"),
+        "-inform",
+        "DER",
+        "-out",
+        work / "foreign.csr",
+    )
     foreign = issuance.submit(
         application=other, profile=tls_profile, method="api", actor=ACTOR,
         csr=(work / "foreign.csr").read_bytes(),
@@ -202,7 +223,9 @@ def test_reenroll_refuses_foreign_revoked_and_untrusted_header(
     assert counts() == before
 
 
-def test_serverkeygen_key_matches_certificate(tls_front: Any, work: Path, setup: dict[str, Any]) -> None:
+def test_serverkeygen_key_matches_certificate(
+    tls_front: Any, work: Path, setup: dict[str, Any]
+) -> None:
     body = b64_file(work, make_csr(work, "keygen"), wrap=True)
     reply = curl(
         tls_front, f"/.well-known/est/{setup['label']}/serverkeygen",
@@ -211,12 +234,15 @@ def test_serverkeygen_key_matches_certificate(tls_front: Any, work: Path, setup:
     assert reply.status == 200, reply.body
     assert "multipart/mixed" in reply.headers
     content_type = next(
-        line.split(":", 1)[1].strip() for line in reply.headers.splitlines() if line.startswith("content-type:")
+        line.split(":", 1)[1].strip()
+        for line in reply.headers.splitlines()
+        if line.startswith("content-type:")
     )
-    message = email.message_from_bytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + reply.body)
-    parts = {p.get_content_type(): p.get_payload(decode=True) for p in message.walk() if not p.is_multipart()}
+    parts = multipart_parts(content_type, reply.body)
     (work / "key.der").write_bytes(parts["application/pkcs8"])
-    certificate = save_pem(work, "keygen.pem", print_certs(work, base64.b64encode(parts["application/pkcs7-mime"])))
+    certificate = save_pem(
+        work, "keygen.pem", print_certs(work, base64.b64encode(parts["application/pkcs7-mime"]))
+    )
     key_pub = run("openssl", "pkey", "-inform", "DER", "-in", work / "key.der", "-pubout")
     assert run("openssl", "x509", "-in", certificate, "-pubkey", "-noout") == key_pub
 
@@ -234,7 +260,9 @@ def test_csrattrs_parse_with_asn1parse(tls_front: Any, work: Path, setup: dict[s
 def test_approvals_202_then_certificate_or_403(
     tls_front: Any, work: Path, setup: dict[str, Any], personas: dict[str, Any]
 ) -> None:
-    policy = approvals.PolicySpec(name="all", steps=[approvals.StepSpec(required=1, role=Role.ADMIN)])
+    policy = approvals.PolicySpec(
+        name="all", steps=[approvals.StepSpec(required=1, role=Role.ADMIN)]
+    )
     approvals.save_policy(setup["application"], policy, actor=ACTOR)
     path = f"/.well-known/est/{setup['label']}/simpleenroll"
     outcomes = {}
@@ -246,7 +274,9 @@ def test_approvals_202_then_certificate_or_403(
         assert "retry-after:" in first.headers
         assert curl(tls_front, path, *args, work=work).status == 202
         held = EstHeldRequest.objects.get(request__state="pending_approval").request
-        approvals.decide(held, user=personas["admin"], verdict=verdict, comment="decided", actor=ACTOR)
+        approvals.decide(
+            held, user=personas["admin"], verdict=verdict, comment="decided", actor=ACTOR
+        )
         outcomes[verdict] = curl(tls_front, path, *args, work=work)
     assert outcomes["approve"].status == 200
     assert "BEGIN CERTIFICATE" in print_certs(work, outcomes["approve"].body)
@@ -265,14 +295,33 @@ def test_refusals_over_tls_write_nothing(tls_front: Any, work: Path, setup: dict
     cases = [
         (401, f"/.well-known/est/{label}/simpleenroll", (*pkcs10, "--data-binary", f"@{body}")),
         (401, f"/.well-known/est/{label}/simpleenroll", enroll_args("device", "wrong", body)),
-        (404, "/.well-known/est/no-such-label/simpleenroll", enroll_args("device", setup["password"], body)),
+        (
+            404,
+            "/.well-known/est/no-such-label/simpleenroll",
+            enroll_args("device", setup["password"], body),
+        ),
         (
             415,
             f"/.well-known/est/{label}/simpleenroll",
-            ("-u", f"device:{setup['password']}", "-H", "Content-Type: application/json", "--data-binary", f"@{body}"),
+            (
+                "-u",
+                f"device:{setup['password']}",
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                f"@{body}",
+            ),
         ),
-        (413, f"/.well-known/est/{label}/simpleenroll", enroll_args("device", setup["password"], big)),
-        (400, f"/.well-known/est/{label}/simpleenroll", enroll_args("device", setup["password"], garbage)),
+        (
+            413,
+            f"/.well-known/est/{label}/simpleenroll",
+            enroll_args("device", setup["password"], big),
+        ),
+        (
+            400,
+            f"/.well-known/est/{label}/simpleenroll",
+            enroll_args("device", setup["password"], garbage),
+        ),
         (501, f"/.well-known/est/{label}/fullcmc", enroll_args("device", setup["password"], body)),
     ]
     before = counts()

@@ -176,7 +176,11 @@ def _est_demo(application: Application, profile: CertificateProfile) -> dict[str
     username = f"bootstrap-demo-{secrets.token_hex(3)}"
     _credential, password = est.create_credential(enrollment, username=username, actor=ACTOR)
     base = settings.CERTPORTAL_BASE_URL
-    return {"url": f"{base}/.well-known/est/{enrollment.label}", "username": username, "password": password}
+    return {
+        "url": f"{base}/.well-known/est/{enrollment.label}",
+        "username": username,
+        "password": password,
+    }
 
 
 def _user(username: str, *, superuser: bool = False) -> tuple[Any, str]:

@@ -55,7 +55,14 @@ class EstCredentialSerializer(serializers.ModelSerializer):
             "created_at",
             "last_used_at",
         ]
-        read_only_fields = ["id", "password", "revoked_at", "created_by", "created_at", "last_used_at"]
+        read_only_fields = [
+            "id",
+            "password",
+            "revoked_at",
+            "created_by",
+            "created_at",
+            "last_used_at",
+        ]
 
     def get_password(self, credential: EstCredential) -> str | None:
         """Only in the answer that created it: the portal keeps a hash."""

@@ -114,9 +114,13 @@ class EstEnrollmentViewSet(
         return response
 
     @action(detail=True, methods=["delete"], url_path=r"credentials/(?P<credential_id>\d+)")
-    def revoke_credential(self, request: Request, slug: str, label: str, credential_id: str) -> Response:
+    def revoke_credential(
+        self, request: Request, slug: str, label: str, credential_id: str
+    ) -> Response:
         """Revoke one Basic credential (it stays listed, revoked)."""
         enrollment = self.get_object()
-        credential = get_object_or_404(EstCredential.objects.filter(enrollment=enrollment), pk=credential_id)
+        credential = get_object_or_404(
+            EstCredential.objects.filter(enrollment=enrollment), pk=credential_id
+        )
         services.revoke_credential(credential, actor=actor_for(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

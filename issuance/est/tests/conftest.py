@@ -4,6 +4,7 @@ Basic credential, and helpers to send CSRs the way EST clients do."""
 from __future__ import annotations
 
 import base64
+import email
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +58,19 @@ def new_csr(
     return csr.public_bytes(Encoding.DER), key
 
 
+def multipart_parts(content_type: str, body: bytes) -> dict[str, bytes]:
+    """The decoded parts of a multipart/mixed answer, by content type."""
+    message = email.message_from_bytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    parts = {}
+    for part in message.walk():
+        payload = part.get_payload(decode=True)
+        if not part.is_multipart() and isinstance(payload, bytes):
+            parts[part.get_content_type()] = payload
+    return parts
+
+
 @pytest.fixture
 def post_csr(est_settings: Any) -> Callable[..., Any]:
     """POST a body to an EST operation of a label, as the trusted proxy would forward it."""
@@ -71,7 +85,7 @@ def post_csr(est_settings: Any) -> Callable[..., Any]:
         client_cert_pem: str | None = None,
         **headers: str,
     ) -> Any:
-        extra = dict(headers)
+        extra: dict[str, Any] = dict(headers)
         if auth is not None:
             extra["HTTP_AUTHORIZATION"] = auth_header(*auth)
         if client_cert_pem is not None:

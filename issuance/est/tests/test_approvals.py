@@ -25,7 +25,12 @@ def held_policy(application: Any, personas: Any) -> None:
 
 @pytest.mark.parametrize("operation", ["simpleenroll", "serverkeygen"])
 def test_held_then_approved_gives_the_certificate(
-    enrollment: EstEnrollment, basic: Any, post_csr: Any, held_policy: None, personas: Any, operation: str
+    enrollment: EstEnrollment,
+    basic: Any,
+    post_csr: Any,
+    held_policy: None,
+    personas: Any,
+    operation: str,
 ) -> None:
     body = base64.b64encode(new_csr()[0])
     first = post_csr(enrollment.label, operation, body, auth=basic)

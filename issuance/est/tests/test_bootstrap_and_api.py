@@ -51,10 +51,16 @@ def test_api_credential_password_is_shown_once(
     assert [row["password"] for row in listed] == [None]
     assert password not in EstCredential.objects.get().secret_hash
     body = base64.b64encode(new_csr()[0])
-    assert post_csr(enrollment.label, "simpleenroll", body, auth=("sensor-1", password)).status_code == 200
+    assert (
+        post_csr(enrollment.label, "simpleenroll", body, auth=("sensor-1", password)).status_code
+        == 200
+    )
     revoke = client.delete(f"{url}{EstCredential.objects.get().pk}/")
     assert revoke.status_code == 204
-    assert post_csr(enrollment.label, "simpleenroll", body, auth=("sensor-1", password)).status_code == 401
+    assert (
+        post_csr(enrollment.label, "simpleenroll", body, auth=("sensor-1", password)).status_code
+        == 401
+    )
 
 
 def test_api_refuses_a_bad_trust_bundle_and_a_taken_label(

@@ -26,7 +26,9 @@ from pki import keys
 pytestmark = pytest.mark.django_db
 
 
-def issue(application: Any, profile: Any, names: tuple[str, ...] = ("dev.example.test",)) -> tuple[Certificate, Any]:
+def issue(
+    application: Any, profile: Any, names: tuple[str, ...] = ("dev.example.test",)
+) -> tuple[Certificate, Any]:
     key = keys.generate_private_key("EC_P256")
     csr = pki_csr.build_csr(key, names[0], dns_names=names).public_bytes(Encoding.PEM)
     submission = issuance.submit(
@@ -93,7 +95,10 @@ def test_reenroll_with_another_applications_certificate_is_403(
     foreign, _ = issue(other, tls_profile)
     before = (Certificate.objects.count(), CertificateRequest.objects.count())
     response = post_csr(
-        enrollment.label, "simplereenroll", renewal_csr(foreign), client_cert_pem=foreign.certificate_pem
+        enrollment.label,
+        "simplereenroll",
+        renewal_csr(foreign),
+        client_cert_pem=foreign.certificate_pem,
     )
     assert response.status_code == 403
     assert (Certificate.objects.count(), CertificateRequest.objects.count()) == before
@@ -117,9 +122,13 @@ def test_reenroll_twice_with_the_same_certificate_is_403(
     enrollment: EstEnrollment, application: Any, tls_profile: Any, post_csr: Any
 ) -> None:
     old, _ = issue(application, tls_profile)
-    first = post_csr(enrollment.label, "simplereenroll", renewal_csr(old), client_cert_pem=old.certificate_pem)
+    first = post_csr(
+        enrollment.label, "simplereenroll", renewal_csr(old), client_cert_pem=old.certificate_pem
+    )
     assert first.status_code == 200
-    second = post_csr(enrollment.label, "simplereenroll", renewal_csr(old), client_cert_pem=old.certificate_pem)
+    second = post_csr(
+        enrollment.label, "simplereenroll", renewal_csr(old), client_cert_pem=old.certificate_pem
+    )
     assert second.status_code == 403
 
 
@@ -129,12 +138,18 @@ def test_reenroll_with_changed_sans_is_400_unless_allowed(
     old, _ = issue(application, tls_profile)
     body = renewal_csr(old, ("dev.example.test", "more.example.test"))
     before = Certificate.objects.count()
-    refused = post_csr(enrollment.label, "simplereenroll", body, client_cert_pem=old.certificate_pem)
+    refused = post_csr(
+        enrollment.label, "simplereenroll", body, client_cert_pem=old.certificate_pem
+    )
     assert refused.status_code == 400
     assert Certificate.objects.count() == before
-    spec = services.EnrollmentSpec(profile=tls_profile, reenroll_allow_san_change=True, client_cert_auth=True)
+    spec = services.EnrollmentSpec(
+        profile=tls_profile, reenroll_allow_san_change=True, client_cert_auth=True
+    )
     services.save_enrollment(application, spec, actor=ACTOR, enrollment=enrollment)
-    allowed = post_csr(enrollment.label, "simplereenroll", body, client_cert_pem=old.certificate_pem)
+    allowed = post_csr(
+        enrollment.label, "simplereenroll", body, client_cert_pem=old.certificate_pem
+    )
     assert allowed.status_code == 200, allowed.content
 
 
@@ -144,7 +159,10 @@ def test_reenroll_with_changed_subject_is_400(
     old, _ = issue(application, tls_profile)
     der, _ = new_csr("other.example.test", ("dev.example.test",))
     response = post_csr(
-        enrollment.label, "simplereenroll", base64.b64encode(der), client_cert_pem=old.certificate_pem
+        enrollment.label,
+        "simplereenroll",
+        base64.b64encode(der),
+        client_cert_pem=old.certificate_pem,
     )
     assert response.status_code == 400
 
@@ -204,7 +222,9 @@ def test_simpleenroll_with_device_cert_needs_the_uploaded_bundle(
     device = _device_cert(ca, ca_key).public_bytes(Encoding.PEM).decode()
     der, _ = new_csr()
     body = base64.b64encode(der)
-    assert post_csr(enrollment.label, "simpleenroll", body, client_cert_pem=device).status_code == 401
+    assert (
+        post_csr(enrollment.label, "simpleenroll", body, client_cert_pem=device).status_code == 401
+    )
     spec = services.EnrollmentSpec(
         profile=tls_profile,
         client_cert_auth=True,
@@ -224,4 +244,6 @@ def test_trust_bundle_refuses_leaf_certificates(
     with pytest.raises(services.EstConfigError):
         services.save_enrollment(application, spec, actor=ACTOR, enrollment=enrollment)
     with pytest.raises(services.EstConfigError):
-        services.validate_trust_bundle("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----")
+        services.validate_trust_bundle(
+            "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----"
+        )
