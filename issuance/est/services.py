@@ -3,6 +3,7 @@ models) and enrolling through the one pipeline (``issuance.services.submit``).""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import re
@@ -211,6 +212,7 @@ def revoke_credential(credential: EstCredential, *, actor: Actor) -> bool:
             revoked_at=timezone.now()
         )
         if revoked:
+            generation.changed()  # every process drops its cached copy at commit
             enrollment = credential.enrollment
             data = {"label": enrollment.label, "username": credential.username}
             _record(EventType.EST_CREDENTIAL_REVOKED, actor, credential, data, enrollment)
@@ -232,11 +234,31 @@ def _record(
 
 
 def find_enrollment(label: str | None) -> EstEnrollment | None:
-    """The enrollment at a label, or the portal's default one (label None)."""
+    """The enrollment at a label, or the portal's default one (label None).
+
+    Kept per process like other configuration (certportal.generation): every save and
+    delete of an enrollment moves the generation. Each caller gets its own copy."""
+    cached = _ENROLLMENTS.get(label or "", lambda: _enrollment_query(label))
+    if cached is None:
+        return None
+    found = copy.copy(cached)
+    found.application = copy.copy(cached.application)
+    return found
+
+
+def _enrollment_query(label: str | None) -> EstEnrollment | None:
     found = EstEnrollment.objects.select_related("application", "profile")
     if label is None:
         return found.filter(is_default=True).first()
     return found.filter(label=label).first()
+
+
+_ENROLLMENTS: generation.Cache[EstEnrollment] = generation.Cache()
+# Credentials authenticate, so they are kept only while a shared generation (Redis) tells
+# every process of a revocation at its commit; expiry is checked on every request.
+_CREDENTIALS: generation.Cache[EstCredential] = generation.Cache(shared_only=True)
+# When this process last wrote each credential's last use (cached copies go stale).
+_TOUCHED: dict[int, datetime] = {}
 
 
 def profile_for(enrollment: EstEnrollment) -> CertificateProfile:
@@ -253,7 +275,10 @@ def ca_chain(profile: CertificateProfile) -> list[x509.Certificate]:
 
 def check_basic(enrollment: EstEnrollment, username: str, password: str) -> EstCredential | None:
     """The usable credential these Basic values name, or None (constant-time compare)."""
-    credential = EstCredential.objects.filter(enrollment=enrollment, username=username).first()
+    credential = _CREDENTIALS.get(
+        (enrollment.pk, username),
+        lambda: EstCredential.objects.filter(enrollment=enrollment, username=username).first(),
+    )
     expected = credential.secret_hash if credential else _hash("")
     if not hmac.compare_digest(expected, _hash(password)) or credential is None:
         return None
@@ -264,14 +289,20 @@ def check_basic(enrollment: EstEnrollment, username: str, password: str) -> EstC
 
 
 def _touch(credential: EstCredential) -> None:
+    """Record the last use at most once a minute per credential (a conditional update:
+    concurrent requests in the same minute write once between them)."""
     now = timezone.now()
-    last = credential.last_used_at
+    seen = (_TOUCHED.get(credential.pk), credential.last_used_at)
+    last = max((t for t in seen if t is not None), default=None)
     if last is not None and now - last < LAST_USED_RESOLUTION:
         return
     stale = now - LAST_USED_RESOLUTION
     EstCredential.objects.filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=credential.pk
     ).update(last_used_at=now)
+    if len(_TOUCHED) >= 10_000:
+        _TOUCHED.clear()
+    _TOUCHED[credential.pk] = now
 
 
 def client_cert_trusted(
@@ -310,13 +341,14 @@ def enroll(
 ) -> Outcome:
     """The CSR through the pipeline, or, for a CSR re-sent while held for approval, the
     decision on it. Rejections raise EstRefused and write nothing."""
-    held = _held(enrollment, digest, server_keygen)
+    # Without approval policies nothing is held, so a re-sent CSR is a new request.
+    may_hold = getattr(profile, "approval_policies_present", True)
+    held = _held(enrollment, digest, server_keygen) if may_hold else None
     if held is not None:
         return _decided(held)
     ask: dict[str, Any] = {"csr": parsed}
     if server_keygen:
         ask = {"key_spec": _key_spec(parsed)}
-    may_hold = getattr(profile, "approval_policies_present", True)
     try:
         if not may_hold:
             submission = _submit(enrollment, profile, actor, ask, replaces)

@@ -276,3 +276,18 @@ def test_certificate_shows_in_inventory_as_est(
         ).count()
         == 1
     )
+
+
+def test_revocation_reaches_cached_credentials(
+    enrollment: EstEnrollment, basic: tuple[str, str], post_csr: Any, redis_cache: str
+) -> None:
+    """With Redis, credentials are cached per process; revoking one moves the shared
+    generation, so the next request is refused."""
+    from issuance.est import services
+    from issuance.est.models import EstCredential
+    from issuance.est.tests.conftest import ACTOR
+
+    body = base64.b64encode(new_csr()[0])
+    assert post_csr(enrollment.label, "simpleenroll", body, auth=basic).status_code == 200
+    services.revoke_credential(EstCredential.objects.get(), actor=ACTOR)
+    assert post_csr(enrollment.label, "simpleenroll", body, auth=basic).status_code == 401
