@@ -99,6 +99,10 @@ class EstHeldRequest(models.Model):
     request = models.OneToOneField(
         "issuance.CertificateRequest", on_delete=models.CASCADE, related_name="+"
     )
+    # The Basic credential it came with: whoever created that may not approve it.
+    credential = models.ForeignKey(
+        EstCredential, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -338,6 +338,7 @@ def enroll(
     actor: Actor,
     server_keygen: bool = False,
     replaces: Certificate | None = None,
+    credential: EstCredential | None = None,
 ) -> Outcome:
     """The CSR through the pipeline, or, for a CSR re-sent while held for approval, the
     decision on it. Rejections raise EstRefused and write nothing."""
@@ -345,7 +346,7 @@ def enroll(
     may_hold = getattr(profile, "approval_policies_present", True)
     held = _held(enrollment, digest, server_keygen) if may_hold else None
     if held is not None:
-        return _decided(held)
+        return _decided(held, actor)
     ask: dict[str, Any] = {"csr": parsed}
     if server_keygen:
         ask = {"key_spec": _key_spec(parsed)}
@@ -361,6 +362,7 @@ def enroll(
                     csr_sha256=digest,
                     server_keygen=server_keygen,
                     request=submission.request,
+                    credential=credential,
                 )
     except issuance.IssuanceRejected as rejected:
         raise EstRefused(400, rejected.message) from rejected
@@ -409,14 +411,19 @@ def _held(enrollment: EstEnrollment, digest: str, server_keygen: bool) -> EstHel
     )
 
 
-def _decided(held: EstHeldRequest) -> Outcome:
+def _decided(held: EstHeldRequest, actor: Actor) -> Outcome:
     request: CertificateRequest = held.request
     if request.state in (RequestState.PENDING_APPROVAL, RequestState.APPROVED):
         return Outcome()
     if request.state == RequestState.ISSUED:
         certificate = Certificate.objects.get(request=request)
-        key = issuance.held_key_pem(certificate).decode() if held.server_keygen else None
-        return Outcome(certificate, key)
+        if not held.server_keygen:
+            return Outcome(certificate)
+        try:
+            key = issuance.export_private_key(certificate, actor=actor)  # audited
+        except issuance.CertificateFileError as exc:
+            raise EstRefused(403, str(exc)) from exc
+        return Outcome(certificate, key.decode())
     reason = request.reason or f"The request was {request.get_state_display().lower()}."
     raise EstRefused(403, reason)
 

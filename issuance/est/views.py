@@ -18,7 +18,7 @@ from certportal import auth, faults
 from certportal.clientip import client_ip
 from certportal.events import Actor
 from issuance.est import clientcert, messages, services
-from issuance.est.models import EstEnrollment
+from issuance.est.models import EstCredential, EstEnrollment
 from issuance.est.services import EstRefused
 from pki import certs
 from pki.errors import PKIError
@@ -123,19 +123,25 @@ def fullcmc(request: HttpRequest, label: str | None) -> HttpResponse:
 
 def _enroll(request: HttpRequest, label: str | None, *, server_keygen: bool) -> HttpResponse:
     enrollment, profile = _enrollment(label)
-    actor = _authenticate(request, enrollment, profile)
+    actor, credential = _authenticate(request, enrollment, profile)
     if server_keygen and not profile.allow_server_keygen:
         raise EstRefused(403, f"Profile {profile.slug} does not allow server-generated keys.")
     parsed, digest = _csr(request)
     outcome = services.enroll(
-        enrollment, profile, parsed, digest, actor=actor, server_keygen=server_keygen
+        enrollment,
+        profile,
+        parsed,
+        digest,
+        actor=actor,
+        server_keygen=server_keygen,
+        credential=credential,
     )
     return _answer(outcome, server_keygen=server_keygen)
 
 
 def _authenticate(
     request: HttpRequest, enrollment: EstEnrollment, profile: CertificateProfile
-) -> Actor:
+) -> tuple[Actor, EstCredential | None]:
     """HTTP Basic (throttled like the portal's logins) or a trusted client certificate."""
     source_ip = client_ip(request)
     basic = _basic_credentials(request)
@@ -144,15 +150,16 @@ def _authenticate(
         counted = f"est:{enrollment.label}:{username}"
         if auth.locked_out(request, counted) is not None:
             raise EstRefused(429, "Too many failed log-in attempts; wait before trying again.")
-        if services.check_basic(enrollment, username, password) is None:
+        credential = services.check_basic(enrollment, username, password)
+        if credential is None:
             auth.note_failure(request, counted)
             raise EstRefused(401, "Wrong or unusable credentials.")
         auth.clear_failures(request, counted)
-        return Actor(label=f"est:{enrollment.label}:{username}", source_ip=source_ip)
+        return Actor(label=f"est:{enrollment.label}:{username}", source_ip=source_ip), credential
     cert = clientcert.from_proxy(request) if enrollment.client_cert_auth else None
     if cert is not None and services.client_cert_trusted(enrollment, profile, cert):
         serial = certs.serial_hex(cert.serial_number)
-        return Actor(label=f"est:{enrollment.label}:cert:{serial}", source_ip=source_ip)
+        return Actor(label=f"est:{enrollment.label}:cert:{serial}", source_ip=source_ip), None
     raise EstRefused(401, "Authentication required.")
 
 

@@ -68,3 +68,32 @@ def test_another_csr_is_a_new_request(
         body = base64.b64encode(new_csr()[0])
         assert post_csr(enrollment.label, "simpleenroll", body, auth=basic).status_code == 202
     assert CertificateRequest.objects.count() == 2
+
+
+def test_credential_creator_may_not_approve(
+    enrollment: EstEnrollment,
+    basic: Any,
+    post_csr: Any,
+    held_policy: None,
+    personas: dict[str, Any],
+) -> None:
+    """The Admin who made a Basic credential stands behind what it requests."""
+    from approvals.models import ApprovalFlow
+    from certportal.events import Actor
+    from issuance.est import services
+
+    admin = personas["admin"]
+    _, password = services.create_credential(
+        enrollment, username="admins-device", actor=Actor(user=admin)
+    )
+    own = base64.b64encode(new_csr()[0])
+    auth = ("admins-device", password)
+    assert post_csr(enrollment.label, "simpleenroll", own, auth=auth).status_code == 202
+    other = base64.b64encode(new_csr()[0])
+    assert post_csr(enrollment.label, "simpleenroll", other, auth=basic).status_code == 202
+    flows = {
+        held.credential.username: ApprovalFlow.objects.get(request_id=held.request_id)
+        for held in EstHeldRequest.objects.select_related("credential")
+    }
+    assert not approvals.eligible(flows["admins-device"], admin)
+    assert approvals.eligible(flows["device"], admin)
