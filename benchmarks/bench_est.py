@@ -80,13 +80,13 @@ def prepare() -> tuple[Workload, Workload]:
     enrollment = est.save_enrollment(app, est.EnrollmentSpec(profile=profile), actor=actor)
     _, password = est.create_credential(enrollment, username="bench", actor=actor)
     basic = base64.b64encode(f"bench:{password}".encode()).decode()
-    api = (
+    api: Workload = (
         "/api/v1/applications/bench-app/certificates/",
         {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         [],
         201,
     )
-    est_front = (
+    est_front: Workload = (
         f"/.well-known/est/{enrollment.label}/simpleenroll",
         {"Authorization": f"Basic {basic}", "Content-Type": "application/pkcs10"},
         [],
