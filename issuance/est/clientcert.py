@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -60,7 +60,7 @@ def _issuer_in(
             continue
         try:
             cert.verify_directly_issued_by(candidate)
-        except (ValueError, TypeError, InvalidSignature):
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
             continue
         return candidate
     return None
