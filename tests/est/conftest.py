@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-NGINX_PORT = 18443
 HEADER = "X-SSL-Client-Cert"
 
 NGINX_CONF = """
@@ -49,11 +48,17 @@ http {{
 """
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError("nginx exited at start")
+            raise RuntimeError("nginx exited at start (see stderr.log in its directory)")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
@@ -66,7 +71,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10
 def tls_front(
     live_server: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    """https://127.0.0.1:18443 -> the live server; yields the base URL and the CA file."""
+    """https://127.0.0.1:<free port> -> the live server; yields the base URL and the CA file."""
     import trustme
 
     for tool in ("nginx", "curl", "openssl"):
@@ -80,8 +85,10 @@ def tls_front(
         extra.write_to_path(str(tmp / "server.pem"), append=True)
     server.private_key_pem.write_to_path(str(tmp / "server.key"))
     ca.cert_pem.write_to_path(str(tmp / "ca.pem"))
-    conf = NGINX_CONF.format(tmp=tmp, port=NGINX_PORT, upstream=live_server.url)
+    port = _free_port()
+    conf = NGINX_CONF.format(tmp=tmp, port=port, upstream=live_server.url)
     (tmp / "nginx.conf").write_text(conf)
+    stderr = (tmp / "stderr.log").open("wb")
     proc = subprocess.Popen(
         [
             "nginx",
@@ -93,11 +100,11 @@ def tls_front(
             f"daemon off; pid {tmp}/nginx.pid;",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
     )
     try:
-        _wait_for_port(NGINX_PORT, proc)
-        yield {"url": f"https://127.0.0.1:{NGINX_PORT}", "ca": tmp / "ca.pem", "tmp": tmp}
+        _wait_for_port(port, proc)
+        yield {"url": f"https://127.0.0.1:{port}", "ca": tmp / "ca.pem", "tmp": tmp}
     finally:
         proc.terminate()
         try:
@@ -105,6 +112,7 @@ def tls_front(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        stderr.close()
 
 
 @pytest.fixture(autouse=True)
