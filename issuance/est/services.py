@@ -236,8 +236,9 @@ def _record(
 def find_enrollment(label: str | None) -> EstEnrollment | None:
     """The enrollment at a label, or the portal's default one (label None).
 
-    Kept per process like other configuration (certportal.generation): every save and
-    delete of an enrollment moves the generation. Each caller gets its own copy."""
+    It says how clients authenticate, so it is kept per process only with a shared
+    generation (Redis), which every save and delete of an enrollment moves at its commit
+    (certportal.generation). Each caller gets its own copy."""
     cached = _ENROLLMENTS.get(label or "", lambda: _enrollment_query(label))
     if cached is None:
         return None
@@ -253,9 +254,8 @@ def _enrollment_query(label: str | None) -> EstEnrollment | None:
     return found.filter(label=label).first()
 
 
-_ENROLLMENTS: generation.Cache[EstEnrollment] = generation.Cache()
-# Credentials authenticate, so they are kept only while a shared generation (Redis) tells
-# every process of a revocation at its commit; expiry is checked on every request.
+_ENROLLMENTS: generation.Cache[EstEnrollment] = generation.Cache(shared_only=True)
+# Credentials too, for the same reason; expiry is checked on every request.
 _CREDENTIALS: generation.Cache[EstCredential] = generation.Cache(shared_only=True)
 # When this process last wrote each credential's last use (cached copies go stale).
 _TOUCHED: dict[int, datetime] = {}
