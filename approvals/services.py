@@ -219,7 +219,8 @@ def _open_flow(request: CertificateRequest, policy: ApprovalPolicy) -> None:
 def people_behind(flows: Sequence[ApprovalFlow]) -> dict[int, set[int]]:
     """For each flow, the people who count as its requester and so may not decide it: the
     requester, the people behind the service account it requested as (``requester_people``),
-    and for an ACME request whoever created the EAB credential its account was bound with."""
+    for an ACME request whoever created the EAB credential its account was bound with, and
+    for an EST request whoever created the Basic credential it came with."""
     behind = {f.pk: {f.request.requester_id, *f.requester_people} - {None} for f in flows}
     acme = {f.request_id: f.pk for f in flows if f.request.method == EnrollmentMethod.ACME}
     if acme:
@@ -231,6 +232,16 @@ def people_behind(flows: Sequence[ApprovalFlow]) -> dict[int, set[int]]:
         for request_id, creator in creators:
             if creator is not None:
                 behind[acme[request_id]].add(creator)
+    est = {f.request_id: f.pk for f in flows if f.request.method == EnrollmentMethod.EST}
+    if est:
+        from issuance.est.models import EstHeldRequest
+
+        makers = EstHeldRequest.objects.filter(request_id__in=est).values_list(
+            "request_id", "credential__created_by_user_id"
+        )
+        for request_id, maker in makers:
+            if maker is not None:
+                behind[est[request_id]].add(maker)
     return behind
 
 

@@ -19,6 +19,7 @@ from approvals.api.views import ApprovalInboxViewSet, ApprovalPolicyViewSet, Req
 from certportal import csp
 from certportal.api.views import not_found
 from issuance.api.views import CertificateViewSet
+from issuance.est.api.views import EstEnrollmentViewSet
 from profiles.api.views import CertificateAuthorityViewSet, CertificateProfileViewSet
 
 app_name = "api"
@@ -38,6 +39,7 @@ nested.register("service-accounts", ServiceAccountViewSet, basename="service-acc
 nested.register("certificates", CertificateViewSet, basename="certificate")
 nested.register("requests", RequestDecisionViewSet, basename="request")
 nested.register("approval-policies", ApprovalPolicyViewSet, basename="approval-policy")
+nested.register("est-enrollments", EstEnrollmentViewSet, basename="est-enrollment")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

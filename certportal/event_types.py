@@ -69,6 +69,12 @@ class EventType(models.TextChoices):
     )
     ACME_ORDER_FINALIZED = "acme.order_finalized", "ACME order finalized"
 
+    # EST
+    EST_ENROLLMENT_SAVED = "est.enrollment_saved", "EST enrollment saved"
+    EST_ENROLLMENT_DELETED = "est.enrollment_deleted", "EST enrollment deleted"
+    EST_CREDENTIAL_CREATED = "est.credential_created", "EST credential created"
+    EST_CREDENTIAL_REVOKED = "est.credential_revoked", "EST credential revoked"
+
     # Alerts
     ALERTS_CHANNEL_SAVED = "alerts.channel_saved", "Alert channel saved"
     ALERTS_CHANNEL_TEST_QUEUED = "alerts.channel_test_queued", "Alert channel test queued"

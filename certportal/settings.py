@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "profiles",
     "issuance",
     "issuance.acme",
+    "issuance.est",
     "approvals",
     "alerts",
 ]
@@ -457,6 +458,15 @@ CERTPORTAL_ACME_TERMS_URL = env.get_str("CERTPORTAL_ACME_TERMS_URL", "")
 CERTPORTAL_ACME_TERMS_TEXT = env.get_str(
     "CERTPORTAL_ACME_TERMS_TEXT",
     "Certificates from this portal are for the Application's own services only.",
+)
+
+# EST (RFC 7030): the header a TLS-terminating proxy puts the client certificate in
+# (URL-escaped PEM, nginx $ssl_client_escaped_cert), read only from
+# CERTPORTAL_TRUSTED_PROXIES; empty: client certificates are not read at all.
+CERTPORTAL_EST_CLIENT_CERT_HEADER = env.get_str("CERTPORTAL_EST_CLIENT_CERT_HEADER", "")
+CERTPORTAL_EST_MAX_BODY_BYTES = env.get_int("CERTPORTAL_EST_MAX_BODY_BYTES", 65536, minimum=4096)
+CERTPORTAL_EST_RETRY_AFTER_SECONDS = env.get_int(
+    "CERTPORTAL_EST_RETRY_AFTER_SECONDS", 60, minimum=1
 )
 
 # Logins, client addresses and API token lifetime.

@@ -20,6 +20,9 @@ from issuance.acme import services as acme_services
 from issuance.acme import urls as acme_urls
 from issuance.acme.models import Account, ExternalAccountKey
 from issuance.choices import EnrollmentMethod
+from issuance.est import services as est_services
+from issuance.est import urls as est_urls
+from issuance.est.models import EstCredential, EstEnrollment
 from issuance.models import RenewalSettings
 
 PERSONAS = ("anonymous", "outsider", "auditor", "operator", "admin", "product_admin")
@@ -82,6 +85,16 @@ MATRIX: list[tuple[str, str, str, str, tuple[int, ...]]] = [
     ("acme:eab-revoke", "eab", "post", "revoke_eab", APP_MANAGE_ACTION),
     ("acme:account-deactivate", "acme_account", "get", "", APP_MANAGE_PAGE),
     ("acme:account-deactivate", "acme_account", "post", "", APP_MANAGE_ACTION),
+    # EST on the Enrollment tab: every member reads it (above); only Admins configure.
+    ("est:enrollment-create", "app", "get", "", APP_MANAGE_PAGE),
+    # tls-server has its enrollment already: the form comes back with the reason.
+    ("est:enrollment-create", "app", "post", "est_enrollment", (302, 404, 403, 403, 400, 400)),
+    ("est:enrollment-edit", "est", "get", "", APP_MANAGE_PAGE),
+    ("est:enrollment-edit", "est", "post", "est_enrollment", APP_MANAGE_ACTION),
+    ("est:credential-create", "est", "get", "", APP_MANAGE_PAGE),
+    ("est:credential-create", "est", "post", "est_credential", APP_MANAGE_PAGE),  # shows it once
+    ("est:credential-revoke", "est_credential", "post", "", APP_MANAGE_ACTION),
+    ("est:enrollment-delete", "est", "post", "", APP_MANAGE_ACTION),
 ]
 
 CASES = [
@@ -104,11 +117,17 @@ def world(personas: dict[str, Any], application: Any, tls_profile: Any, actor: A
     account = Account.objects.create(
         application=application, profile=tls_profile, eab_key=eab, jwk={}, thumbprint="t" * 43
     )
+    est = est_services.save_enrollment(
+        application, est_services.EnrollmentSpec(profile=tls_profile), actor=actor
+    )
+    est_credential, _ = est_services.create_credential(est, username="device", actor=actor)
     return {
         "personas": personas,
         "certificate": submission.certificate,
         "eab": eab,
         "acme_account": account,
+        "est": est,
+        "est_credential": est_credential,
     }
 
 
@@ -125,6 +144,12 @@ def _kwargs(kind: str, world: dict, application: Any, tls_profile: Any) -> dict[
         "profile": {"slug": tls_profile.slug},
         "eab": {"slug": application.name, "pk": world["eab"].pk},
         "acme_account": {"slug": application.name, "account_id": world["acme_account"].pk},
+        "est": {"slug": application.name, "pk": world["est"].pk},
+        "est_credential": {
+            "slug": application.name,
+            "pk": world["est"].pk,
+            "cred": world["est_credential"].pk,
+        },
     }[kind]
 
 
@@ -142,6 +167,8 @@ def _data(kind: str, make_user: Any) -> dict[str, Any]:
         "cert_renewal": {"auto_renew": "off", "renew_days_before": ""},
         "eab": {"name": "matrix-created"},
         "revoke_eab": {"deactivate_accounts": "on"},
+        "est_enrollment": {"profile": "tls-server", "basic_auth": "on"},
+        "est_credential": {"username": "device-2"},
     }
     return data[kind]
 
@@ -175,12 +202,17 @@ def _state(world: dict) -> tuple[Any, ...]:
         ExternalAccountKey.objects.count(),
         world["eab"].revoked_at,
         world["acme_account"].status,
+        EstEnrollment.objects.count(),
+        list(EstCredential.objects.values_list("pk", "revoked_at")),
     )
 
 
 # The ACME protocol's endpoints (JWS-signed, no portal session) live under acme/; the
 # ACME pages of the portal under applications/ are portal pages like any other.
 ACME_PROTOCOL = {str(p.name) for p in acme_urls.urlpatterns if str(p.pattern).startswith("acme/")}
+
+# EST's protocol endpoints (HTTP Basic or client certificates, no portal session).
+EST_PROTOCOL = {str(p.name) for p in est_urls.urlpatterns if "well-known" in str(p.pattern)}
 
 # Public PKI endpoints (no login) and the htmx partial of a listed page are not portal pages.
 NOT_IN_MATRIX = {
@@ -190,6 +222,7 @@ NOT_IN_MATRIX = {
     "issuance:ocsp",
     "issuance:ocsp-get",
     *(f"acme:{name}" for name in ACME_PROTOCOL),
+    *(f"est:{name}" for name in EST_PROTOCOL),
 }
 
 
@@ -199,7 +232,7 @@ def test_matrix_names_every_portal_url():
 
     resolver = get_resolver()
     named = set()
-    for namespace in ("applications", "issuance", "profiles", "acme"):
+    for namespace in ("applications", "issuance", "profiles", "acme", "est"):
         ns_resolver = resolver.namespace_dict[namespace][1]
         named |= {
             f"{namespace}:{name}" for name in ns_resolver.reverse_dict if isinstance(name, str)

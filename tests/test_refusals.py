@@ -47,6 +47,7 @@ NOT_REFUSALS = {
     "certportal.api.errors.Conflict": "the API's rendering of a refusal",
     "issuance.acme.jws.JWSError": "ACME wire format, answered as a problem document",
     "issuance.acme.messages.AcmeProblem": "ACME's own answer",
+    "issuance.est.services.EstRefused": "EST's own answer: an HTTP status and a plain-text reason",
     "issuance.acme.validation._Refused": "internal to challenge validation",
     "issuance.trust.SerialTaken": "internal to the import's trust decision",
     "alerts.channels.base.DeliveryError": "a send that failed, logged on the delivery",

@@ -77,8 +77,18 @@ def world(
     account = members.create_service_account(
         application, name="ci", role=Role.OPERATOR, actor=operator
     )
+    from issuance.est import services as est
+
+    enrollment = est.save_enrollment(
+        application, est.EnrollmentSpec(profile=tls_profile), actor=operator
+    )
+    est_credential, _ = est.create_credential(enrollment, username="device", actor=operator)
     return SimpleNamespace(
-        certificate=issued.certificate, request=held.request, policy=policy, account=account
+        certificate=issued.certificate,
+        request=held.request,
+        policy=policy,
+        account=account,
+        est_credential=est_credential,
     )
 
 

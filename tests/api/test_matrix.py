@@ -42,6 +42,7 @@ def pa_only(ok: int) -> dict[str, int]:
 
 
 APP = "/api/v1/applications/payments-api"
+EST = "est-enrollments/payments-api.tls-server"
 CSR = object()  # replaced by a fresh CSR body
 
 CASES: list[tuple[str, str, Any, dict[str, int]]] = [
@@ -100,6 +101,15 @@ CASES: list[tuple[str, str, Any, dict[str, int]]] = [
     ("delete", f"{APP}/approval-policies/{{policy}}/", None, level(204, MANAGE)),
     ("get", f"{APP}/approval-policies/settings/", None, level(200, MANAGE)),
     ("put", f"{APP}/approval-policies/settings/", {"renewals_bypass": False}, level(200, MANAGE)),
+    ("get", f"{APP}/est-enrollments/", None, level(200, VIEW)),
+    ("get", f"{APP}/{EST}/", None, level(200, VIEW)),
+    # tls-server has its enrollment already: refused as a duplicate once permitted.
+    ("post", f"{APP}/est-enrollments/", {"profile": "tls-server"}, level(400, MANAGE)),
+    ("patch", f"{APP}/{EST}/", {"client_cert_auth": True}, level(200, MANAGE)),
+    ("delete", f"{APP}/{EST}/", None, level(204, MANAGE)),
+    ("get", f"{APP}/{EST}/credentials/", None, level(200, VIEW)),
+    ("post", f"{APP}/{EST}/credentials/", {"username": "device-2"}, level(201, MANAGE)),
+    ("delete", f"{APP}/{EST}/credentials/{{est_credential}}/", None, level(204, MANAGE)),
     ("get", "/api/v1/cas/", None, level(200, AUTH)),
     ("get", "/api/v1/cas/test-issuing/", None, level(200, AUTH)),
     ("get", "/api/v1/cas/test-issuing/chain/", None, level(200, AUTH)),
@@ -142,7 +152,12 @@ def test_permission_matrix(
     body: Any,
     expected: dict[str, int],
 ) -> None:
-    url = url.format(cert=world.certificate.pk, req=world.request.pk, policy=world.policy.pk)
+    url = url.format(
+        cert=world.certificate.pk,
+        req=world.request.pk,
+        policy=world.policy.pk,
+        est_credential=world.est_credential.pk,
+    )
     if body is CSR:
         body = {"profile": "tls-server", "csr": make_csr("m.example.test", ["m.example.test"])}
         body["csr"] = body["csr"].decode()

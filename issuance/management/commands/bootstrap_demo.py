@@ -117,6 +117,7 @@ class Command(BaseCommand):
             "certificate_authorities": [root.slug, issuing.slug],
             "members": members,
             "acme": _acme_demo(application, profiles[0]),
+            "est": _est_demo(application, profiles[0]),
             "api_tokens": _api_tokens(application),
         }
 
@@ -153,6 +154,32 @@ def _acme_demo(application: Application, profile: CertificateProfile) -> dict[st
         "directory": settings.CERTPORTAL_BASE_URL + path,
         "eab_kid": eab.key_id,
         "eab_hmac": hmac_key,
+    }
+
+
+def _est_demo(application: Application, profile: CertificateProfile) -> dict[str, str]:
+    """EST for the tls-server profile and a fresh Basic credential; the previous demo
+    credentials are revoked (a revoked name stays taken, so each run gets a new one)."""
+    import secrets
+
+    from issuance.est import services as est
+    from issuance.est.models import EstEnrollment
+
+    enrollment = EstEnrollment.objects.filter(application=application, profile=profile).first()
+    if enrollment is None:
+        spec = est.EnrollmentSpec(profile=profile, client_cert_auth=True)
+        enrollment = est.save_enrollment(application, spec, actor=ACTOR)
+    for old in enrollment.credentials.filter(
+        username__startswith="bootstrap-demo", revoked_at__isnull=True
+    ):
+        est.revoke_credential(old, actor=ACTOR)
+    username = f"bootstrap-demo-{secrets.token_hex(3)}"
+    _credential, password = est.create_credential(enrollment, username=username, actor=ACTOR)
+    base = settings.CERTPORTAL_BASE_URL
+    return {
+        "url": f"{base}/.well-known/est/{enrollment.label}",
+        "username": username,
+        "password": password,
     }
 
 
