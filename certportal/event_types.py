@@ -69,6 +69,14 @@ class EventType(models.TextChoices):
     )
     ACME_ORDER_FINALIZED = "acme.order_finalized", "ACME order finalized"
 
+    # SCEP
+    SCEP_ENABLED = "scep.enabled", "SCEP enabled"
+    SCEP_UPDATED = "scep.updated", "SCEP settings changed"
+    SCEP_CHALLENGE_SET = "scep.challenge_set", "SCEP static challenge set"
+    SCEP_CHALLENGE_MINTED = "scep.challenge_minted", "SCEP one-time challenge minted"
+    SCEP_RA_ISSUED = "scep.ra_issued", "SCEP RA certificate issued"
+    SCEP_RA_SWITCHED = "scep.ra_switched", "SCEP RA certificate switched"
+
     # Alerts
     ALERTS_CHANNEL_SAVED = "alerts.channel_saved", "Alert channel saved"
     ALERTS_CHANNEL_TEST_QUEUED = "alerts.channel_test_queued", "Alert channel test queued"

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "profiles",
     "issuance",
     "issuance.acme",
+    "issuance.scep",
     "approvals",
     "alerts",
 ]

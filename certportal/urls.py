@@ -7,7 +7,7 @@ handler500 = "certportal.faults.server_error"
 
 # Each app owns a distinct prefix for its own routes: applications (portal pages under
 # applications/, cas/, profiles/, audit/), approvals (approvals/), alerts (its pages
-# under applications/<slug>/alerts/), acme (acme/), api (api/), issuance (pki/).
+# under applications/<slug>/alerts/), acme (acme/), scep (scep/), api (api/), issuance (pki/).
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/", include("certportal.api_urls")),
     path("", include("issuance.urls")),
     path("", include("issuance.acme.urls")),
+    path("", include("issuance.scep.urls")),
     path("", include("approvals.urls")),
     path("", include("alerts.urls")),
     path("", include("profiles.urls")),

@@ -1,0 +1,138 @@
+"""A PKIOperation from bytes in to bytes out: parse, check signature, time and
+algorithms against the enrollment's settings, open the envelope, run the verb, and
+answer with a CertRep signed by the RA (and encrypted to the requester with its own
+cipher). Failures become FAILURE replies with their failInfo; only bytes that are no
+pkiMessage at all raise ``wire.Malformed`` (the view's HTTP 400)."""
+
+from __future__ import annotations
+
+from issuance.scep import services
+from issuance.scep.models import ScepEnrollment
+from pki import scep as wire
+from pki.scep import FailInfo, MessageType, ScepFailure
+from profiles.models import CertificateProfile
+
+CAPABILITIES = ("POSTPKIOperation", "SHA-256", "SHA-512", "AES", "SCEPStandard", "GetNextCACert")
+LEGACY_CAPABILITIES = ("DES3", "SHA-1")
+
+
+def capabilities(enrollment: ScepEnrollment) -> list[str]:
+    """GetCACaps, from the live settings."""
+    caps = list(CAPABILITIES)
+    if enrollment.allow_renewal:
+        caps.append("Renewal")
+    if enrollment.allow_legacy:
+        caps.extend(LEGACY_CAPABILITIES)
+    return caps
+
+
+def digests(enrollment: ScepEnrollment) -> frozenset[str]:
+    return wire.DIGESTS | (wire.LEGACY_DIGESTS if enrollment.allow_legacy else frozenset())
+
+
+def ciphers(enrollment: ScepEnrollment) -> frozenset[str]:
+    return wire.CIPHERS | (wire.LEGACY_CIPHERS if enrollment.allow_legacy else frozenset())
+
+
+def ca_certificates(enrollment: ScepEnrollment, profile: CertificateProfile) -> bytes:
+    """GetCACert: the RA, then the CA and the certificates above it (certs-only)."""
+    ra = services.current_ra(enrollment).certificate
+    return wire.certs_only([ra, *profile.issuing_ca.chain()])
+
+
+def next_ca_certificates(enrollment: ScepEnrollment, profile: CertificateProfile) -> bytes | None:
+    """GetNextCACert: the successor RA and the CA chain, signed by the current RA; None
+    while no rollover is pending."""
+    successor = services.next_ra(enrollment)
+    if successor is None:
+        return None
+    content = wire.certs_only([successor.certificate, *profile.issuing_ca.chain()])
+    current = services.current_ra(enrollment)
+    return wire.sign_data(content, {}, current.certificate, current.key, "sha256")
+
+
+def pki_operation(
+    enrollment: ScepEnrollment,
+    profile: CertificateProfile,
+    body: bytes,
+    *,
+    source_ip: str | None,
+) -> bytes:
+    """The CertRep for one pkiMessage."""
+    message = wire.parse_message(body)
+    allowed = digests(enrollment)
+    reply_digest = message.digest_algorithm if message.digest_algorithm in allowed else "sha256"
+    cipher = "aes256_cbc"
+    try:
+        wire.verify_signature(message, digests=allowed)
+        services.clock_ok(message)
+        recipients = [
+            (ra.certificate, ra.key)
+            for ra in (services.current_ra(enrollment), services.next_ra(enrollment))
+            if ra is not None
+        ]
+        inner, cipher = wire.open_envelope(message.content, recipients, ciphers=ciphers(enrollment))
+        outcome = _run(enrollment, profile, message, inner, source_ip)
+    except ScepFailure as failure:
+        return _reply(enrollment, message, reply_digest, failure=failure)
+    return _reply(enrollment, message, reply_digest, outcome=outcome, cipher=cipher)
+
+
+def _run(
+    enrollment: ScepEnrollment,
+    profile: CertificateProfile,
+    message: wire.PKIMessage,
+    inner: bytes,
+    source_ip: str | None,
+) -> services.Outcome:
+    kind = message.message_type
+    if kind in (MessageType.PKCS_REQ, MessageType.RENEWAL_REQ):
+        return services.enroll(enrollment, profile, message, inner, source_ip=source_ip)
+    if kind == MessageType.CERT_POLL:
+        wire.parse_issuer_and_subject(inner)
+        return services.poll(enrollment, message)
+    if kind == MessageType.GET_CERT:
+        return services.get_cert(enrollment, profile, inner)
+    if kind == MessageType.GET_CRL:
+        return services.get_crl(profile, inner)
+    raise ScepFailure(FailInfo.BAD_REQUEST, f"messageType {kind} is not a request.")
+
+
+def _reply(
+    enrollment: ScepEnrollment,
+    message: wire.PKIMessage,
+    digest: str,
+    *,
+    outcome: services.Outcome | None = None,
+    failure: ScepFailure | None = None,
+    cipher: str = "aes256_cbc",
+) -> bytes:
+    ra = services.current_ra(enrollment)
+    common = {
+        "transaction_id": message.transaction_id,
+        "recipient_nonce": message.sender_nonce,
+        "signer": ra.certificate,
+        "key": ra.key,
+        "digest": digest,
+    }
+    if failure is not None:
+        return wire.cert_rep(
+            status=wire.PKIStatus.FAILURE,
+            fail_info=failure.fail_info,
+            fail_text=failure.text,
+            **common,  # type: ignore[arg-type]
+        )
+    assert outcome is not None
+    if outcome.status != wire.PKIStatus.SUCCESS:
+        return wire.cert_rep(status=outcome.status, **common)  # type: ignore[arg-type]
+    content = wire.certs_only(list(outcome.certificates), list(outcome.crls))
+    try:
+        sealed = wire.envelope(content, message.signer, cipher)
+    except ScepFailure as failure:
+        return wire.cert_rep(
+            status=wire.PKIStatus.FAILURE,
+            fail_info=failure.fail_info,
+            fail_text=failure.text,
+            **common,  # type: ignore[arg-type]
+        )
+    return wire.cert_rep(status=wire.PKIStatus.SUCCESS, envelope_der=sealed, **common)  # type: ignore[arg-type]
