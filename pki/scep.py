@@ -138,6 +138,39 @@ class IssuerAndSubject(core.Sequence):  # type: ignore[misc]
     _fields = [("issuer", asn1_x509.Name), ("subject", asn1_x509.Name)]
 
 
+class _OctetChunks(core.SequenceOf):  # type: ignore[misc]
+    _child_spec = core.OctetString
+
+
+class _ChunkedEncryptedContentInfo(core.Sequence):  # type: ignore[misc]
+    """EncryptedContentInfo whose content is a definite-length constructed OCTET STRING
+    (valid BER, sent by Go's pkcs7 and so by micromdm's scepclient), which asn1crypto
+    parses only in its indefinite-length form."""
+
+    _fields = [
+        ("content_type", cms.ContentType),
+        ("content_encryption_algorithm", cms.EncryptionAlgorithm),
+        ("encrypted_content", _OctetChunks, {"implicit": 0, "optional": True}),
+    ]
+
+
+class _ChunkedEnvelopedData(core.Sequence):  # type: ignore[misc]
+    _fields = [
+        ("version", cms.CMSVersion),
+        ("originator_info", cms.OriginatorInfo, {"implicit": 0, "optional": True}),
+        ("recipient_infos", cms.RecipientInfos),
+        ("encrypted_content_info", _ChunkedEncryptedContentInfo),
+        ("unprotected_attrs", cms.CMSAttributes, {"implicit": 1, "optional": True}),
+    ]
+
+
+class _ChunkedContentInfo(core.Sequence):  # type: ignore[misc]
+    _fields = [
+        ("content_type", cms.ContentType),
+        ("content", _ChunkedEnvelopedData, {"explicit": 0}),
+    ]
+
+
 # --------------------------------------------------------------------------- algorithms
 
 # Content ciphers by asn1crypto name: (cipher factory, key bytes).
@@ -314,20 +347,12 @@ def open_envelope(
     """Decrypt the pkiEnvelope with whichever recipient key it names; returns the
     content and the cipher's name. Raises ScepFailure (badMessageCheck when it is not for
     us or does not open, badAlg for a cipher not in ``ciphers``)."""
-    try:
-        info = _load(der)
-    except Malformed:
-        raise ScepFailure(FailInfo.BAD_REQUEST, "The pkiEnvelope is not CMS.") from None
-    if info["content_type"].native != "enveloped_data":
-        raise ScepFailure(FailInfo.BAD_REQUEST, "The signed content is not an EnvelopedData.")
-    enveloped = info["content"]
-    cek = _content_key(enveloped["recipient_infos"], recipients)
-    content_info = enveloped["encrypted_content_info"]
-    algorithm = content_info["content_encryption_algorithm"]
+    enveloped, encrypted = _enveloped(der)
+    algorithm = enveloped["encrypted_content_info"]["content_encryption_algorithm"]
     name = algorithm["algorithm"].native
     if name not in ciphers:
         raise ScepFailure(FailInfo.BAD_ALG, f"Content cipher {name} is not enabled.")
-    encrypted = content_info["encrypted_content"].native
+    cek = _content_key(enveloped["recipient_infos"], recipients)
     if not encrypted or len(cek) != _key_size(name):
         raise ScepFailure(FailInfo.BAD_MESSAGE_CHECK, "The pkiEnvelope does not open.")
     decryptor = _cipher(name, cek, algorithm.encryption_iv).decryptor()
@@ -337,6 +362,28 @@ def open_envelope(
         return unpadder.update(plain) + unpadder.finalize(), name
     except ValueError:
         raise ScepFailure(FailInfo.BAD_MESSAGE_CHECK, "The pkiEnvelope does not open.") from None
+
+
+def _enveloped(der: bytes) -> tuple[core.Sequence, bytes]:
+    """The EnvelopedData and its encrypted content, in either OCTET STRING form."""
+    try:
+        info = _load(der)
+    except Malformed:
+        try:
+            chunked = _ChunkedContentInfo.load(der, strict=True)
+            chunked.native  # noqa: B018
+        except (ValueError, TypeError, KeyError):
+            raise ScepFailure(FailInfo.BAD_REQUEST, "The pkiEnvelope is not CMS.") from None
+        info = chunked
+        content = chunked["content"]["encrypted_content_info"]["encrypted_content"]
+        encrypted = b"".join(chunk.native for chunk in content or ())
+    else:
+        if info["content_type"].native != "enveloped_data":
+            raise ScepFailure(FailInfo.BAD_REQUEST, "The signed content is not an EnvelopedData.")
+        encrypted = info["content"]["encrypted_content_info"]["encrypted_content"].native or b""
+    if info["content_type"].native != "enveloped_data":
+        raise ScepFailure(FailInfo.BAD_REQUEST, "The signed content is not an EnvelopedData.")
+    return info["content"], encrypted
 
 
 def _content_key(

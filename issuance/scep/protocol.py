@@ -6,11 +6,15 @@ pkiMessage at all raise ``wire.Malformed`` (the view's HTTP 400)."""
 
 from __future__ import annotations
 
+import logging
+
 from issuance.scep import services
 from issuance.scep.models import ScepEnrollment
 from pki import scep as wire
 from pki.scep import FailInfo, MessageType, ScepFailure
 from profiles.models import CertificateProfile
+
+logger = logging.getLogger(__name__)
 
 CAPABILITIES = ("POSTPKIOperation", "SHA-256", "SHA-512", "AES", "SCEPStandard", "GetNextCACert")
 LEGACY_CAPABILITIES = ("DES3", "SHA-1")
@@ -74,6 +78,12 @@ def pki_operation(
         inner, cipher = wire.open_envelope(message.content, recipients, ciphers=ciphers(enrollment))
         outcome = _run(enrollment, profile, message, inner, source_ip)
     except ScepFailure as failure:
+        logger.info(
+            "SCEP messageType %s refused (failInfo %s): %s",
+            message.message_type,
+            failure.fail_info.name,
+            failure.text,
+        )
         return _reply(enrollment, message, reply_digest, failure=failure)
     return _reply(enrollment, message, reply_digest, outcome=outcome, cipher=cipher)
 
