@@ -19,6 +19,7 @@ from approvals.api.views import ApprovalPolicyViewSet
 from certportal import csp
 from certportal.api.views import not_found
 from issuance.api.views import ApprovalInboxViewSet, CertificateRequestViewSet, CertificateViewSet
+from issuance.scep.api import ScepEnrollmentViewSet
 from profiles.api.views import CertificateAuthorityViewSet, CertificateProfileViewSet
 
 app_name = "api"
@@ -38,6 +39,7 @@ nested.register("service-accounts", ServiceAccountViewSet, basename="service-acc
 nested.register("certificates", CertificateViewSet, basename="certificate")
 nested.register("requests", CertificateRequestViewSet, basename="request")
 nested.register("approval-policies", ApprovalPolicyViewSet, basename="approval-policy")
+nested.register("scep", ScepEnrollmentViewSet, basename="scep")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -108,11 +109,11 @@ _SCEP_ATTRIBUTES = {
 }
 
 
-class _SetOfPrintableString(core.SetOf):  # type: ignore[misc]
+class _SetOfPrintableString(core.SetOf):
     _child_spec = core.PrintableString
 
 
-class _SetOfUTF8String(core.SetOf):  # type: ignore[misc]
+class _SetOfUTF8String(core.SetOf):
     _child_spec = core.UTF8String
 
 
@@ -132,17 +133,17 @@ cms.CMSAttribute._oid_specs.update(
 )
 
 
-class IssuerAndSubject(core.Sequence):  # type: ignore[misc]
+class IssuerAndSubject(core.Sequence):
     """CertPoll's messageData (RFC 8894 3.3.3)."""
 
     _fields = [("issuer", asn1_x509.Name), ("subject", asn1_x509.Name)]
 
 
-class _OctetChunks(core.SequenceOf):  # type: ignore[misc]
+class _OctetChunks(core.SequenceOf):
     _child_spec = core.OctetString
 
 
-class _ChunkedEncryptedContentInfo(core.Sequence):  # type: ignore[misc]
+class _ChunkedEncryptedContentInfo(core.Sequence):
     """EncryptedContentInfo whose content is a definite-length constructed OCTET STRING
     (valid BER, sent by Go's pkcs7 and so by micromdm's scepclient), which asn1crypto
     parses only in its indefinite-length form."""
@@ -154,7 +155,7 @@ class _ChunkedEncryptedContentInfo(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class _ChunkedEnvelopedData(core.Sequence):  # type: ignore[misc]
+class _ChunkedEnvelopedData(core.Sequence):
     _fields = [
         ("version", cms.CMSVersion),
         ("originator_info", cms.OriginatorInfo, {"implicit": 0, "optional": True}),
@@ -164,7 +165,7 @@ class _ChunkedEnvelopedData(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class _ChunkedContentInfo(core.Sequence):  # type: ignore[misc]
+class _ChunkedContentInfo(core.Sequence):
     _fields = [
         ("content_type", cms.ContentType),
         ("content", _ChunkedEnvelopedData, {"explicit": 0}),
@@ -282,8 +283,8 @@ def parse_message(der: bytes) -> PKIMessage:
     return PKIMessage(
         message_type=message_type,
         transaction_id=str(values["scep_transaction_id"]),
-        sender_nonce=bytes(values["scep_sender_nonce"] or b""),  # type: ignore[arg-type]
-        recipient_nonce=bytes(values["scep_recipient_nonce"] or b""),  # type: ignore[arg-type]
+        sender_nonce=_bytes(values["scep_sender_nonce"]),
+        recipient_nonce=_bytes(values["scep_recipient_nonce"]),
         pki_status=str(values["scep_pki_status"] or ""),
         fail_info=str(values["scep_fail_info"] or ""),
         fail_info_text=str(values["scep_fail_info_text"] or ""),
@@ -294,6 +295,10 @@ def parse_message(der: bytes) -> PKIMessage:
         signed_data=signed,
         signer_info=signer_info,
     )
+
+
+def _bytes(value: object) -> bytes:
+    return value if isinstance(value, bytes) else b""
 
 
 def _signer_certificate(signed: cms.SignedData, signer_info: cms.SignerInfo) -> x509.Certificate:
@@ -556,7 +561,7 @@ def envelope(content: bytes, recipient: x509.Certificate, cipher: str) -> bytes:
 
 def sign_data(
     content: bytes,
-    attributes: dict[str, object],
+    attributes: Mapping[str, object],
     signer: x509.Certificate,
     key: rsa.RSAPrivateKey,
     digest: str,

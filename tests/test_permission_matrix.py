@@ -20,6 +20,8 @@ from issuance.acme import services as acme_services
 from issuance.acme import urls as acme_urls
 from issuance.acme.models import Account, ExternalAccountKey
 from issuance.choices import EnrollmentMethod
+from issuance.scep import services as scep_services
+from issuance.scep.models import ScepChallenge
 
 PERSONAS = ("anonymous", "outsider", "auditor", "operator", "admin", "product_admin")
 
@@ -77,6 +79,16 @@ MATRIX: list[tuple[str, str, str, str, tuple[int, ...]]] = [
     ("acme:eab-revoke", "eab", "post", "revoke_eab", APP_MANAGE_ACTION),
     ("acme:account-deactivate", "acme_account", "get", "", APP_MANAGE_PAGE),
     ("acme:account-deactivate", "acme_account", "post", "", APP_MANAGE_ACTION),
+    # SCEP on the Enrollment tab: Admins configure and set the static challenge; Admins
+    # and Operators mint one-time challenges (shown once on a page, hence 200).
+    ("scep:enable", "app", "get", "", APP_MANAGE_PAGE),
+    ("scep:enable", "app", "post", "", APP_MANAGE_PAGE),  # no profile chosen: form again
+    ("scep:edit", "scep", "get", "", APP_MANAGE_PAGE),
+    ("scep:edit", "scep", "post", "scep_settings", APP_MANAGE_ACTION),
+    ("scep:challenge", "scep", "get", "", APP_MANAGE_PAGE),
+    ("scep:challenge", "scep", "post", "", APP_MANAGE_PAGE),  # shows the challenge once
+    ("scep:mint", "scep", "get", "", APP_WRITE_PAGE),
+    ("scep:mint", "scep", "post", "scep_mint", APP_WRITE_PAGE),  # shows the challenge once
 ]
 
 CASES = [
@@ -99,11 +111,13 @@ def world(personas: dict[str, Any], application: Any, tls_profile: Any, actor: A
     account = Account.objects.create(
         application=application, profile=tls_profile, eab_key=eab, jwk={}, thumbprint="t" * 43
     )
+    scep = scep_services.enable(application, tls_profile, actor=actor)
     return {
         "personas": personas,
         "certificate": submission.certificate,
         "eab": eab,
         "acme_account": account,
+        "scep": scep,
     }
 
 
@@ -120,6 +134,7 @@ def _kwargs(kind: str, world: dict, application: Any, tls_profile: Any) -> dict[
         "profile": {"slug": tls_profile.slug},
         "eab": {"slug": application.name, "pk": world["eab"].pk},
         "acme_account": {"slug": application.name, "account_id": world["acme_account"].pk},
+        "scep": {"slug": application.name, "pk": world["scep"].pk},
     }[kind]
 
 
@@ -135,6 +150,8 @@ def _data(kind: str, make_user: Any) -> dict[str, Any]:
         "renew": {"key": "new"},
         "eab": {"name": "matrix-created"},
         "revoke_eab": {"deactivate_accounts": "on"},
+        "scep_settings": {"enabled": "on", "max_outstanding_challenges": "5"},
+        "scep_mint": {"ttl_minutes": "30"},
     }
     return data[kind]
 
@@ -160,11 +177,15 @@ def _state(world: dict) -> tuple[Any, ...]:
     """What a refused POST must leave as it was."""
     world["eab"].refresh_from_db()
     world["acme_account"].refresh_from_db()
+    world["scep"].refresh_from_db()
     return (
         Membership.objects.count(),
         ExternalAccountKey.objects.count(),
         world["eab"].revoked_at,
         world["acme_account"].status,
+        world["scep"].challenge_hash,
+        world["scep"].max_outstanding_challenges,
+        ScepChallenge.objects.count(),
     )
 
 
@@ -180,6 +201,10 @@ NOT_IN_MATRIX = {
     "issuance:ocsp",
     "issuance:ocsp-get",
     *(f"acme:{name}" for name in ACME_PROTOCOL),
+    # The SCEP protocol endpoint (devices, no portal session).
+    "scep:pkiclient",
+    "scep:endpoint",
+    "scep:endpoint-slash",
 }
 
 
@@ -189,7 +214,7 @@ def test_matrix_names_every_portal_url():
 
     resolver = get_resolver()
     named = set()
-    for namespace in ("applications", "issuance", "profiles", "acme"):
+    for namespace in ("applications", "issuance", "profiles", "acme", "scep"):
         ns_resolver = resolver.namespace_dict[namespace][1]
         named |= {
             f"{namespace}:{name}" for name in ns_resolver.reverse_dict if isinstance(name, str)

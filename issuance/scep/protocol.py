@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from issuance.scep import services
 from issuance.scep.models import ScepEnrollment
 from pki import scep as wire
@@ -69,6 +71,10 @@ def pki_operation(
     cipher = "aes256_cbc"
     try:
         wire.verify_signature(message, digests=allowed)
+        if not isinstance(message.signer.public_key(), rsa.RSAPublicKey):
+            raise ScepFailure(
+                FailInfo.BAD_ALG, "The requester's key must be RSA to receive a reply."
+            )
         services.clock_ok(message)
         recipients = [
             (ra.certificate, ra.key)
@@ -118,31 +124,26 @@ def _reply(
     cipher: str = "aes256_cbc",
 ) -> bytes:
     ra = services.current_ra(enrollment)
-    common = {
-        "transaction_id": message.transaction_id,
-        "recipient_nonce": message.sender_nonce,
-        "signer": ra.certificate,
-        "key": ra.key,
-        "digest": digest,
-    }
-    if failure is not None:
+
+    def rep(
+        status: wire.PKIStatus, *, sealed: bytes = b"", refusal: ScepFailure | None = None
+    ) -> bytes:
         return wire.cert_rep(
-            status=wire.PKIStatus.FAILURE,
-            fail_info=failure.fail_info,
-            fail_text=failure.text,
-            **common,  # type: ignore[arg-type]
+            status=status,
+            transaction_id=message.transaction_id,
+            recipient_nonce=message.sender_nonce,
+            signer=ra.certificate,
+            key=ra.key,
+            digest=digest,
+            envelope_der=sealed,
+            fail_info=refusal.fail_info if refusal else None,
+            fail_text=refusal.text if refusal else "",
         )
+
+    if failure is not None:
+        return rep(wire.PKIStatus.FAILURE, refusal=failure)
     assert outcome is not None
     if outcome.status != wire.PKIStatus.SUCCESS:
-        return wire.cert_rep(status=outcome.status, **common)  # type: ignore[arg-type]
+        return rep(outcome.status)
     content = wire.certs_only(list(outcome.certificates), list(outcome.crls))
-    try:
-        sealed = wire.envelope(content, message.signer, cipher)
-    except ScepFailure as failure:
-        return wire.cert_rep(
-            status=wire.PKIStatus.FAILURE,
-            fail_info=failure.fail_info,
-            fail_text=failure.text,
-            **common,  # type: ignore[arg-type]
-        )
-    return wire.cert_rep(status=wire.PKIStatus.SUCCESS, envelope_der=sealed, **common)  # type: ignore[arg-type]
+    return rep(wire.PKIStatus.SUCCESS, sealed=wire.envelope(content, message.signer, cipher))

@@ -40,7 +40,7 @@ def endpoint_url(request: HttpRequest | None, enrollment: ScepEnrollment) -> str
 
 def section_context(request: HttpRequest, application: Application) -> dict[str, Any]:
     """Context of templates/scep/enrollment_section.html (two queries)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for enrollment in services.enrollments_for(application):
         enrollment.application = application
         ra = x509.load_pem_x509_certificate(enrollment.ra_certificate_pem.encode())

@@ -106,7 +106,7 @@ def test_recipient_nonce_echoes_the_sender_nonce(scep: ScepClient) -> None:
     body = wire.build_request(
         MessageType.PKCS_REQ,
         csr_der(device.key, device.cn, STATIC),
-        signer=device.cert,  # type: ignore[arg-type]
+        signer=device.cert,
         key=device.key,
         recipient=scep.ra,
         transaction_id="t-nonce",
@@ -290,7 +290,7 @@ def _issued_elsewhere(device: Device) -> x509.Certificate:
     now = datetime.now(UTC)
     return (
         x509.CertificateBuilder()
-        .subject_name(device.cert.subject)  # type: ignore[union-attr]
+        .subject_name(device.cert.subject)
         .issuer_name(ca.subject)
         .public_key(device.key.public_key())
         .serial_number(x509.random_serial_number())
