@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # for the benchmark), chromium (Playwright browser tests); PostgreSQL and Redis servers
 # (scripts/services.sh runs the shared ones; the outage test starts private ones with
 # initdb/pg_ctl and redis-server).
-APT_PACKAGES=(openssl lego pebble chromium postgresql redis-server)
+APT_PACKAGES=(openssl lego pebble chromium postgresql redis-server scep)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
