@@ -37,11 +37,10 @@ def outage_response() -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["GET", "HEAD", "POST"])
 def pkiclient(request: HttpRequest, app: str, profile: str) -> HttpResponse:
-    enrollment = (
-        ScepEnrollment.objects.select_related("application")
-        .filter(application__name=app, profile__slug=profile, enabled=True)
-        .first()
-    )
+    found_enrollment = ScepEnrollment.objects.select_related("application").filter(
+        application__name=app, profile__slug=profile, enabled=True
+    )[:1]  # unique by Application and profile: no ordering needed
+    enrollment = next(iter(found_enrollment), None)
     found = attached_profile(enrollment.application, profile) if enrollment else None
     if enrollment is None or found is None or not found.is_active:
         return _text("No SCEP enrollment here.", 404)
