@@ -110,17 +110,13 @@ def start_portal(env: dict[str, str]) -> tuple[list[subprocess.Popen[bytes]], di
         ).stdout
     )["scep"]  # fmt: skip
     gunicorn = str(Path(python).with_name("gunicorn"))
-    procs = [
-        subprocess.Popen(
-            [
-                gunicorn, "certportal.wsgi", "-b", PORTAL, "-c", str(ROOT / "gunicorn.conf.py"),
-                "-w", os.environ.get("GUNICORN_WORKERS", "3"),
-                "--threads", os.environ.get("GUNICORN_THREADS", "2"),
-                "--log-level", "warning",
-            ],
-            env=env, cwd=ROOT,
-        )  # fmt: skip
-    ]
+    command = [
+        gunicorn, "certportal.wsgi", "-b", PORTAL, "-c", str(ROOT / "gunicorn.conf.py"),
+        "-w", os.environ.get("GUNICORN_WORKERS", "3"),
+        "--threads", os.environ.get("GUNICORN_THREADS", "2"),
+        "--log-level", "warning",
+    ]  # fmt: skip
+    procs = [subprocess.Popen(command, env=env, cwd=ROOT)]
     _wait_http(demo["url"] + "?operation=GetCACaps")
     return procs, demo
 

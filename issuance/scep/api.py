@@ -97,7 +97,7 @@ class ScepEnrollmentViewSet(
     ApplicationScopedMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,  # type: ignore[type-arg]
+    viewsets.GenericViewSet,
 ):
     """SCEP enrollments of the Application, by profile slug."""
 
