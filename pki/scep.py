@@ -240,11 +240,18 @@ class PKIMessage:
     fail_info_text: str = ""
 
 
-def _load(der: bytes) -> cms.ContentInfo:
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError)
+
+
+def _load(der: bytes, *, parse_all: bool = True) -> cms.ContentInfo:
+    """Load CMS; with parse_all, parse every field now, so that nothing parsed lazily
+    later can fail. parse_message parses what it reads instead (the certificates a
+    request carries are most of its bytes and only the signer's is needed)."""
     try:
         info = cms.ContentInfo.load(der, strict=True)
-        info.native  # noqa: B018  (parse everything now, so lazily-parsed fields cannot fail later)
-    except (ValueError, TypeError, KeyError) as exc:
+        if parse_all:
+            info.native  # noqa: B018
+    except _DECODE_ERRORS as exc:
         raise Malformed(f"The message is not DER-encoded CMS: {exc}") from None
     return info
 
@@ -261,13 +268,20 @@ def parse_message(der: bytes) -> PKIMessage:
     """Parse a pkiMessage's SignedData and SCEP attributes. Raises Malformed for anything
     that is not one; the signature is checked separately (``verify_signature``) so that a
     bad one still gets a FAILURE reply echoing the transaction."""
-    info = _load(der)
+    try:
+        return _parse_message(_load(der, parse_all=False))
+    except _DECODE_ERRORS as exc:
+        raise Malformed(f"The message is not DER-encoded CMS: {exc}") from None
+
+
+def _parse_message(info: cms.ContentInfo) -> PKIMessage:
     if info["content_type"].native != "signed_data":
         raise Malformed("The message is not a CMS SignedData.")
     signed = info["content"]
     if len(signed["signer_infos"]) != 1:
         raise Malformed("A pkiMessage has exactly one signer.")
     signer_info = signed["signer_infos"][0]
+    signer_info.native  # noqa: B018  (parsed now: verify_signature reads it later)
     attrs = signer_info["signed_attrs"]
     if not isinstance(attrs, cms.CMSAttributes) or not len(attrs):
         raise Malformed("The pkiMessage has no signed attributes.")
@@ -297,6 +311,11 @@ def parse_message(der: bytes) -> PKIMessage:
     )
 
 
+def _same(name: asn1_x509.Name, other: asn1_x509.Name) -> bool:
+    """Name equality: identical DER at once, else RFC 5280 comparison (stringprep)."""
+    return bool(name.dump() == other.dump() or name == other)
+
+
 def _bytes(value: object) -> bytes:
     return value if isinstance(value, bytes) else b""
 
@@ -309,9 +328,8 @@ def _signer_certificate(signed: cms.SignedData, signer_info: cms.SignerInfo) -> 
         cert = choice.chosen
         if sid.name == "issuer_and_serial_number":
             wanted = sid.chosen
-            if (
-                cert.issuer == wanted["issuer"]
-                and cert.serial_number == wanted["serial_number"].native
+            if cert.serial_number == wanted["serial_number"].native and _same(
+                cert.issuer, wanted["issuer"]
             ):
                 return x509.load_der_x509_certificate(cert.dump())
         elif cert.key_identifier == sid.chosen.native:
@@ -418,8 +436,8 @@ def _names_recipient(rid: cms.RecipientIdentifier, cert: x509.Certificate) -> bo
     if rid.name == "issuer_and_serial_number":
         wanted = rid.chosen
         issuer = asn1_x509.Name.load(cert.issuer.public_bytes())
-        return bool(
-            wanted["issuer"] == issuer and wanted["serial_number"].native == cert.serial_number
+        return wanted["serial_number"].native == cert.serial_number and _same(
+            wanted["issuer"], issuer
         )
     ski = _ski(cert)
     return ski is not None and rid.chosen.native == ski

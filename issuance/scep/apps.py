@@ -13,6 +13,7 @@ class ScepConfig(AppConfig):
         from issuance.scep.views import outage_response
 
         faults.register_front("/scep/", outage_response)
+        _track_configuration()
 
         register_enrollment_section(
             EnrollmentSection(
@@ -22,3 +23,15 @@ class ScepConfig(AppConfig):
                 order=40,
             )
         )
+
+
+def _track_configuration() -> None:
+    """Changes to an enrollment move the configuration generation, so cached endpoint
+    lookups (issuance.scep.services.endpoint_enrollment) are dropped on commit."""
+    from django.db.models.signals import post_delete, post_save
+
+    from certportal import generation
+    from issuance.scep.models import ScepEnrollment
+
+    post_save.connect(generation.on_model_change, sender=ScepEnrollment, weak=False)
+    post_delete.connect(generation.on_model_change, sender=ScepEnrollment, weak=False)

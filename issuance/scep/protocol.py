@@ -41,9 +41,21 @@ def ciphers(enrollment: ScepEnrollment) -> frozenset[str]:
 
 
 def ca_certificates(enrollment: ScepEnrollment, profile: CertificateProfile) -> bytes:
-    """GetCACert: the RA, then the CA and the certificates above it (certs-only)."""
-    ra = services.current_ra(enrollment).certificate
-    return wire.certs_only([ra, *profile.issuing_ca.chain()])
+    """GetCACert: the RA, then the CA and the certificates above it (certs-only), built
+    once per process for each RA and CA."""
+    ca = profile.issuing_ca
+    key = (enrollment.ra_certificate_pem, ca.certificate_pem, ca.chain_pem)
+    found = _CA_CERTS.get(key)
+    if found is None:
+        ra = services.current_ra(enrollment).certificate
+        found = wire.certs_only([ra, *ca.chain()])
+        if len(_CA_CERTS) > 256:
+            _CA_CERTS.clear()
+        _CA_CERTS[key] = found
+    return found
+
+
+_CA_CERTS: dict[tuple[str, str, str], bytes] = {}
 
 
 def next_ca_certificates(enrollment: ScepEnrollment, profile: CertificateProfile) -> bytes | None:

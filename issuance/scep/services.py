@@ -4,6 +4,7 @@ signer) and hand its CSR to ``issuance.services.submit``. Nothing here signs a l
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import secrets
 import threading
@@ -20,6 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from applications.models import Application
+from certportal import generation
 from certportal.event_types import EventType
 from certportal.events import SYSTEM, Actor, record
 from certportal.secrets import seal_for, unseal_for
@@ -52,6 +54,24 @@ class ScepConfigError(Exception):
 
 
 # --------------------------------------------------------------------------- configuration
+
+
+def endpoint_enrollment(app: str, profile_slug: str) -> ScepEnrollment | None:
+    """The enabled enrollment at /scep/<app>/<profile>, with its Application. Cached per
+    process while the configuration generation holds (certportal.generation): a device
+    makes three requests per enrollment, and each would otherwise look it up."""
+    found = _ENDPOINTS.get((app, profile_slug), lambda: _endpoint_query(app, profile_slug))
+    return copy.copy(found) if found is not None else None
+
+
+def _endpoint_query(app: str, profile_slug: str) -> ScepEnrollment | None:
+    rows = ScepEnrollment.objects.select_related("application").filter(
+        application__name=app, profile__slug=profile_slug, enabled=True
+    )[:1]  # unique by Application and profile: no ordering needed
+    return next(iter(rows), None)
+
+
+_ENDPOINTS: generation.Cache[ScepEnrollment] = generation.Cache()
 
 
 def enrollments_for(application: Application) -> QuerySet[ScepEnrollment]:
@@ -89,6 +109,7 @@ def enable(
         ScepEnrollment.objects.filter(pk=enrollment.pk).update(
             ra_certificate_pem=cert, ra_private_key=sealed
         )
+        generation.changed()
         enrollment.ra_certificate_pem, enrollment.ra_private_key = cert, sealed
         record(
             EventType.SCEP_ENABLED,
@@ -294,6 +315,7 @@ def roll_ra(enrollment_id: int, *, now: datetime | None = None) -> str:
             ScepEnrollment.objects.filter(pk=enrollment.pk).update(
                 next_ra_certificate_pem=cert, next_ra_private_key=sealed
             )
+            generation.changed()
             return "announced"
     return ""
 
@@ -309,6 +331,7 @@ def _switch(enrollment: ScepEnrollment) -> None:
         next_ra_certificate_pem="",
         next_ra_private_key="",
     )
+    generation.changed()
     record(
         EventType.SCEP_RA_SWITCHED,
         actor=SYSTEM,

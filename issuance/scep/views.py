@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods
 from certportal import faults
 from certportal.clientip import client_ip
 from issuance.scep import protocol
-from issuance.scep.models import ScepEnrollment
+from issuance.scep.services import endpoint_enrollment
 from issuance.services import attached_profile
 from pki import scep as wire
 
@@ -37,10 +37,7 @@ def outage_response() -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["GET", "HEAD", "POST"])
 def pkiclient(request: HttpRequest, app: str, profile: str) -> HttpResponse:
-    found_enrollment = ScepEnrollment.objects.select_related("application").filter(
-        application__name=app, profile__slug=profile, enabled=True
-    )[:1]  # unique by Application and profile: no ordering needed
-    enrollment = next(iter(found_enrollment), None)
+    enrollment = endpoint_enrollment(app, profile)
     found = attached_profile(enrollment.application, profile) if enrollment else None
     if enrollment is None or found is None or not found.is_active:
         return _text("No SCEP enrollment here.", 404)
