@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from asn1crypto import algos, cms, core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -240,7 +240,14 @@ class PKIMessage:
     fail_info_text: str = ""
 
 
-_DECODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError)
+_DECODE_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    x509.InvalidVersion,
+    UnsupportedAlgorithm,
+)
 
 
 def _load(der: bytes, *, parse_all: bool = True) -> cms.ContentInfo:
@@ -331,10 +338,17 @@ def _signer_certificate(signed: cms.SignedData, signer_info: cms.SignerInfo) -> 
             if cert.serial_number == wanted["serial_number"].native and _same(
                 cert.issuer, wanted["issuer"]
             ):
-                return x509.load_der_x509_certificate(cert.dump())
+                return _certificate(cert)
         elif cert.key_identifier == sid.chosen.native:
-            return x509.load_der_x509_certificate(cert.dump())
+            return _certificate(cert)
     raise Malformed("The pkiMessage does not carry its signer's certificate.")
+
+
+def _certificate(cert: asn1_x509.Certificate) -> x509.Certificate:
+    loaded = x509.load_der_x509_certificate(cert.dump())
+    # Parsed lazily by cryptography: read now, so an unreadable part is a malformed message.
+    loaded.public_key(), loaded.subject, loaded.issuer
+    return loaded
 
 
 def verify_signature(message: PKIMessage, *, digests: frozenset[str]) -> None:
@@ -454,6 +468,7 @@ def parse_issuer_and_serial(der: bytes) -> tuple[asn1_x509.Name, int]:
     """GetCert / GetCRL messageData: the issuer's name and the serial number."""
     try:
         value = cms.IssuerAndSerialNumber.load(der, strict=True)
+        value.native  # noqa: B018  (parse all now: the issuer is compared later)
         return value["issuer"], int(value["serial_number"].native)
     except (ValueError, TypeError) as exc:
         raise ScepFailure(

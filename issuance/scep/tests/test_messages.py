@@ -290,3 +290,38 @@ def test_issued_certificates_show_in_the_inventory(
     assert page.status_code == 200, page.status_code
     assert b"inventory.example.test" in page.content
     assert Certificate.objects.filter(common_name="inventory.example.test", method="scep").exists()
+
+
+def test_corrupted_messages_never_answer_500(scep: ScepClient, client: Any) -> None:
+    """Flip one byte at a time across a valid request: every answer is a CertRep (200)
+    or a 400, and none of them writes anything."""
+    import random
+
+    device = Device("fuzz.example.test")
+    body = scep.message(
+        device, MessageType.PKCS_REQ, csr_der(device.key, device.cn, "wrong-challenge-xxxxxx")
+    )
+    before = rows()
+    chooser = random.Random(8894)
+    for position in sorted(chooser.sample(range(len(body)), 150)):
+        corrupted = bytearray(body)
+        corrupted[position] ^= 1 << chooser.randrange(8)
+        response = _pki(client, scep.url, bytes(corrupted))
+        assert response.status_code in (200, 400), (position, response.status_code)
+    assert rows() == before
+
+
+@pytest.mark.parametrize(
+    "message_type", [MessageType.GET_CERT, MessageType.GET_CRL, MessageType.CERT_POLL]
+)
+@pytest.mark.parametrize("data", [b"", b"garbage", b"\x30\x03\x02\x01\x05", b"\x30\x02\x31\x00"])
+def test_malformed_message_data_is_bad_request(
+    scep: ScepClient, message_type: MessageType, data: bytes
+) -> None:
+    device = Device("inner.example.test")
+    reply = scep.reply(device, scep.send(scep.message(device, message_type, data)))
+    assert reply.status == PKIStatus.FAILURE
+    assert reply.message.fail_info in {
+        str(int(FailInfo.BAD_REQUEST)),
+        str(int(FailInfo.BAD_CERT_ID)),
+    }
