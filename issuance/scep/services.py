@@ -482,7 +482,9 @@ def _check_challenge(enrollment: ScepEnrollment, parsed: pki_csr.ParsedCSR) -> s
         raise ScepFailure(
             FailInfo.BAD_REQUEST, "The CSR's common name is not the one this challenge is for."
         )
-    ScepChallenge.objects.filter(pk=one_time.pk).update(used_at=now)
+    # Conditional: of two requests presenting it at once, exactly one consumes it.
+    if not ScepChallenge.objects.filter(pk=one_time.pk, used_at=None).update(used_at=now):
+        raise ScepFailure(FailInfo.BAD_REQUEST, "The challenge password is not valid here.")
     return f"SCEP (one-time challenge {one_time.pk})"
 
 
