@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real peers the tests drive: openssl, lego (ACME client), pebble (reference ACME server
-# for the benchmark), chromium (Playwright browser tests); PostgreSQL and Redis servers
+# for the benchmark), scep (micromdm scepclient, and scepserver for the benchmark),
+# chromium (Playwright browser tests); PostgreSQL and Redis servers
 # (scripts/services.sh runs the shared ones; the outage test starts private ones with
 # initdb/pg_ctl and redis-server).
 APT_PACKAGES=(openssl lego pebble chromium postgresql redis-server scep)
