@@ -116,12 +116,13 @@ def enable(
             actor=actor,
             obj=enrollment,
             application=application,
-            data={**_settings(enrollment), "profile": profile.slug},
+            data={**settings_of(enrollment), "profile": profile.slug},
         )
     return enrollment
 
 
-def _settings(enrollment: ScepEnrollment) -> dict[str, Any]:
+def settings_of(enrollment: ScepEnrollment) -> dict[str, Any]:
+    """The toggles an Admin changes (audited with every change)."""
     return {
         "enabled": enrollment.enabled,
         "allow_renewal": enrollment.allow_renewal,
@@ -132,7 +133,7 @@ def _settings(enrollment: ScepEnrollment) -> dict[str, Any]:
 
 def update(enrollment: ScepEnrollment, *, actor: Actor, **changes: Any) -> ScepEnrollment:
     """Change the toggles (enabled, allow_renewal, allow_legacy, max_outstanding_challenges)."""
-    allowed = set(_settings(enrollment))
+    allowed = set(settings_of(enrollment))
     unknown = set(changes) - allowed
     if unknown:
         raise ScepConfigError(f"Unknown SCEP settings: {', '.join(sorted(unknown))}.")
@@ -145,7 +146,7 @@ def update(enrollment: ScepEnrollment, *, actor: Actor, **changes: Any) -> ScepE
             actor=actor,
             obj=enrollment,
             application=enrollment.application,
-            data={**_settings(enrollment), "profile": enrollment.profile.slug},
+            data={**settings_of(enrollment), "profile": enrollment.profile.slug},
         )
     return enrollment
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from cryptography import x509
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -29,8 +30,7 @@ from issuance.scep.models import ScepEnrollment
 
 
 def endpoint_url(request: HttpRequest | None, enrollment: ScepEnrollment) -> str:
-    from django.conf import settings
-
+    """The enrollment's SCEP URL, absolute (from the request, else the base URL)."""
     path = reverse(
         "scep:pkiclient",
         kwargs={"app": enrollment.application.name, "profile": enrollment.profile.slug},
@@ -111,7 +111,7 @@ def enable_view(request: HttpRequest, slug: str) -> HttpResponse:
 def edit_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     application = scoped_application(request, slug, permissions.MANAGE)
     enrollment = _scoped_enrollment(application, pk)
-    initial = services._settings(enrollment)
+    initial = services.settings_of(enrollment)
     form = ScepSettingsForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         services.update(enrollment, actor=actor_for(request), **form.cleaned_data)
