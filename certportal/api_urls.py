@@ -20,6 +20,7 @@ from certportal import csp
 from certportal.api.views import not_found
 from issuance.api.views import CertificateViewSet
 from issuance.est.api.views import EstEnrollmentViewSet
+from issuance.scep.api import ScepEnrollmentViewSet
 from profiles.api.views import CertificateAuthorityViewSet, CertificateProfileViewSet
 
 app_name = "api"
@@ -40,6 +41,7 @@ nested.register("certificates", CertificateViewSet, basename="certificate")
 nested.register("requests", RequestDecisionViewSet, basename="request")
 nested.register("approval-policies", ApprovalPolicyViewSet, basename="approval-policy")
 nested.register("est-enrollments", EstEnrollmentViewSet, basename="est-enrollment")
+nested.register("scep", ScepEnrollmentViewSet, basename="scep")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

@@ -74,6 +74,13 @@ class EventType(models.TextChoices):
     EST_ENROLLMENT_DELETED = "est.enrollment_deleted", "EST enrollment deleted"
     EST_CREDENTIAL_CREATED = "est.credential_created", "EST credential created"
     EST_CREDENTIAL_REVOKED = "est.credential_revoked", "EST credential revoked"
+    # SCEP
+    SCEP_ENABLED = "scep.enabled", "SCEP enabled"
+    SCEP_UPDATED = "scep.updated", "SCEP settings changed"
+    SCEP_CHALLENGE_SET = "scep.challenge_set", "SCEP static challenge set"
+    SCEP_CHALLENGE_MINTED = "scep.challenge_minted", "SCEP one-time challenge minted"
+    SCEP_RA_ISSUED = "scep.ra_issued", "SCEP RA certificate issued"
+    SCEP_RA_SWITCHED = "scep.ra_switched", "SCEP RA certificate switched"
 
     # Alerts
     ALERTS_CHANNEL_SAVED = "alerts.channel_saved", "Alert channel saved"

@@ -25,6 +25,8 @@ SCHEDULES = (
     Declared("alert-retries", "alerts.tasks.send_due_deliveries", minutes=1),
     # Expire stale ACME orders and authorizations, purge used nonces.
     Declared("acme-expiry", "issuance.acme.tasks.expire_objects", minutes=15),
+    # Announce and switch SCEP RA certificates before they expire.
+    Declared("scep-ra-rollover", "issuance.scep.tasks.roll_ra_certificates", minutes=60),
     # End requests whose approval was not given in time.
     Declared("approval-expiry", "issuance.tasks.expire_pending_requests", minutes=15),
 )

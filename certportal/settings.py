@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "issuance",
     "issuance.acme",
     "issuance.est",
+    "issuance.scep",
     "approvals",
     "alerts",
 ]

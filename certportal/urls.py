@@ -8,7 +8,7 @@ handler500 = "certportal.faults.server_error"
 # Each app owns a distinct prefix for its own routes: applications (portal pages under
 # applications/, cas/, profiles/, audit/), approvals (approvals/), alerts (its pages
 # under applications/<slug>/alerts/), acme (acme/), est (.well-known/est/ and its pages
-# under applications/<slug>/est/), api (api/), issuance (pki/).
+# under applications/<slug>/est/), scep (scep/), api (api/), issuance (pki/).
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("issuance.urls")),
     path("", include("issuance.acme.urls")),
     path("", include("issuance.est.urls")),
+    path("", include("issuance.scep.urls")),
     path("", include("approvals.urls")),
     path("", include("alerts.urls")),
     path("", include("profiles.urls")),

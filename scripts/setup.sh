@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real peers the tests drive: openssl, lego (ACME client), pebble (reference ACME server
-# for the benchmark), chromium (Playwright browser tests); PostgreSQL and Redis servers
+# for the benchmark), scep (micromdm scepclient, and scepserver for the benchmark),
+# chromium (Playwright browser tests); PostgreSQL and Redis servers
 # (scripts/services.sh runs the shared ones; the outage test starts private ones with
 # initdb/pg_ctl and redis-server).
-APT_PACKAGES=(openssl lego pebble chromium postgresql redis-server nginx curl)
+APT_PACKAGES=(openssl lego pebble chromium postgresql redis-server nginx curl scep)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

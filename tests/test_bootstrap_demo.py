@@ -66,3 +66,18 @@ def test_bootstrap_demo_acme_credential_is_reusable_by_several_clients(client):
         session = AcmeSession(client, "payments-api")
         assert session.register((acme["eab_kid"], acme["eab_hmac"])).status_code == 201
     assert Account.objects.filter(eab_key__key_id=acme["eab_kid"]).count() == 2
+
+
+def test_bootstrap_demo_scep_static_challenge_enrolls(client):
+    from issuance.scep.models import ScepEnrollment
+    from issuance.scep.tests.support import Device, ScepClient
+    from pki.scep import PKIStatus
+
+    first = run_demo()["scep"]
+    data = run_demo()["scep"]
+    assert ScepEnrollment.objects.count() == 1
+    assert data["url"].endswith("/scep/payments-api/mtls-client/pkiclient.exe")
+    assert len(data["challenge"]) >= 16 and data["challenge"] != first["challenge"]
+    scep = ScepClient(client, "/scep/payments-api/mtls-client/pkiclient.exe")
+    assert scep.enroll(Device("demo-device"), first["challenge"]).status == PKIStatus.FAILURE
+    assert scep.enroll(Device("demo-device"), data["challenge"]).status == PKIStatus.SUCCESS

@@ -123,6 +123,13 @@ ALLOWED: dict[str, set[str]] = {
     "applications:enrollment": SAFE,
     "applications:audit": SAFE,
     "applications:audit-global": SAFE,
+    "scep:pkiclient": FORM,
+    "scep:endpoint": FORM,
+    "scep:endpoint-slash": FORM,
+    "scep:enable": FORM,
+    "scep:edit": FORM,
+    "scep:challenge": FORM,
+    "scep:mint": FORM,
 }
 
 

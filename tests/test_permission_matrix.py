@@ -24,6 +24,8 @@ from issuance.est import services as est_services
 from issuance.est import urls as est_urls
 from issuance.est.models import EstCredential, EstEnrollment
 from issuance.models import RenewalSettings
+from issuance.scep import services as scep_services
+from issuance.scep.models import ScepChallenge
 
 PERSONAS = ("anonymous", "outsider", "auditor", "operator", "admin", "product_admin")
 
@@ -95,6 +97,16 @@ MATRIX: list[tuple[str, str, str, str, tuple[int, ...]]] = [
     ("est:credential-create", "est", "post", "est_credential", APP_MANAGE_PAGE),  # shows it once
     ("est:credential-revoke", "est_credential", "post", "", APP_MANAGE_ACTION),
     ("est:enrollment-delete", "est", "post", "", APP_MANAGE_ACTION),
+    # SCEP on the Enrollment tab: Admins configure and set the static challenge; Admins
+    # and Operators mint one-time challenges (shown once on a page, hence 200).
+    ("scep:enable", "app", "get", "", APP_MANAGE_PAGE),
+    ("scep:enable", "app", "post", "", APP_MANAGE_PAGE),  # no profile chosen: form again
+    ("scep:edit", "scep", "get", "", APP_MANAGE_PAGE),
+    ("scep:edit", "scep", "post", "scep_settings", APP_MANAGE_ACTION),
+    ("scep:challenge", "scep", "get", "", APP_MANAGE_PAGE),
+    ("scep:challenge", "scep", "post", "", APP_MANAGE_PAGE),  # shows the challenge once
+    ("scep:mint", "scep", "get", "", APP_WRITE_PAGE),
+    ("scep:mint", "scep", "post", "scep_mint", APP_WRITE_PAGE),  # shows the challenge once
 ]
 
 CASES = [
@@ -121,6 +133,7 @@ def world(personas: dict[str, Any], application: Any, tls_profile: Any, actor: A
         application, est_services.EnrollmentSpec(profile=tls_profile), actor=actor
     )
     est_credential, _ = est_services.create_credential(est, username="device", actor=actor)
+    scep = scep_services.enable(application, tls_profile, actor=actor)
     return {
         "personas": personas,
         "certificate": submission.certificate,
@@ -128,6 +141,7 @@ def world(personas: dict[str, Any], application: Any, tls_profile: Any, actor: A
         "acme_account": account,
         "est": est,
         "est_credential": est_credential,
+        "scep": scep,
     }
 
 
@@ -150,6 +164,7 @@ def _kwargs(kind: str, world: dict, application: Any, tls_profile: Any) -> dict[
             "pk": world["est"].pk,
             "cred": world["est_credential"].pk,
         },
+        "scep": {"slug": application.name, "pk": world["scep"].pk},
     }[kind]
 
 
@@ -169,6 +184,8 @@ def _data(kind: str, make_user: Any) -> dict[str, Any]:
         "revoke_eab": {"deactivate_accounts": "on"},
         "est_enrollment": {"profile": "tls-server", "basic_auth": "on"},
         "est_credential": {"username": "device-2"},
+        "scep_settings": {"enabled": "on", "max_outstanding_challenges": "5"},
+        "scep_mint": {"ttl_minutes": "30"},
     }
     return data[kind]
 
@@ -195,6 +212,7 @@ def _state(world: dict) -> tuple[Any, ...]:
     world["eab"].refresh_from_db()
     world["acme_account"].refresh_from_db()
     world["certificate"].refresh_from_db()
+    world["scep"].refresh_from_db()
     return (
         RenewalSettings.objects.count(),
         world["certificate"].auto_renew,
@@ -204,6 +222,9 @@ def _state(world: dict) -> tuple[Any, ...]:
         world["acme_account"].status,
         EstEnrollment.objects.count(),
         list(EstCredential.objects.values_list("pk", "revoked_at")),
+        world["scep"].challenge_hash,
+        world["scep"].max_outstanding_challenges,
+        ScepChallenge.objects.count(),
     )
 
 
@@ -223,6 +244,10 @@ NOT_IN_MATRIX = {
     "issuance:ocsp-get",
     *(f"acme:{name}" for name in ACME_PROTOCOL),
     *(f"est:{name}" for name in EST_PROTOCOL),
+    # The SCEP protocol endpoint (devices, no portal session).
+    "scep:pkiclient",
+    "scep:endpoint",
+    "scep:endpoint-slash",
 }
 
 
@@ -232,7 +257,7 @@ def test_matrix_names_every_portal_url():
 
     resolver = get_resolver()
     named = set()
-    for namespace in ("applications", "issuance", "profiles", "acme", "est"):
+    for namespace in ("applications", "issuance", "profiles", "acme", "est", "scep"):
         ns_resolver = resolver.namespace_dict[namespace][1]
         named |= {
             f"{namespace}:{name}" for name in ns_resolver.reverse_dict if isinstance(name, str)

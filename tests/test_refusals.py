@@ -40,6 +40,8 @@ NOT_REFUSALS = {
     "pki.errors.CSRError": "pure X.509 layer",
     "pki.errors.PolicyViolation": "pure X.509 layer",
     "pki.errors.KeyMismatch": "pure X.509 layer",
+    "pki.scep.Malformed": "pure X.509 layer: not a SCEP message (HTTP 400)",
+    "pki.scep.ScepFailure": "SCEP's own answer: a FAILURE CertRep with its failInfo",
     "certportal.secrets.SecretError": "a sealed value that does not open: integrity, not an ask",
     "certportal.outbound.OutboundError": "a request to another host that failed",
     "certportal.outbound.Refused": "a destination the SSRF rules refuse (an OutboundError)",

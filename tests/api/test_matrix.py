@@ -110,6 +110,12 @@ CASES: list[tuple[str, str, Any, dict[str, int]]] = [
     ("get", f"{APP}/{EST}/credentials/", None, level(200, VIEW)),
     ("post", f"{APP}/{EST}/credentials/", {"username": "device-2"}, level(201, MANAGE)),
     ("delete", f"{APP}/{EST}/credentials/{{est_credential}}/", None, level(204, MANAGE)),
+    ("get", f"{APP}/scep/", None, level(200, VIEW)),
+    ("get", f"{APP}/scep/tls-server/", None, level(200, VIEW)),
+    ("post", f"{APP}/scep/", {"profile": "tls-server"}, level(201, MANAGE)),
+    ("patch", f"{APP}/scep/tls-server/", {"allow_legacy": True}, level(200, MANAGE)),
+    ("post", f"{APP}/scep/tls-server/static-challenge/", {}, level(200, MANAGE)),
+    ("post", f"{APP}/scep/tls-server/challenges/", {"expected_cn": "d1"}, level(201, ISSUE)),
     ("get", "/api/v1/cas/", None, level(200, AUTH)),
     ("get", "/api/v1/cas/test-issuing/", None, level(200, AUTH)),
     ("get", "/api/v1/cas/test-issuing/chain/", None, level(200, AUTH)),
@@ -158,6 +164,8 @@ def test_permission_matrix(
         policy=world.policy.pk,
         est_credential=world.est_credential.pk,
     )
+    if "/scep/tls-server/" in url or (method == "get" and url.endswith("/scep/")):
+        _enable_scep()
     if body is CSR:
         body = {"profile": "tls-server", "csr": make_csr("m.example.test", ["m.example.test"])}
         body["csr"] = body["csr"].decode()
@@ -165,6 +173,16 @@ def test_permission_matrix(
     assert response.status_code == expected[persona], response.content
     if response.status_code >= 400:
         assert set(response.json()) == {"code", "message", "errors"}
+
+
+def _enable_scep() -> None:
+    from applications.models import Application
+    from certportal.events import Actor
+    from issuance.scep import services
+
+    application = Application.objects.get(name="payments-api")
+    profile = application.profiles.get(slug="tls-server")
+    services.enable(application, profile, actor=Actor(label="matrix"))
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

@@ -274,3 +274,15 @@ def test_an_outage_outside_the_acme_views_still_answers_acmes_problem_document()
     assert response["Content-Type"] == "application/problem+json"
     assert json.loads(response.content)["type"] == "urn:ietf:params:acme:error:serverInternal"
     assert response["Replay-Nonce"] and response["Retry-After"]
+
+
+# --- SCEP ----------------------------------------------------------------------------------
+
+
+def test_scep_with_the_database_down_answers_plain_503(
+    application: Any, database_down: None, caplog: Any
+) -> None:
+    """Devices read the status: a plain-text 503 with Retry-After, never a 500."""
+    response = Client().get("/scep/payments-api/tls-server/pkiclient.exe?operation=GetCACaps")
+    assert_unavailable(response, "text/plain; charset=utf-8")
+    assert_logged_once(caplog, "database")

@@ -118,6 +118,7 @@ class Command(BaseCommand):
             "members": members,
             "acme": _acme_demo(application, profiles[0]),
             "est": _est_demo(application, profiles[0]),
+            "scep": _scep_demo(application, profiles[1]),
             "api_tokens": _api_tokens(application),
         }
 
@@ -180,6 +181,33 @@ def _est_demo(application: Application, profile: CertificateProfile) -> dict[str
         "url": f"{base}/.well-known/est/{enrollment.label}",
         "username": username,
         "password": password,
+    }
+
+
+def _scep_demo(application: Application, profile: CertificateProfile) -> dict[str, str]:
+    """SCEP on the mtls-client profile with a fresh static challenge (rotated each run,
+    like the passwords). Legacy algorithms are on because Debian's scepclient (micromdm
+    2.1.0) sends DES and SHA-1; the demo CA is EC, so that client needs the RA's
+    fingerprint (``-ca-fingerprint``) to pick its recipient."""
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from django.urls import reverse
+
+    from issuance.scep import services as scep_services
+    from issuance.scep.models import ScepEnrollment
+
+    enrollment = ScepEnrollment.objects.filter(application=application, profile=profile).first()
+    if enrollment is None:
+        enrollment = scep_services.enable(application, profile, actor=ACTOR, allow_legacy=True)
+    challenge = scep_services.set_static_challenge(enrollment, actor=ACTOR)
+    path = reverse("scep:pkiclient", kwargs={"app": application.name, "profile": profile.slug})
+    ra = x509.load_pem_x509_certificate(enrollment.ra_certificate_pem.encode())
+    return {
+        "url": settings.CERTPORTAL_BASE_URL + path,
+        "challenge": challenge,
+        "ra_fingerprint": hashlib.sha256(ra.public_bytes(Encoding.DER)).hexdigest(),
     }
 
 
