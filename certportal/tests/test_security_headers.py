@@ -39,7 +39,7 @@ def test_api_docs_relax_styles_only(personas: Any) -> None:
 def test_templates_carry_no_inline_script() -> None:
     from pathlib import Path
 
-    templates = Path(__file__).resolve().parents[1] / "templates"
+    templates = Path(__file__).resolve().parents[2] / "templates"
     for template in templates.rglob("*.html"):
         text = template.read_text()
         assert "<script>" not in text and "<style" not in text, template

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from certportal.cache import is_shared
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ["certportal", "applications", "profiles", "issuance", "approvals", "alerts", "syncs"]
 ALLOWED = {Path("certportal/settings.py"), Path("certportal/cache.py")}
 

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from certportal import outbound
-from tests.test_settings import run_manage
+from certportal.tests.test_settings import run_manage
 
 REFUSED = [
     # IPv4
