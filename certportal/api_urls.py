@@ -20,6 +20,7 @@ from certportal import csp
 from certportal.api.views import not_found
 from issuance.api.views import ApprovalInboxViewSet, CertificateRequestViewSet, CertificateViewSet
 from profiles.api.views import CertificateAuthorityViewSet, CertificateProfileViewSet
+from syncs.api.views import ConnectionViewSet, SyncViewSet
 
 app_name = "api"
 
@@ -38,6 +39,8 @@ nested.register("service-accounts", ServiceAccountViewSet, basename="service-acc
 nested.register("certificates", CertificateViewSet, basename="certificate")
 nested.register("requests", CertificateRequestViewSet, basename="request")
 nested.register("approval-policies", ApprovalPolicyViewSet, basename="approval-policy")
+nested.register("connections", ConnectionViewSet, basename="sync-connection")
+nested.register("syncs", SyncViewSet, basename="sync")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

@@ -25,6 +25,9 @@ SCHEDULES = (
     Declared("alert-retries", "alerts.tasks.send_due_deliveries", minutes=1),
     # Expire stale ACME orders and authorizations, purge used nonces.
     Declared("acme-expiry", "issuance.acme.tasks.expire_objects", minutes=15),
+    # Sync retries and dead workers' claims; removal of expired certificates.
+    Declared("sync-pushes", "syncs.tasks.push_due", minutes=1),
+    Declared("sync-expiry", "syncs.tasks.sweep_expired", minutes=15),
     # End requests whose approval was not given in time.
     Declared("approval-expiry", "issuance.tasks.expire_pending_requests", minutes=15),
 )

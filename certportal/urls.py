@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("issuance.acme.urls")),
     path("", include("approvals.urls")),
     path("", include("alerts.urls")),
+    path("", include("syncs.urls")),
     path("", include("profiles.urls")),
     path("", include("applications.urls")),
 ]

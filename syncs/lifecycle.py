@@ -1,0 +1,481 @@
+"""Keeping destinations current: items planned from certificate events, pushed by workers.
+
+Events first, pushes second. The outbox consumer (``consume_events``) only writes item
+rows in the dispatcher's transaction: a new certificate a sync selects gets an item
+(unique per sync and certificate, so an event seen twice adds nothing), a renewal's item
+inherits its predecessor's external id (the same ARN, secret, Key Vault name or
+Cloudflare id), a revocation marks items to be removed where the sync says so. An item
+whose desired fingerprint equals what was pushed is left alone: each change is pushed
+once.
+
+Pushing (``push_due``) claims one item at a time with a conditional update (status ->
+syncing, a lease, attempts + 1); whoever's update changed the row pushes it, so two
+workers never push the same item. Nothing is held open during the provider call; the
+outcome is one UPDATE (with its audit row) afterwards. A worker killed mid-push leaves
+the item "syncing" until its lease runs out, then another worker takes it, and the
+backend looks up what a lost attempt may have created before creating anything.
+Transient faults are retried with bounded exponential backoff; a permanent failure (or
+the last attempt) records ``sync.failed``, which alert rules route as ``sync_failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from certportal import generation, queue
+from certportal.event_types import EventType
+from certportal.events import Actor, record
+from certportal.models import OutboxEvent
+from issuance.models import Certificate
+from syncs import selection
+from syncs.backends import for_destination
+from syncs.backends.base import SyncError
+from syncs.choices import Destination, ItemStatus, Want
+from syncs.models import Sync, SyncItem
+
+logger = logging.getLogger(__name__)
+
+SYNC_ACTOR = Actor(label="certificate sync")
+PUSH_TASK = "syncs.tasks.push_due"
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(hours=1)
+ABSENT = "absent"
+HANDLED = {
+    EventType.CERTIFICATE_ISSUED,
+    EventType.CERTIFICATE_IMPORTED,
+    EventType.CERTIFICATE_REVOKED,
+}
+
+
+def max_attempts() -> int:
+    return int(getattr(settings, "CERTPORTAL_SYNC_MAX_ATTEMPTS", 8))
+
+
+def lease() -> timedelta:
+    return timedelta(seconds=int(getattr(settings, "CERTPORTAL_SYNC_LEASE_SECONDS", 300)))
+
+
+def retry_delay(attempts: int) -> timedelta:
+    return min(RETRY_BASE * (2 ** max(attempts - 1, 0)), RETRY_CAP)
+
+
+def queue_push() -> None:
+    """After commit: make sure a push runs (the schedule catches a lost one)."""
+    try:
+        queue.enqueue_coalesced(PUSH_TASK)
+    except Exception:
+        logger.warning("could not queue sync pushes; the schedule will", exc_info=True)
+
+
+# --- Planning items -----------------------------------------------------------------------
+
+
+def _carries(sync: Sync) -> bool:
+    """Whether a renewal goes into its predecessor's destination object."""
+    if sync.destination == Destination.AWS_ACM:
+        return bool(sync.option("reimport_on_renewal", True))
+    return True
+
+
+def add(sync: Sync, certificates: Sequence[Certificate], now: datetime) -> int:
+    """Items for certificates the sync selects (existing ones are kept); a renewal takes
+    over its predecessor's external id. Returns how many were queued."""
+    if not certificates:
+        return 0
+    have = dict(
+        sync.items.filter(
+            certificate_id__in=[c.pk for c in certificates]
+            + [c.replaces_id for c in certificates if c.replaces_id]
+        ).values_list("certificate_id", "external_id")
+    )
+    new: list[SyncItem] = []
+    superseded: list[Any] = []
+    for certificate in certificates:
+        if certificate.pk in have:
+            continue
+        ok = selection.syncable(sync, certificate)
+        external = have.get(certificate.replaces_id, "") if certificate.replaces_id else ""
+        if external and _carries(sync) and ok:
+            superseded.append(certificate.replaces_id)
+        else:
+            external = ""
+        new.append(
+            SyncItem(
+                sync=sync,
+                certificate=certificate,
+                external_id=external,
+                desired_fingerprint=selection.present(sync, certificate),
+                status=ItemStatus.PENDING if ok else ItemStatus.NOT_SYNCABLE,
+                last_error="" if ok else selection.NOT_SYNCABLE_NO_KEY,
+                next_attempt_at=now if ok else None,
+            )
+        )
+    SyncItem.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+    if superseded:
+        sync.items.filter(certificate_id__in=superseded).exclude(status=ItemStatus.SYNCING).update(
+            status=ItemStatus.SUPERSEDED, next_attempt_at=None, updated_at=now
+        )
+    queued = sum(1 for i in new if i.status == ItemStatus.PENDING)
+    if queued:
+        transaction.on_commit(queue_push)
+    return queued
+
+
+def plan(sync: Sync, *, retry_failed: bool = False) -> int:
+    """Bring a sync's items in line with what it selects now: add new matches, re-queue
+    items whose desired content changed (options, template), and with retry_failed the
+    failed ones. Returns how many were queued."""
+    now = timezone.now()
+    certificates = selection.selected(sync)
+    queued = add(sync, certificates, now)
+    changed = []
+    for item in (
+        sync.items.filter(want=Want.PRESENT)
+        .exclude(status__in=[ItemStatus.SUPERSEDED, ItemStatus.REMOVED, ItemStatus.NOT_SYNCABLE])
+        .select_related("certificate")
+    ):
+        desired = selection.present(sync, item.certificate)
+        if desired != item.desired_fingerprint or desired != item.pushed_fingerprint:
+            SyncItem.objects.filter(pk=item.pk).update(desired_fingerprint=desired)
+            changed.append(item.pk)
+        elif retry_failed and item.status == ItemStatus.FAILED:
+            changed.append(item.pk)
+    return queued + requeue(SyncItem.objects.filter(pk__in=changed), want=Want.PRESENT)
+
+
+def requeue(
+    items: QuerySet[SyncItem],
+    *,
+    want: str,
+    force: bool = False,
+    forget_external: Iterable[Any] = (),
+) -> int:
+    """Queue items to be pushed (or removed) again. force: even if the destination is
+    believed to hold the same thing. forget_external: those certificates' objects are gone
+    at the destination (a drift check said so): create anew."""
+    now = timezone.now()
+    forget = [str(pk) for pk in forget_external]
+    if forget:
+        items.filter(certificate_id__in=forget).update(external_id="", external_version="")
+    fields: dict[str, Any] = {"want": want, "updated_at": now}
+    if force:
+        fields["pushed_fingerprint"] = ""
+    items.filter(status=ItemStatus.SYNCING).update(**fields)
+    count = items.exclude(status=ItemStatus.SYNCING).update(
+        status=ItemStatus.PENDING, attempts=0, next_attempt_at=now, last_error="", **fields
+    )
+    if count:
+        transaction.on_commit(queue_push)
+    return count
+
+
+def mark_absent(items: QuerySet[SyncItem]) -> int:
+    """Queue removal of what these items pushed; never-pushed ones are simply removed."""
+    now = timezone.now()
+    ids = list(items.values_list("pk", flat=True))  # the filter may name fields we change
+    chosen = SyncItem.objects.filter(pk__in=ids)
+    chosen.exclude(external_id="").update(want=Want.ABSENT, desired_fingerprint=ABSENT)
+    chosen.filter(external_id="").exclude(status=ItemStatus.SYNCING).update(
+        want=Want.ABSENT,
+        desired_fingerprint=ABSENT,
+        status=ItemStatus.REMOVED,
+        next_attempt_at=None,
+        updated_at=now,
+    )
+    pushed = chosen.exclude(external_id="").exclude(status=ItemStatus.SUPERSEDED)
+    return requeue(pushed, want=Want.ABSENT)
+
+
+# --- The outbox consumer ---------------------------------------------------------------------
+
+
+def _has_syncs(application_id: int) -> bool | None:
+    return _ACTIVE.get(
+        application_id,
+        lambda: Sync.objects.filter(application_id=application_id, is_active=True).exists(),
+    )
+
+
+_ACTIVE: generation.Cache[bool] = generation.Cache()
+
+
+def wants_event(event_type: str, application_id: int | None) -> bool:
+    return bool(event_type in HANDLED and application_id and _has_syncs(application_id))
+
+
+def consume_events(events: Sequence[OutboxEvent]) -> None:
+    """Outbox consumer: items for new certificates, removals for revoked ones. Idempotent:
+    items are unique per sync and certificate, and a removal already queued stays so."""
+    relevant = [e for e in events if e.event_type in HANDLED and e.application_id]
+    if not relevant:
+        return
+    syncs: dict[int, list[Sync]] = defaultdict(list)
+    for sync in Sync.objects.filter(
+        application_id__in={e.application_id for e in relevant}, is_active=True
+    ):
+        syncs[sync.application_id].append(sync)
+    if not syncs:
+        return
+    new_ids = [e.object_id for e in relevant if e.event_type != EventType.CERTIFICATE_REVOKED]
+    revoked = [e.object_id for e in relevant if e.event_type == EventType.CERTIFICATE_REVOKED]
+    if new_ids:
+        _on_new(syncs, list(Certificate.objects.filter(pk__in=new_ids).select_related("profile")))
+    if revoked:
+        mark_absent(
+            SyncItem.objects.filter(
+                certificate_id__in=revoked,
+                sync__is_active=True,
+                sync__options__remove_on_revoke=True,
+                want=Want.PRESENT,
+            )
+        )
+
+
+def _on_new(syncs: dict[int, list[Sync]], certificates: list[Certificate]) -> None:
+    now = timezone.now()
+    for app_syncs in syncs.values():
+        for sync in app_syncs:
+            followed: set[str] = set()
+            if sync.selector == "lineage":
+                followed = {
+                    str(pk)
+                    for pk in sync.items.filter(
+                        certificate_id__in=[c.replaces_id for c in certificates if c.replaces_id]
+                    ).values_list("certificate_id", flat=True)
+                }
+            chosen = [c for c in certificates if selection.matches(sync, c, followed)]
+            add(sync, chosen, now)
+
+
+def sweep_expired(now: datetime | None = None) -> int:
+    """Scheduled: remove expired certificates from syncs that say so."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        return mark_absent(
+            SyncItem.objects.filter(
+                want=Want.PRESENT,
+                certificate__not_after__lte=now,
+                sync__options__remove_on_expiry=True,
+            ).exclude(status__in=[ItemStatus.SUPERSEDED, ItemStatus.REMOVED])
+        )
+
+
+# --- Pushing ---------------------------------------------------------------------------------
+
+
+def _due(now: datetime) -> Q:
+    return Q(status__in=[ItemStatus.PENDING, ItemStatus.FAILED], next_attempt_at__lte=now) | Q(
+        status=ItemStatus.SYNCING, claimed_until__lt=now
+    )
+
+
+def due_ids(now: datetime, limit: int) -> list[int]:
+    return list(
+        SyncItem.objects.filter(_due(now))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def claim(pk: int, now: datetime) -> bool:
+    """Take one item: the conditional update's row count says whether we won."""
+    won = SyncItem.objects.filter(_due(now), pk=pk).update(
+        status=ItemStatus.SYNCING,
+        claimed_until=now + lease(),
+        attempts=F("attempts") + 1,
+        updated_at=now,
+    )
+    return won == 1
+
+
+def push_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Push (or remove) what is due, each item claimed first. Returns how many succeeded."""
+    queue.started(PUSH_TASK)
+    done = 0
+    while True:
+        ids = due_ids(now or timezone.now(), limit)
+        for pk in ids:
+            if claim(pk, now or timezone.now()):
+                done += process(pk)
+        if len(ids) < limit:
+            break
+    _finish_deletions()
+    return done
+
+
+def process(pk: int) -> int:
+    """Push or remove one claimed item and record the outcome. Returns 1 on success."""
+    item = SyncItem.objects.select_related(
+        "sync", "sync__connection", "sync__application", "certificate", "certificate__profile"
+    ).get(pk=pk)
+    claimed_for = item.desired_fingerprint
+    try:
+        if item.want == Want.ABSENT:
+            message = _remove(item)
+            _removed(item, message)
+            return 1
+        if not selection.syncable(item.sync, item.certificate):
+            _not_syncable(item)
+            return 0
+        pushed = _upsert(item)
+    except SyncError as exc:
+        _failed(item, str(exc), retryable=exc.retryable)
+        return 0
+    except selection.KeyProblem as exc:
+        _failed(item, str(exc), retryable=False)
+        return 0
+    except Exception as exc:
+        logger.exception("sync item %s failed unexpectedly", pk)
+        _failed(item, f"Unexpected error ({type(exc).__name__}); see the worker log.", True)
+        return 0
+    _pushed(item, claimed_for, pushed)
+    return 1
+
+
+def _upsert(item: SyncItem) -> Any:
+    from syncs.services import pushed_of, spec_of
+
+    sync = item.sync
+    backend = for_destination(sync.destination)
+    data = selection.payload(sync, item.certificate, sync.application.name)
+    return backend.upsert(
+        spec_of(sync.connection), sync.options, data, pushed_of(item), look_up=item.attempts > 1
+    )
+
+
+def _remove(item: SyncItem) -> str:
+    from syncs.services import pushed_of, spec_of
+
+    current = pushed_of(item)
+    if current is None:
+        return "Nothing was pushed."
+    backend = for_destination(item.sync.destination)
+    return backend.remove(
+        spec_of(item.sync.connection), item.sync.options, current, item.sync.application.name
+    )
+
+
+def _pushed(item: SyncItem, fingerprint: str, pushed: Any) -> None:
+    now = timezone.now()
+    fields = {
+        "external_id": pushed.external_id,
+        "external_version": pushed.version,
+        "pushed_fingerprint": fingerprint,
+        "last_error": "",
+        "claimed_until": None,
+        "synced_at": now,
+        "updated_at": now,
+    }
+    mine = SyncItem.objects.filter(pk=item.pk, status=ItemStatus.SYNCING)
+    with transaction.atomic():
+        # A change that came in while we pushed leaves the item pending for another round.
+        if not mine.filter(desired_fingerprint=fingerprint).update(
+            status=ItemStatus.SYNCED, next_attempt_at=None, **fields
+        ):
+            mine.update(status=ItemStatus.PENDING, next_attempt_at=now, attempts=0, **fields)
+        record(
+            EventType.SYNC_ITEM_PUSHED,
+            actor=SYNC_ACTOR,
+            obj=item.sync,
+            application=item.sync.application,
+            data={
+                "certificate": str(item.certificate_id),
+                "serial_number": item.certificate.serial_number,
+                "external_id": pushed.external_id,
+                "version": pushed.version,
+            },
+            outbox=False,
+        )
+
+
+def _removed(item: SyncItem, message: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        SyncItem.objects.filter(pk=item.pk, status=ItemStatus.SYNCING).update(
+            status=ItemStatus.REMOVED,
+            pushed_fingerprint=ABSENT,
+            claimed_until=None,
+            next_attempt_at=None,
+            last_error="",
+            synced_at=now,
+            updated_at=now,
+        )
+        record(
+            EventType.SYNC_ITEM_REMOVED,
+            actor=SYNC_ACTOR,
+            obj=item.sync,
+            application=item.sync.application,
+            data={
+                "certificate": str(item.certificate_id),
+                "external_id": item.external_id,
+                "message": message,
+            },
+            outbox=False,
+        )
+
+
+def _not_syncable(item: SyncItem) -> None:
+    SyncItem.objects.filter(pk=item.pk, status=ItemStatus.SYNCING).update(
+        status=ItemStatus.NOT_SYNCABLE,
+        last_error=selection.NOT_SYNCABLE_NO_KEY,
+        claimed_until=None,
+        next_attempt_at=None,
+        updated_at=timezone.now(),
+    )
+
+
+def _failed(item: SyncItem, error: str, retryable: bool) -> None:
+    """Back off and retry a transient fault; the last attempt or a permanent fault stops
+    and records sync.failed (an alert event)."""
+    now = timezone.now()
+    gave_up = not retryable or item.attempts >= max_attempts()
+    with transaction.atomic():
+        SyncItem.objects.filter(pk=item.pk, status=ItemStatus.SYNCING).update(
+            status=ItemStatus.FAILED,
+            last_error=error[:500],
+            claimed_until=None,
+            next_attempt_at=None if gave_up else now + retry_delay(item.attempts),
+            updated_at=now,
+        )
+        if gave_up:
+            certificate = item.certificate
+            record(
+                EventType.SYNC_FAILED,
+                actor=SYNC_ACTOR,
+                obj=item,
+                application=item.sync.application,
+                data={
+                    "sync": item.sync.name,
+                    "destination": item.sync.destination,
+                    "certificate_id": str(certificate.pk),
+                    "common_name": certificate.common_name,
+                    "sans": certificate.sans,
+                    "serial_number": certificate.serial_number,
+                    "profile_id": certificate.profile_id,
+                    "error": error[:300],
+                    "attempts": item.attempts,
+                },
+            )
+
+
+def _finish_deletions() -> None:
+    """Syncs being deleted go once nothing they pushed is left; then their connections,
+    if those were being deleted too."""
+    from syncs.services import delete_connection
+
+    for sync in Sync.objects.filter(deleting=True):
+        left = sync.items.filter(want=Want.ABSENT).exclude(status=ItemStatus.REMOVED).exists()
+        if not left:
+            connection = sync.connection
+            sync.delete()
+            if connection.deleting and not connection.syncs.exists():
+                delete_connection(connection, remove_remote=False, actor=SYNC_ACTOR)
