@@ -117,3 +117,34 @@ def deliver_events() -> int:
 def push(**kwargs: Any) -> int:
     deliver_events()
     return lifecycle.push_due(**kwargs)
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: Any) -> tuple[Any, str]:
+    """A trustme CA and its certificate on disk (the portal's CERTPORTAL_SYNC_CA_BUNDLE)."""
+    import trustme
+
+    ca = trustme.CA()
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return ca, str(path)
+
+
+@pytest.fixture
+def key_vault(test_ca: tuple[Any, str], settings: Any) -> Iterator[Any]:
+    from tests.syncs.fakes import KeyVaultFake
+
+    settings.CERTPORTAL_SYNC_CA_BUNDLE = test_ca[1]
+    settings.CERTPORTAL_OUTBOUND_ALLOW_PRIVATE = True
+    with KeyVaultFake(test_ca[0]) as fake:
+        yield fake
+
+
+@pytest.fixture
+def cloudflare_api(test_ca: tuple[Any, str], settings: Any) -> Iterator[Any]:
+    from tests.syncs.fakes import CloudflareFake
+
+    settings.CERTPORTAL_SYNC_CA_BUNDLE = test_ca[1]
+    settings.CERTPORTAL_OUTBOUND_ALLOW_PRIVATE = True
+    with CloudflareFake(test_ca[0]) as fake:
+        yield fake
