@@ -20,6 +20,8 @@ from issuance.acme import services as acme_services
 from issuance.acme import urls as acme_urls
 from issuance.acme.models import Account, ExternalAccountKey
 from issuance.choices import EnrollmentMethod
+from syncs import services as sync_services
+from syncs.models import Connection, Sync, SyncItem, SyncRun
 
 PERSONAS = ("anonymous", "outsider", "auditor", "operator", "admin", "product_admin")
 
@@ -77,6 +79,23 @@ MATRIX: list[tuple[str, str, str, str, tuple[int, ...]]] = [
     ("acme:eab-revoke", "eab", "post", "revoke_eab", APP_MANAGE_ACTION),
     ("acme:account-deactivate", "acme_account", "get", "", APP_MANAGE_PAGE),
     ("acme:account-deactivate", "acme_account", "post", "", APP_MANAGE_ACTION),
+    # Syncs: every member reads; only Admins configure and act (empty forms answer 400).
+    ("syncs:list", "app", "get", "", APP_READ),
+    ("syncs:detail", "sync", "get", "", APP_READ),
+    ("syncs:new", "app", "get", "", APP_MANAGE_PAGE),
+    ("syncs:new", "app", "post", "", (302, 404, 403, 403, 400, 400)),
+    ("syncs:edit", "sync", "get", "", APP_MANAGE_PAGE),
+    ("syncs:run", "sync", "post", "", APP_MANAGE_ACTION),
+    ("syncs:drift", "sync", "post", "", APP_MANAGE_ACTION),
+    ("syncs:delete", "sync", "get", "", APP_MANAGE_PAGE),
+    ("syncs:delete", "sync", "post", "", APP_MANAGE_ACTION),
+    ("syncs:item-repush", "sync_item", "post", "", APP_MANAGE_ACTION),
+    ("syncs:item-remove", "sync_item", "post", "", APP_MANAGE_ACTION),
+    ("syncs:connection-new", "app", "get", "", APP_MANAGE_PAGE),
+    ("syncs:connection", "connection", "get", "", APP_MANAGE_PAGE),
+    ("syncs:connection-test", "connection", "post", "", APP_MANAGE_ACTION),
+    ("syncs:connection-delete", "connection", "get", "", APP_MANAGE_PAGE),
+    ("syncs:connection-delete", "connection", "post", "", APP_MANAGE_ACTION),
 ]
 
 CASES = [
@@ -99,12 +118,43 @@ def world(personas: dict[str, Any], application: Any, tls_profile: Any, actor: A
     account = Account.objects.create(
         application=application, profile=tls_profile, eab_key=eab, jwk={}, thumbprint="t" * 43
     )
+    connection, sync = _sync_world(application, tls_profile, actor)
     return {
         "personas": personas,
         "certificate": submission.certificate,
         "eab": eab,
         "acme_account": account,
+        "connection": connection,
+        "sync": sync,
     }
+
+
+def _sync_world(application: Any, tls_profile: Any, actor: Any) -> tuple[Any, Any]:
+    """An AWS connection (no endpoint a test could reach: its test answers "refused") and
+    an ACM sync with the certificate's item."""
+    connection = sync_services.save_connection(
+        application,
+        name="aws",
+        kind="aws",
+        credentials={"access_key_id": "AKIDMATRIX", "secret_access_key": "matrix-secret"},
+        config={},
+        actor=actor,
+    )
+    Connection.objects.filter(pk=connection.pk).update(
+        config={"endpoint_url": "http://127.0.0.1:9"}
+    )
+    sync = sync_services.save_sync(
+        application,
+        sync_services.SyncSpec(
+            name="acm",
+            destination="aws-acm",
+            connection=connection,
+            profile=tls_profile,
+            options={"region": "us-east-1"},
+        ),
+        actor=actor,
+    )
+    return connection, sync
 
 
 def _kwargs(kind: str, world: dict, application: Any, tls_profile: Any) -> dict[str, Any]:
@@ -120,6 +170,9 @@ def _kwargs(kind: str, world: dict, application: Any, tls_profile: Any) -> dict[
         "profile": {"slug": tls_profile.slug},
         "eab": {"slug": application.name, "pk": world["eab"].pk},
         "acme_account": {"slug": application.name, "account_id": world["acme_account"].pk},
+        "sync": {"slug": application.name, "pk": world["sync"].pk},
+        "sync_item": {"slug": application.name, "pk": world["sync"].pk, "certificate": cert.pk},
+        "connection": {"slug": application.name, "pk": world["connection"].pk},
     }[kind]
 
 
@@ -165,6 +218,10 @@ def _state(world: dict) -> tuple[Any, ...]:
         ExternalAccountKey.objects.count(),
         world["eab"].revoked_at,
         world["acme_account"].status,
+        Connection.objects.count(),
+        Sync.objects.count(),
+        sorted(SyncItem.objects.values_list("status", "want")),
+        SyncRun.objects.count(),
     )
 
 
@@ -189,7 +246,7 @@ def test_matrix_names_every_portal_url():
 
     resolver = get_resolver()
     named = set()
-    for namespace in ("applications", "issuance", "profiles", "acme"):
+    for namespace in ("applications", "issuance", "profiles", "acme", "syncs"):
         ns_resolver = resolver.namespace_dict[namespace][1]
         named |= {
             f"{namespace}:{name}" for name in ns_resolver.reverse_dict if isinstance(name, str)

@@ -264,3 +264,57 @@ def test_a_certificate_without_a_held_key_is_reported_not_syncable(
     [item] = items(admin_api, sync)
     assert item["status"] == "not_syncable"
     assert "private key" in item["last_error"]
+
+
+def test_deleting_a_sync_removes_what_it_pushed_before_forgetting_it(admin_api, moto, issue):
+    issue("gone.example.test")
+    sync = make_sync(admin_api, make_connection(admin_api, moto))
+    assert push() == 1
+    acm = boto(moto, "acm")
+    assert len(acm.list_certificates()["CertificateSummaryList"]) == 1
+    answer = admin_api.delete(f"/api/v1/applications/payments-api/syncs/{sync}/?remove_remote=true")
+    assert answer.status_code == 202
+    assert admin_api.get(f"/api/v1/applications/payments-api/syncs/{sync}/").json()["deleting"]
+    assert push() == 1
+    assert acm.list_certificates()["CertificateSummaryList"] == []
+    assert admin_api.get(f"/api/v1/applications/payments-api/syncs/{sync}/").status_code == 404
+
+
+def test_never_touches_a_certificate_it_does_not_own(admin_api, moto, issue, actor):
+    first = issue("owned.example.test")
+    sync = make_sync(admin_api, make_connection(admin_api, moto))
+    assert push() == 1
+    [item] = items(admin_api, sync)
+    acm = boto(moto, "acm")
+    acm.remove_tags_from_certificate(
+        CertificateArn=item["external_id"],
+        Tags=[{"Key": "certportal:application", "Value": "payments-api"}],
+    )
+    issuance.renew(first, actor=actor)
+    assert push() == 0
+    renewed = next(i for i in items(admin_api, sync) if i["certificate"] != str(first.pk))
+    assert renewed["status"] == "failed" and "not touching it" in renewed["last_error"]
+
+
+def test_drift_check_reports_a_missing_certificate_and_repairs_it(admin_api, moto, issue, actor):
+    from syncs import services
+    from syncs.models import Sync
+
+    issue("drift.example.test")
+    sync_id = make_sync(admin_api, make_connection(admin_api, moto))
+    assert push() == 1
+    [item] = items(admin_api, sync_id)
+    acm = boto(moto, "acm")
+    sync = Sync.objects.get(pk=sync_id)
+    clean = services.check_drift(sync, repair=False, actor=actor)
+    assert clean.report["missing"] == [] and clean.report["changed"] == []
+    acm.delete_certificate(CertificateArn=item["external_id"])
+    run = services.check_drift(sync, repair=True, actor=actor)
+    assert run.report["missing"] == [
+        {"certificate": item["certificate"], "external_id": item["external_id"]}
+    ]
+    assert run.report["repaired"] == 1
+    assert lifecycle.push_due() == 1
+    assert len(acm.list_certificates()["CertificateSummaryList"]) == 1
+    runs = admin_api.get(f"/api/v1/applications/payments-api/syncs/{sync_id}/runs/").json()
+    assert [r["trigger"] for r in runs["results"]][:2] == ["drift", "drift"]
