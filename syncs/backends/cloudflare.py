@@ -3,10 +3,11 @@
 The certificate goes up with its whole chain (a portal CA is private: Cloudflare cannot
 bundle it, so ``bundle_method`` defaults to "force", which serves the chain as given);
 a renewal edits the same custom certificate; removal deletes it. Custom certificates
-carry no tags, so what a sync owns is what it recorded. Creation is idempotent: the SDK
-may resend a POST whose answer was lost, and a worker may die after the upload, so the
-zone is listed first and a certificate with the same hosts and expiry is taken over
-instead of uploading a second one.
+carry no tags, so what a sync owns is what it recorded. Creation is idempotent: the SDK's
+own retries are off (it would resend a POST whose answer was lost), and when an item is
+tried again after a failed or lost attempt (a timeout, a killed worker) the zone is
+listed first and a certificate with the same hosts and expiry is taken over instead of
+uploading a second one.
 
 An API base URL the user set is checked with the outbound address rules first.
 """
@@ -162,7 +163,7 @@ class CustomCertificateBackend:
             if current is not None:
                 edited = client.custom_certificates.edit(current.external_id, **common)
                 return Pushed(str(getattr(edited, "id", "") or current.external_id))
-            existing = self._find(client, zone, payload)
+            existing = self._find(client, zone, payload) if look_up else ""
             if existing:
                 client.custom_certificates.edit(existing, **common)
                 return Pushed(existing)
