@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,9 +32,9 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from certportal import generation, queue
+from certportal import cluster, generation, queue
 from certportal.event_types import EventType
-from certportal.events import Actor, record
+from certportal.events import Actor, Event, record_many
 from certportal.models import OutboxEvent
 from issuance.models import Certificate
 from syncs import selection
@@ -271,6 +272,10 @@ def sweep_expired(now: datetime | None = None) -> int:
 
 # --- Pushing ---------------------------------------------------------------------------------
 
+CLAIM_BATCH = 50
+# Outcomes are written (with their audit rows) in one transaction per this many items.
+FLUSH_EVERY = 20
+
 
 def _due(now: datetime) -> Q:
     return Q(status__in=[ItemStatus.PENDING, ItemStatus.FAILED], next_attempt_at__lte=now) | Q(
@@ -286,185 +291,263 @@ def due_ids(now: datetime, limit: int) -> list[int]:
     )
 
 
+def _taking(now: datetime) -> dict[str, Any]:
+    return {
+        "status": ItemStatus.SYNCING,
+        "claimed_until": now + lease(),
+        "attempts": F("attempts") + 1,
+        "updated_at": now,
+    }
+
+
 def claim(pk: int, now: datetime) -> bool:
     """Take one item: the conditional update's row count says whether we won."""
-    won = SyncItem.objects.filter(_due(now), pk=pk).update(
-        status=ItemStatus.SYNCING,
-        claimed_until=now + lease(),
-        attempts=F("attempts") + 1,
-        updated_at=now,
+    return SyncItem.objects.filter(_due(now), pk=pk).update(**_taking(now)) == 1
+
+
+def claim_batch(now: datetime, limit: int = CLAIM_BATCH) -> list[SyncItem]:
+    """Take up to limit due items no other worker holds (locked with SKIP LOCKED on
+    PostgreSQL; SQLite's IMMEDIATE transactions serialize writers), loaded with what a
+    push needs in one query."""
+    with transaction.atomic():
+        ids = list(
+            SyncItem.objects.filter(_due(now))
+            .select_for_update(skip_locked=True)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        SyncItem.objects.filter(_due(now), pk__in=ids).update(**_taking(now))
+    return list(
+        SyncItem.objects.filter(pk__in=ids, status=ItemStatus.SYNCING).select_related(
+            "sync",
+            "sync__connection",
+            "sync__application",
+            "certificate",
+            "certificate__profile",
+            "certificate__ca",
+        )
     )
-    return won == 1
 
 
-def push_due(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Push (or remove) what is due, each item claimed first. Returns how many succeeded."""
+def push_due(*, now: datetime | None = None, limit: int = CLAIM_BATCH) -> int:
+    """Push (or remove) what is due, batch after batch of claimed items. Returns how many
+    succeeded here."""
     queue.started(PUSH_TASK)
     done = 0
     while True:
-        ids = due_ids(now or timezone.now(), limit)
-        for pk in ids:
-            if claim(pk, now or timezone.now()):
-                done += process(pk)
-        if len(ids) < limit:
+        claimed = claim_batch(now or timezone.now(), limit)
+        done += push_batch(claimed)
+        if len(claimed) < limit or cluster.stop_requested():
             break
     _finish_deletions()
     return done
 
 
-def process(pk: int) -> int:
-    """Push or remove one claimed item and record the outcome. Returns 1 on success."""
-    item = SyncItem.objects.select_related(
-        "sync", "sync__connection", "sync__application", "certificate", "certificate__profile"
-    ).get(pk=pk)
-    claimed_for = item.desired_fingerprint
+@dataclass
+class Outcome:
+    """What one attempt did, recorded after the provider call."""
+
+    item: SyncItem
+    fingerprint: str
+    status: str
+    pushed: Any = None
+    message: str = ""
+    retryable: bool = False
+
+
+def push_batch(items: Sequence[SyncItem]) -> int:
+    """Attempt each claimed item; outcomes are written every FLUSH_EVERY items (a worker
+    killed in between leaves those items claimed: after the lease another worker takes
+    them and the backend looks up what was created before creating anything). Returns how
+    many succeeded."""
+    outcomes: list[Outcome] = []
+    specs: dict[int, Any] = {}
+    done = 0
+    for item in items:
+        outcome = attempt(item, specs)
+        done += outcome.status in (ItemStatus.SYNCED, ItemStatus.REMOVED)
+        outcomes.append(outcome)
+        if len(outcomes) >= FLUSH_EVERY:
+            _record(outcomes)
+            outcomes = []
+    _record(outcomes)
+    return done
+
+
+def attempt(item: SyncItem, specs: dict[int, Any]) -> Outcome:
+    """Push or remove one claimed item (the provider call); nothing is written here."""
+    fingerprint = item.desired_fingerprint
     try:
         if item.want == Want.ABSENT:
-            message = _remove(item)
-            _removed(item, message)
-            return 1
+            return Outcome(item, fingerprint, ItemStatus.REMOVED, message=_remove(item, specs))
         if not selection.syncable(item.sync, item.certificate):
-            _not_syncable(item)
-            return 0
-        pushed = _upsert(item)
+            return Outcome(item, fingerprint, ItemStatus.NOT_SYNCABLE)
+        return Outcome(item, fingerprint, ItemStatus.SYNCED, pushed=_upsert(item, specs))
     except SyncError as exc:
-        _failed(item, str(exc), retryable=exc.retryable)
-        return 0
+        return Outcome(
+            item, fingerprint, ItemStatus.FAILED, message=str(exc), retryable=exc.retryable
+        )
     except selection.KeyProblem as exc:
-        _failed(item, str(exc), retryable=False)
-        return 0
+        return Outcome(item, fingerprint, ItemStatus.FAILED, message=str(exc))
     except Exception as exc:
-        logger.exception("sync item %s failed unexpectedly", pk)
-        _failed(item, f"Unexpected error ({type(exc).__name__}); see the worker log.", True)
-        return 0
-    _pushed(item, claimed_for, pushed)
-    return 1
+        logger.exception("sync item %s failed unexpectedly", item.pk)
+        message = f"Unexpected error ({type(exc).__name__}); see the worker log."
+        return Outcome(item, fingerprint, ItemStatus.FAILED, message=message, retryable=True)
 
 
-def _upsert(item: SyncItem) -> Any:
-    from syncs.services import pushed_of, spec_of
+def _spec(item: SyncItem, specs: dict[int, Any]) -> Any:
+    from syncs.services import spec_of
+
+    connection = item.sync.connection
+    if connection.pk not in specs:
+        specs[connection.pk] = spec_of(connection)  # unsealed once per batch
+    return specs[connection.pk]
+
+
+def _upsert(item: SyncItem, specs: dict[int, Any]) -> Any:
+    from syncs.services import pushed_of
 
     sync = item.sync
     backend = for_destination(sync.destination)
     data = selection.payload(sync, item.certificate, sync.application.name)
     return backend.upsert(
-        spec_of(sync.connection), sync.options, data, pushed_of(item), look_up=item.attempts > 1
+        _spec(item, specs), sync.options, data, pushed_of(item), look_up=item.attempts > 1
     )
 
 
-def _remove(item: SyncItem) -> str:
-    from syncs.services import pushed_of, spec_of
+def _remove(item: SyncItem, specs: dict[int, Any]) -> str:
+    from syncs.services import pushed_of
 
     current = pushed_of(item)
     if current is None:
         return "Nothing was pushed."
     backend = for_destination(item.sync.destination)
     return backend.remove(
-        spec_of(item.sync.connection), item.sync.options, current, item.sync.application.name
+        _spec(item, specs), item.sync.options, current, item.sync.application.name
     )
 
 
-def _pushed(item: SyncItem, fingerprint: str, pushed: Any) -> None:
+def _record(outcomes: Sequence[Outcome]) -> None:
+    """Write the outcomes and their audit (and sync.failed) events in one transaction."""
+    if not outcomes:
+        return
+    events: list[Event] = []
     now = timezone.now()
+    with transaction.atomic():
+        for outcome in outcomes:
+            event = _WRITERS[outcome.status](outcome, now)
+            if event is not None:
+                events.append(event)
+        record_many(events)
+
+
+def _write_pushed(outcome: Outcome, now: datetime) -> Event:
+    item, pushed = outcome.item, outcome.pushed
     fields = {
         "external_id": pushed.external_id,
         "external_version": pushed.version,
-        "pushed_fingerprint": fingerprint,
+        "pushed_fingerprint": outcome.fingerprint,
         "last_error": "",
         "claimed_until": None,
         "synced_at": now,
         "updated_at": now,
     }
     mine = SyncItem.objects.filter(pk=item.pk, status=ItemStatus.SYNCING)
-    with transaction.atomic():
-        # A change that came in while we pushed leaves the item pending for another round.
-        if not mine.filter(desired_fingerprint=fingerprint).update(
-            status=ItemStatus.SYNCED, next_attempt_at=None, **fields
-        ):
-            mine.update(status=ItemStatus.PENDING, next_attempt_at=now, attempts=0, **fields)
-        record(
-            EventType.SYNC_ITEM_PUSHED,
-            actor=SYNC_ACTOR,
-            obj=item.sync,
-            application=item.sync.application,
-            data={
-                "certificate": str(item.certificate_id),
-                "serial_number": item.certificate.serial_number,
-                "external_id": pushed.external_id,
-                "version": pushed.version,
-            },
-            outbox=False,
-        )
+    # A change that came in while we pushed leaves the item pending for another round.
+    if not mine.filter(desired_fingerprint=outcome.fingerprint).update(
+        status=ItemStatus.SYNCED, next_attempt_at=None, **fields
+    ):
+        mine.update(status=ItemStatus.PENDING, next_attempt_at=now, attempts=0, **fields)
+    return Event(
+        EventType.SYNC_ITEM_PUSHED,
+        SYNC_ACTOR,
+        item.sync,
+        item.sync.application,
+        {
+            "certificate": str(item.certificate_id),
+            "serial_number": item.certificate.serial_number,
+            "external_id": pushed.external_id,
+            "version": pushed.version,
+        },
+        outbox=False,
+    )
 
 
-def _removed(item: SyncItem, message: str) -> None:
-    now = timezone.now()
-    with transaction.atomic():
-        SyncItem.objects.filter(pk=item.pk, status=ItemStatus.SYNCING).update(
-            status=ItemStatus.REMOVED,
-            pushed_fingerprint=ABSENT,
-            claimed_until=None,
-            next_attempt_at=None,
-            last_error="",
-            synced_at=now,
-            updated_at=now,
-        )
-        record(
-            EventType.SYNC_ITEM_REMOVED,
-            actor=SYNC_ACTOR,
-            obj=item.sync,
-            application=item.sync.application,
-            data={
-                "certificate": str(item.certificate_id),
-                "external_id": item.external_id,
-                "message": message,
-            },
-            outbox=False,
-        )
-
-
-def _not_syncable(item: SyncItem) -> None:
+def _write_removed(outcome: Outcome, now: datetime) -> Event:
+    item = outcome.item
     SyncItem.objects.filter(pk=item.pk, status=ItemStatus.SYNCING).update(
+        status=ItemStatus.REMOVED,
+        pushed_fingerprint=ABSENT,
+        claimed_until=None,
+        next_attempt_at=None,
+        last_error="",
+        synced_at=now,
+        updated_at=now,
+    )
+    return Event(
+        EventType.SYNC_ITEM_REMOVED,
+        SYNC_ACTOR,
+        item.sync,
+        item.sync.application,
+        {
+            "certificate": str(item.certificate_id),
+            "external_id": item.external_id,
+            "message": outcome.message,
+        },
+        outbox=False,
+    )
+
+
+def _write_not_syncable(outcome: Outcome, now: datetime) -> None:
+    SyncItem.objects.filter(pk=outcome.item.pk, status=ItemStatus.SYNCING).update(
         status=ItemStatus.NOT_SYNCABLE,
         last_error=selection.NOT_SYNCABLE_NO_KEY,
         claimed_until=None,
         next_attempt_at=None,
-        updated_at=timezone.now(),
+        updated_at=now,
     )
 
 
-def _failed(item: SyncItem, error: str, retryable: bool) -> None:
+def _write_failed(outcome: Outcome, now: datetime) -> Event | None:
     """Back off and retry a transient fault; the last attempt or a permanent fault stops
     and records sync.failed (an alert event)."""
-    now = timezone.now()
-    gave_up = not retryable or item.attempts >= max_attempts()
-    with transaction.atomic():
-        SyncItem.objects.filter(pk=item.pk, status=ItemStatus.SYNCING).update(
-            status=ItemStatus.FAILED,
-            last_error=error[:500],
-            claimed_until=None,
-            next_attempt_at=None if gave_up else now + retry_delay(item.attempts),
-            updated_at=now,
-        )
-        if gave_up:
-            certificate = item.certificate
-            record(
-                EventType.SYNC_FAILED,
-                actor=SYNC_ACTOR,
-                obj=item,
-                application=item.sync.application,
-                data={
-                    "sync": item.sync.name,
-                    "destination": item.sync.destination,
-                    "certificate_id": str(certificate.pk),
-                    "common_name": certificate.common_name,
-                    "sans": certificate.sans,
-                    "serial_number": certificate.serial_number,
-                    "profile_id": certificate.profile_id,
-                    "error": error[:300],
-                    "attempts": item.attempts,
-                },
-            )
+    item = outcome.item
+    gave_up = not outcome.retryable or item.attempts >= max_attempts()
+    SyncItem.objects.filter(pk=item.pk, status=ItemStatus.SYNCING).update(
+        status=ItemStatus.FAILED,
+        last_error=outcome.message[:500],
+        claimed_until=None,
+        next_attempt_at=None if gave_up else now + retry_delay(item.attempts),
+        updated_at=now,
+    )
+    if not gave_up:
+        return None
+    certificate = item.certificate
+    return Event(
+        EventType.SYNC_FAILED,
+        SYNC_ACTOR,
+        item,
+        item.sync.application,
+        {
+            "sync": item.sync.name,
+            "destination": item.sync.destination,
+            "certificate_id": str(certificate.pk),
+            "common_name": certificate.common_name,
+            "sans": certificate.sans,
+            "serial_number": certificate.serial_number,
+            "profile_id": certificate.profile_id,
+            "error": outcome.message[:300],
+            "attempts": item.attempts,
+        },
+    )
+
+
+_WRITERS: dict[str, Callable[[Outcome, datetime], Event | None]] = {
+    ItemStatus.SYNCED: _write_pushed,
+    ItemStatus.REMOVED: _write_removed,
+    ItemStatus.NOT_SYNCABLE: _write_not_syncable,
+    ItemStatus.FAILED: _write_failed,
+}
 
 
 def _finish_deletions() -> None:
