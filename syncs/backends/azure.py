@@ -37,6 +37,7 @@ from azure.keyvault.certificates import (
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import NoEncryption, pkcs12
 
+from certportal import outbound
 from pki import keys
 from syncs.backends.base import (
     ConnectionSpec,
@@ -144,6 +145,9 @@ class KeyVaultBackend:
         vault = text_option(options, "vault_url", required=True, max_length=500)
         if not vault.startswith("https://"):
             raise OptionsError({"vault_url": "An https:// vault URL."})
+        problem = outbound.url_problem(vault)
+        if problem:
+            raise OptionsError({"vault_url": problem})
         fmt = options.get("format", "pkcs12")
         if fmt not in FORMATS:
             raise OptionsError({"format": "pkcs12 or pem."})

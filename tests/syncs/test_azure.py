@@ -123,3 +123,22 @@ def test_invalid_key_vault_name_template_is_refused(admin_api, key_vault):
     )
     assert answer.status_code == 400
     assert answer.json()["errors"][0]["field"] == "name_template"
+
+
+def test_a_private_vault_url_is_refused_unless_allowed(admin_api, key_vault, settings):
+    pk = connection(admin_api, key_vault)
+    settings.CERTPORTAL_OUTBOUND_ALLOW_PRIVATE = False
+    answer = admin_api.post(
+        f"{APP}/syncs/",
+        {
+            "name": "kv",
+            "destination": "azure-key-vault",
+            "connection": pk,
+            "profile": "tls-server",
+            "options": {"vault_url": key_vault.base},
+        },
+        format="json",
+    )
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["field"] == "options.vault_url"
+    assert "loopback" in answer.json()["errors"][0]["message"]
