@@ -278,9 +278,12 @@ FLUSH_EVERY = 20
 
 
 def _due(now: datetime) -> Q:
-    return Q(status__in=[ItemStatus.PENDING, ItemStatus.FAILED], next_attempt_at__lte=now) | Q(
-        status=ItemStatus.SYNCING, claimed_until__lt=now
-    )
+    """Items to push now: pending or retrying ones whose time has come, and claims a dead
+    worker left; only for active syncs (or syncs removing what they pushed)."""
+    waiting = Q(status__in=[ItemStatus.PENDING, ItemStatus.FAILED], next_attempt_at__lte=now)
+    abandoned = Q(status=ItemStatus.SYNCING, claimed_until__lt=now)
+    live = Q(sync__is_active=True) | Q(sync__deleting=True)
+    return (waiting | abandoned) & live
 
 
 def due_ids(now: datetime, limit: int) -> list[int]:

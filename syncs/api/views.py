@@ -50,6 +50,22 @@ def invalid(error: ValidationError) -> exceptions.ValidationError:
     return exceptions.ValidationError(error.messages)
 
 
+def _current(sync: Sync) -> dict[str, Any]:
+    """A sync's settings in the API's input shape (a PATCH changes only what it names)."""
+    return {
+        "name": sync.name,
+        "destination": sync.destination,
+        "connection": sync.connection_id,
+        "selector": sync.selector,
+        "profile": sync.profile.slug if sync.profile is not None else "",
+        "certificate": sync.certificate_id,
+        "name_pattern": sync.name_pattern,
+        "name_template": sync.name_template,
+        "options": dict(sync.options),
+        "is_active": sync.is_active,
+    }
+
+
 def _flag(request: Request, name: str) -> bool:
     return str(request.query_params.get(name, "")).lower() in ("1", "true", "yes", "on")
 
@@ -168,8 +184,9 @@ class SyncViewSet(
         sync = self._save(request, self.get_object())
         return Response(self.get_serializer(sync).data)
 
-    def _spec(self, request: Request) -> services.SyncSpec:
-        ask = s.SyncWriteSerializer(data=request.data)
+    def _spec(self, request: Request, sync: Sync | None = None) -> services.SyncSpec:
+        data = {**_current(sync), **request.data} if sync is not None else request.data
+        ask = s.SyncWriteSerializer(data=data)
         ask.is_valid(raise_exception=True)
         data = ask.validated_data
         application = self.get_application()
@@ -204,7 +221,7 @@ class SyncViewSet(
         )
 
     def _save(self, request: Request, sync: Sync | None) -> Sync:
-        spec = self._spec(request)
+        spec = self._spec(request, sync)
         try:
             saved = services.save_sync(
                 self.get_application(), spec, actor=actor_for(request), sync=sync

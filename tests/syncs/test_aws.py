@@ -318,3 +318,39 @@ def test_drift_check_reports_a_missing_certificate_and_repairs_it(admin_api, mot
     assert len(acm.list_certificates()["CertificateSummaryList"]) == 1
     runs = admin_api.get(f"/api/v1/applications/payments-api/syncs/{sync_id}/runs/").json()
     assert [r["trigger"] for r in runs["results"]][:2] == ["drift", "drift"]
+
+
+def test_a_role_to_assume_is_used_for_every_call(admin_api, moto, issue):
+    issue("role.example.test")
+    role = "arn:aws:iam::123456789012:role/certportal-sync"
+    connection = make_connection(admin_api, moto, role_arn=role)
+    answer = admin_api.post(f"/api/v1/applications/payments-api/connections/{connection}/test/")
+    assert answer.json()["ok"] is True
+    assert "assumed-role/certportal-sync" in answer.json()["message"]
+    make_sync(admin_api, connection)
+    assert push() == 1
+
+
+def test_patch_changes_only_what_it_names_and_requeues(admin_api, moto, issue):
+    issue("patch.example.test")
+    sync = make_sync(admin_api, make_connection(admin_api, moto))
+    assert push() == 1
+    answer = admin_api.patch(
+        f"/api/v1/applications/payments-api/syncs/{sync}/",
+        {"options": {"region": "us-east-1", "include_root": True}},
+        format="json",
+    )
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["name"] == "aws-acm" and answer.json()["options"]["include_root"]
+    assert push() == 1  # the changed options are pushed once, into the same ARN
+    assert len(boto(moto, "acm").list_certificates()["CertificateSummaryList"]) == 1
+
+
+def test_an_inactive_sync_pushes_nothing(admin_api, moto, issue):
+    issue("off.example.test")
+    sync = make_sync(admin_api, make_connection(admin_api, moto))
+    admin_api.patch(
+        f"/api/v1/applications/payments-api/syncs/{sync}/", {"is_active": False}, format="json"
+    )
+    assert push() == 0
+    assert items(admin_api, sync)[0]["status"] == "pending"
