@@ -182,7 +182,8 @@ def requeue(
 def mark_absent(items: QuerySet[SyncItem]) -> int:
     """Queue removal of what these items pushed; never-pushed ones are simply removed."""
     now = timezone.now()
-    ids = list(items.values_list("pk", flat=True))  # the filter may name fields we change
+    # The filter may name fields we change; a superseded item's object is its renewal's.
+    ids = list(items.exclude(status=ItemStatus.SUPERSEDED).values_list("pk", flat=True))
     chosen = SyncItem.objects.filter(pk__in=ids)
     chosen.exclude(external_id="").update(want=Want.ABSENT, desired_fingerprint=ABSENT)
     chosen.filter(external_id="").exclude(status=ItemStatus.SYNCING).update(
@@ -192,8 +193,7 @@ def mark_absent(items: QuerySet[SyncItem]) -> int:
         next_attempt_at=None,
         updated_at=now,
     )
-    pushed = chosen.exclude(external_id="").exclude(status=ItemStatus.SUPERSEDED)
-    return requeue(pushed, want=Want.ABSENT)
+    return requeue(chosen.exclude(external_id=""), want=Want.ABSENT)
 
 
 # --- The outbox consumer ---------------------------------------------------------------------

@@ -152,3 +152,57 @@ def test_changing_options_requeues_items_once(application, acm_sync, issue, acto
     )
     services.save_sync(application, spec, actor=actor, sync=acm_sync)
     assert SyncItem.objects.get().status == ItemStatus.PENDING
+
+
+def test_a_held_key_that_does_not_match_is_never_pushed(acm_sync, issue):
+    from certportal.secrets import seal_into
+    from pki import keys
+
+    certificate = issue("mismatch.example.test")
+    other = keys.private_key_to_pem(keys.generate_private_key("EC_P256"))
+    seal_into(certificate, "private_key", other)
+    lifecycle.plan(acm_sync)
+    assert lifecycle.push_due() == 0
+    item = SyncItem.objects.get(certificate=certificate)
+    assert item.status == ItemStatus.FAILED and "does not match" in item.last_error
+    assert item.next_attempt_at is None  # a person has to look at it
+
+
+def test_revoking_a_renewed_certificate_leaves_its_renewal_at_the_destination(
+    acm_sync, issue, actor
+):
+    first = issue("kept.example.test")
+    lifecycle.plan(acm_sync)
+    SyncItem.objects.update(status=ItemStatus.SYNCED, external_id="arn:x")
+    renewed = issuance.renew(first, actor=actor).certificate
+    dispatch()
+    issuance.revoke(first, reason="superseded", actor=actor)
+    dispatch()
+    old = SyncItem.objects.get(certificate=first)
+    new = SyncItem.objects.get(certificate=renewed)
+    assert old.status == ItemStatus.SUPERSEDED and old.want == Want.PRESENT
+    assert new.want == Want.PRESENT and new.external_id == "arn:x"
+
+
+def test_api_lists_do_not_grow_queries_with_items(
+    personas, acm_sync, issue, django_assert_max_num_queries
+):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(personas["auditor"])
+    base = "/api/v1/applications/payments-api/syncs/"
+    issue("q0.example.test")
+    lifecycle.plan(acm_sync)
+    api.get(base)
+    with django_assert_max_num_queries(40) as few_list:
+        api.get(base)
+    with django_assert_max_num_queries(40) as few_items:
+        api.get(f"{base}{acm_sync.pk}/items/")
+    for n in range(6):
+        issue(f"q{n + 1}.example.test")
+    lifecycle.plan(acm_sync)
+    with django_assert_max_num_queries(len(few_list.captured_queries)):
+        api.get(base)
+    with django_assert_max_num_queries(len(few_items.captured_queries)):
+        assert len(api.get(f"{base}{acm_sync.pk}/items/").json()["results"]) == 7
