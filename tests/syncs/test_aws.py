@@ -354,3 +354,23 @@ def test_an_inactive_sync_pushes_nothing(admin_api, moto, issue):
     )
     assert push() == 0
     assert items(admin_api, sync)[0]["status"] == "pending"
+
+
+def test_a_push_whose_answer_was_lost_is_found_by_its_tags_not_imported_twice(
+    admin_api, moto, issue
+):
+    from syncs import selection
+    from syncs.services import spec_of
+
+    issue("lost.example.test")
+    sync_id = make_sync(admin_api, make_connection(admin_api, moto))
+    item = SyncItem.objects.select_related("sync", "certificate").get(sync_id=sync_id)
+    data = selection.payload(item.sync, item.certificate, "payments-api")
+    lost = aws.ACM.upsert(
+        spec_of(item.sync.connection), item.sync.options, data, None, look_up=False
+    )
+    SyncItem.objects.filter(pk=item.pk).update(attempts=1)  # that attempt's worker died
+    assert push() == 1
+    item.refresh_from_db()
+    assert item.external_id == lost.external_id
+    assert len(boto(moto, "acm").list_certificates()["CertificateSummaryList"]) == 1

@@ -152,3 +152,32 @@ def test_two_clusters_push_each_item_exactly_once_per_change(
     assert len(deletes) == REVOKED and all(key_vault.writes[k] == 1 for k in deletes)
     cf_deletes = [k for k in cloudflare_api.writes if k.startswith("delete:")]
     assert len(cf_deletes) == REVOKED and all(cloudflare_api.writes[k] == 1 for k in cf_deletes)
+
+
+def test_a_worker_killed_mid_push_leaves_nothing_half_recorded(
+    environment, clusters, key_vault, cloudflare_api
+):
+    """SIGKILL one cluster while it pushes; the survivor takes its claims over once their
+    lease runs out, looks up what the dead worker created, and every item ends synced with
+    one object per certificate at each destination (no duplicate upload)."""
+    environment["CERTPORTAL_SYNC_LEASE_SECONDS"] = "10"
+    scenario(environment, "setup", key_vault.base, cloudflare_api.api)
+    first = clusters()
+    scenario(environment, "issue", str(N))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if sum(cloudflare_api.writes.values()) + sum(key_vault.writes.values()) >= N // 2:
+            break
+        time.sleep(0.1)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    at_kill = scenario(environment, "status")
+    assert any(s.get("synced", 0) < N for s in at_kill["items"].values()), at_kill
+    clusters()
+    state = wait_for(
+        environment,
+        lambda s: all(s["items"].get(n, {}).get("synced") == N for n in ("kv", "cf")),
+    )
+    assert state["items"] == {"kv": {"synced": N}, "cf": {"synced": N}}
+    assert len(key_vault.certificates) == N
+    assert len(cloudflare_api.certificates) == N  # looked up, never uploaded twice
