@@ -374,3 +374,16 @@ def test_a_push_whose_answer_was_lost_is_found_by_its_tags_not_imported_twice(
     item.refresh_from_db()
     assert item.external_id == lost.external_id
     assert len(boto(moto, "acm").list_certificates()["CertificateSummaryList"]) == 1
+
+
+def test_an_unreachable_endpoint_is_reported_and_retried(admin_api, moto, issue):
+    dead = "http://127.0.0.1:18609"  # nothing listens there
+    connection = make_connection(admin_api, dead)
+    answer = admin_api.post(f"/api/v1/applications/payments-api/connections/{connection}/test/")
+    assert answer.json()["ok"] is False and "unreachable" in answer.json()["message"]
+    issue("dead.example.test")
+    sync = make_sync(admin_api, connection)
+    assert push() == 0
+    [item] = items(admin_api, sync)
+    assert item["status"] == "failed" and "unreachable" in item["last_error"]
+    assert SyncItem.objects.get().next_attempt_at is not None  # transient: tried again
