@@ -95,7 +95,7 @@ def name_for(sync: Sync, certificate: Certificate, application: str) -> str:
         "common_name": certificate.common_name or (certificate.sans or [""])[0],
         "serial": certificate.serial_number,
     }
-    return render(sync.name_template, values, backend._safe)  # type: ignore[attr-defined]
+    return render(sync.name_template, values, backend.refused)
 
 
 class KeyProblem(Exception):
@@ -114,7 +114,6 @@ def payload(sync: Sync, certificate: Certificate, application: str) -> Payload:
             raise KeyProblem("The held private key does not match the certificate.")
     return Payload(
         certificate_id=str(certificate.pk),
-        lineage_id=str(certificate.pk),
         application=application,
         name=name_for(sync, certificate, application),
         common_name=certificate.common_name,

@@ -191,7 +191,7 @@ class AcmBackend:
 
     destination = Destination.AWS_ACM
     # The Name tag: tag-value characters, up to 256.
-    _safe = re.compile(r"[^\w.:/=+\-@]")
+    refused = re.compile(r"[^\w.:/=+\-@]")
 
     def needs_key(self, options: Mapping[str, Any]) -> bool:
         return True
@@ -212,8 +212,8 @@ class AcmBackend:
         return cleaned
 
     def name_problem(self, template: str) -> str | None:
-        name = render(template, sample_values(), self._safe)
-        if len(name) > 256 or self._safe.search(name):
+        name = render(template, sample_values(), self.refused)
+        if len(name) > 256 or self.refused.search(name):
             return "ACM's Name tag takes up to 256 letters, digits and _ . : / = + - @."
         return None
 
@@ -324,7 +324,7 @@ class SecretsManagerBackend:
     version (AWSCURRENT) of the same secret."""
 
     destination = Destination.AWS_SECRETS_MANAGER
-    _safe = re.compile(r"[^A-Za-z0-9/_+=.@\-]")
+    refused = re.compile(r"[^A-Za-z0-9/_+=.@\-]")
 
     def needs_key(self, options: Mapping[str, Any]) -> bool:
         return bool(options.get("include_private_key", True))
@@ -352,8 +352,8 @@ class SecretsManagerBackend:
         return cleaned
 
     def name_problem(self, template: str) -> str | None:
-        name = render(template, sample_values(), self._safe)
-        if len(name) > 512 or self._safe.search(name):
+        name = render(template, sample_values(), self.refused)
+        if len(name) > 512 or self.refused.search(name):
             return "Secret names take up to 512 letters, digits and / _ + = . @ -."
         return None
 

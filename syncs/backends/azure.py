@@ -132,7 +132,7 @@ class KeyVaultBackend:
     """Azure Key Vault certificates; a renewal is a new version of the same name."""
 
     destination = Destination.AZURE_KEY_VAULT
-    _safe = re.compile(r"[^0-9A-Za-z\-]")
+    refused = re.compile(r"[^0-9A-Za-z\-]")
 
     def needs_key(self, options: Mapping[str, Any]) -> bool:
         return True
@@ -155,8 +155,8 @@ class KeyVaultBackend:
         return cleaned
 
     def name_problem(self, template: str) -> str | None:
-        name = render(template, sample_values(), self._safe)
-        if len(name) > 127 or self._safe.search(name):
+        name = render(template, sample_values(), self.refused)
+        if len(name) > 127 or self.refused.search(name):
             return "Key Vault names take up to 127 letters, digits and hyphens."
         return None
 

@@ -52,7 +52,6 @@ class Payload:
     """What to push: the certificate, its chain (nearest issuer first), the root, the key."""
 
     certificate_id: str
-    lineage_id: str
     application: str
     name: str
     common_name: str
@@ -86,6 +85,10 @@ class Remote:
 class Backend(Protocol):
     @property
     def destination(self) -> str: ...
+
+    # Characters the destination refuses in a name (replaced in template values).
+    @property
+    def refused(self) -> re.Pattern[str]: ...
 
     # Whether an upsert needs the private key (with these options).
     def needs_key(self, options: Mapping[str, Any]) -> bool: ...

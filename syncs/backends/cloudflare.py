@@ -105,7 +105,7 @@ class CustomCertificateBackend:
 
     destination = Destination.CLOUDFLARE
     # Custom certificates have no name; the template names the item in the portal only.
-    _safe = re.compile(r"[^\w.\-]")
+    refused = re.compile(r"[^\w.\-]")
 
     def needs_key(self, options: Mapping[str, Any]) -> bool:
         return True
@@ -128,7 +128,7 @@ class CustomCertificateBackend:
         return cleaned
 
     def name_problem(self, template: str) -> str | None:
-        name = render(template, sample_values(), self._safe)
+        name = render(template, sample_values(), self.refused)
         if len(name) > 255:
             return "At most 255 characters."
         return None
