@@ -17,6 +17,7 @@ class AlertEvent(models.TextChoices):
     RENEWAL_FAILED = "renewal_failed", "Renewal failed"
     APPROVAL_REQUESTED = "approval_requested", "Approval requested"
     APPROVAL_DECIDED = "approval_decided", "Approval decided"
+    SYNC_FAILED = "sync_failed", "Certificate sync failed"
 
 
 class DeliveryStatus(models.TextChoices):

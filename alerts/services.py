@@ -56,6 +56,7 @@ EVENT_MAP: dict[str, AlertEvent] = {
     EventType.REQUEST_APPROVAL_GIVEN: AlertEvent.APPROVAL_DECIDED,
     EventType.REQUEST_REJECTED: AlertEvent.APPROVAL_DECIDED,
     EventType.REQUEST_EXPIRED: AlertEvent.APPROVAL_DECIDED,
+    EventType.SYNC_FAILED: AlertEvent.SYNC_FAILED,
 }
 DECISIONS: dict[str, str] = {
     EventType.REQUEST_APPROVAL_GIVEN: "approved",
@@ -65,6 +66,7 @@ DECISIONS: dict[str, str] = {
 SEVERITY: dict[str, str] = {
     AlertEvent.REVOKED: "warning",
     AlertEvent.RENEWAL_FAILED: "error",
+    AlertEvent.SYNC_FAILED: "error",
 }
 
 
@@ -418,6 +420,7 @@ def render_subject(kind: str, data: dict[str, Any]) -> str:
         AlertEvent.RENEWAL_FAILED: f"Renewal failed: {name}",
         AlertEvent.APPROVAL_REQUESTED: f"Approval requested: {name}",
         AlertEvent.APPROVAL_DECIDED: f"Request for {name} {data.get('decision', 'decided')}",
+        AlertEvent.SYNC_FAILED: f"Sync {data.get('sync', '')} failed for {name}",
     }
     return text.plain(f"[certportal {app}] {titles.get(kind, kind)}")
 

@@ -22,6 +22,7 @@ from issuance.api.views import CertificateViewSet
 from issuance.est.api.views import EstEnrollmentViewSet
 from issuance.scep.api import ScepEnrollmentViewSet
 from profiles.api.views import CertificateAuthorityViewSet, CertificateProfileViewSet
+from syncs.api.views import ConnectionViewSet, SyncViewSet
 
 app_name = "api"
 
@@ -42,6 +43,8 @@ nested.register("requests", RequestDecisionViewSet, basename="request")
 nested.register("approval-policies", ApprovalPolicyViewSet, basename="approval-policy")
 nested.register("est-enrollments", EstEnrollmentViewSet, basename="est-enrollment")
 nested.register("scep", ScepEnrollmentViewSet, basename="scep")
+nested.register("connections", ConnectionViewSet, basename="sync-connection")
+nested.register("syncs", SyncViewSet, basename="sync")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

@@ -86,3 +86,17 @@ class EventType(models.TextChoices):
     ALERTS_CHANNEL_SAVED = "alerts.channel_saved", "Alert channel saved"
     ALERTS_CHANNEL_TEST_QUEUED = "alerts.channel_test_queued", "Alert channel test queued"
     ALERTS_RULE_SAVED = "alerts.rule_saved", "Alert rule saved"
+
+    # Syncs
+    SYNC_CONNECTION_SAVED = "sync.connection_saved", "Sync connection saved"
+    SYNC_CONNECTION_TESTED = "sync.connection_tested", "Sync connection tested"
+    SYNC_CONNECTION_DELETED = "sync.connection_deleted", "Sync connection deleted"
+    SYNC_SAVED = "sync.saved", "Sync saved"
+    SYNC_DELETED = "sync.deleted", "Sync deleted"
+    SYNC_RUN_REQUESTED = "sync.run_requested", "Sync run requested"
+    SYNC_ITEM_REPUSH_REQUESTED = "sync.item_repush_requested", "Sync re-push requested"
+    SYNC_ITEM_REMOVE_REQUESTED = "sync.item_remove_requested", "Sync removal requested"
+    SYNC_ITEM_PUSHED = "sync.item_pushed", "Certificate pushed to a sync destination"
+    SYNC_ITEM_REMOVED = "sync.item_removed", "Certificate removed from a sync destination"
+    SYNC_DRIFT_CHECKED = "sync.drift_checked", "Sync drift checked"
+    SYNC_FAILED = "sync.failed", "Sync failed"

@@ -27,6 +27,9 @@ SCHEDULES = (
     Declared("acme-expiry", "issuance.acme.tasks.expire_objects", minutes=15),
     # Announce and switch SCEP RA certificates before they expire.
     Declared("scep-ra-rollover", "issuance.scep.tasks.roll_ra_certificates", minutes=60),
+    # Sync retries and dead workers' claims; removal of expired certificates.
+    Declared("sync-pushes", "syncs.tasks.push_due", minutes=1),
+    Declared("sync-expiry", "syncs.tasks.sweep_expired", minutes=15),
     # End requests whose approval was not given in time.
     Declared("approval-expiry", "issuance.tasks.expire_pending_requests", minutes=15),
 )

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "issuance.scep",
     "approvals",
     "alerts",
+    "syncs",
 ]
 
 MIDDLEWARE = [
@@ -387,6 +388,13 @@ Q_CLUSTER["name"] = env.get_str("CERTPORTAL_Q_NAME", str(Q_CLUSTER["name"]))
 CERTPORTAL_OUTBOUND_ALLOW_PRIVATE = env.get_bool(
     "CERTPORTAL_OUTBOUND_ALLOW_PRIVATE", env.get_bool("CERTPORTAL_ACME_ALLOW_PRIVATE", False)
 )
+
+# Syncs: attempts before a failing push stops (and raises sync_failed), how long a worker
+# holds an item it pushes, and an extra CA bundle for SDK TLS verification (a lab's
+# private CA in front of an AWS-compatible, Key Vault or Cloudflare-compatible endpoint).
+CERTPORTAL_SYNC_MAX_ATTEMPTS = env.get_int("CERTPORTAL_SYNC_MAX_ATTEMPTS", 8, minimum=1)
+CERTPORTAL_SYNC_LEASE_SECONDS = env.get_int("CERTPORTAL_SYNC_LEASE_SECONDS", 300, minimum=10)
+CERTPORTAL_SYNC_CA_BUNDLE = env.get_str("CERTPORTAL_SYNC_CA_BUNDLE", "")
 
 # ACME. Challenge ports and the resolver are the server's choice, never the
 # client's; tests use port 5002, a test DNS server and allow private addresses.

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("issuance.scep.urls")),
     path("", include("approvals.urls")),
     path("", include("alerts.urls")),
+    path("", include("syncs.urls")),
     path("", include("profiles.urls")),
     path("", include("applications.urls")),
 ]

@@ -1,1 +1,2 @@
-"""syncs: arrives with its issue; kept as a package so the layout is stable."""
+"""syncs: push certificates to cloud destinations (AWS ACM and Secrets Manager, Azure Key
+Vault, Cloudflare) and keep them current through renewals, revocations and expiry."""

@@ -26,6 +26,8 @@ from issuance.est.models import EstCredential, EstEnrollment
 from issuance.models import RenewalSettings
 from issuance.scep import services as scep_services
 from issuance.scep.models import ScepChallenge
+from syncs import services as sync_services
+from syncs.models import Connection, Sync, SyncItem, SyncRun
 
 PERSONAS = ("anonymous", "outsider", "auditor", "operator", "admin", "product_admin")
 
@@ -107,6 +109,23 @@ MATRIX: list[tuple[str, str, str, str, tuple[int, ...]]] = [
     ("scep:challenge", "scep", "post", "", APP_MANAGE_PAGE),  # shows the challenge once
     ("scep:mint", "scep", "get", "", APP_WRITE_PAGE),
     ("scep:mint", "scep", "post", "scep_mint", APP_WRITE_PAGE),  # shows the challenge once
+    # Syncs: every member reads; only Admins configure and act (empty forms answer 400).
+    ("syncs:list", "app", "get", "", APP_READ),
+    ("syncs:detail", "sync", "get", "", APP_READ),
+    ("syncs:new", "app", "get", "", APP_MANAGE_PAGE),
+    ("syncs:new", "app", "post", "", (302, 404, 403, 403, 400, 400)),
+    ("syncs:edit", "sync", "get", "", APP_MANAGE_PAGE),
+    ("syncs:run", "sync", "post", "", APP_MANAGE_ACTION),
+    ("syncs:drift", "sync", "post", "", APP_MANAGE_ACTION),
+    ("syncs:delete", "sync", "get", "", APP_MANAGE_PAGE),
+    ("syncs:delete", "sync", "post", "", APP_MANAGE_ACTION),
+    ("syncs:item-repush", "sync_item", "post", "", APP_MANAGE_ACTION),
+    ("syncs:item-remove", "sync_item", "post", "", APP_MANAGE_ACTION),
+    ("syncs:connection-new", "app", "get", "", APP_MANAGE_PAGE),
+    ("syncs:connection", "connection", "get", "", APP_MANAGE_PAGE),
+    ("syncs:connection-test", "connection", "post", "", APP_MANAGE_ACTION),
+    ("syncs:connection-delete", "connection", "get", "", APP_MANAGE_PAGE),
+    ("syncs:connection-delete", "connection", "post", "", APP_MANAGE_ACTION),
 ]
 
 CASES = [
@@ -134,6 +153,7 @@ def world(personas: dict[str, Any], application: Any, tls_profile: Any, actor: A
     )
     est_credential, _ = est_services.create_credential(est, username="device", actor=actor)
     scep = scep_services.enable(application, tls_profile, actor=actor)
+    connection, sync = _sync_world(application, tls_profile, actor)
     return {
         "personas": personas,
         "certificate": submission.certificate,
@@ -142,7 +162,37 @@ def world(personas: dict[str, Any], application: Any, tls_profile: Any, actor: A
         "est": est,
         "est_credential": est_credential,
         "scep": scep,
+        "connection": connection,
+        "sync": sync,
     }
+
+
+def _sync_world(application: Any, tls_profile: Any, actor: Any) -> tuple[Any, Any]:
+    """An AWS connection (no endpoint a test could reach: its test answers "refused") and
+    an ACM sync with the certificate's item."""
+    connection = sync_services.save_connection(
+        application,
+        name="aws",
+        kind="aws",
+        credentials={"access_key_id": "AKIDMATRIX", "secret_access_key": "matrix-secret"},
+        config={},
+        actor=actor,
+    )
+    Connection.objects.filter(pk=connection.pk).update(
+        config={"endpoint_url": "http://127.0.0.1:9"}
+    )
+    sync = sync_services.save_sync(
+        application,
+        sync_services.SyncSpec(
+            name="acm",
+            destination="aws-acm",
+            connection=connection,
+            profile=tls_profile,
+            options={"region": "us-east-1"},
+        ),
+        actor=actor,
+    )
+    return connection, sync
 
 
 def _kwargs(kind: str, world: dict, application: Any, tls_profile: Any) -> dict[str, Any]:
@@ -165,6 +215,9 @@ def _kwargs(kind: str, world: dict, application: Any, tls_profile: Any) -> dict[
             "cred": world["est_credential"].pk,
         },
         "scep": {"slug": application.name, "pk": world["scep"].pk},
+        "sync": {"slug": application.name, "pk": world["sync"].pk},
+        "sync_item": {"slug": application.name, "pk": world["sync"].pk, "certificate": cert.pk},
+        "connection": {"slug": application.name, "pk": world["connection"].pk},
     }[kind]
 
 
@@ -225,6 +278,10 @@ def _state(world: dict) -> tuple[Any, ...]:
         world["scep"].challenge_hash,
         world["scep"].max_outstanding_challenges,
         ScepChallenge.objects.count(),
+        Connection.objects.count(),
+        Sync.objects.count(),
+        sorted(SyncItem.objects.values_list("status", "want")),
+        SyncRun.objects.count(),
     )
 
 
@@ -257,7 +314,7 @@ def test_matrix_names_every_portal_url():
 
     resolver = get_resolver()
     named = set()
-    for namespace in ("applications", "issuance", "profiles", "acme", "est", "scep"):
+    for namespace in ("applications", "issuance", "profiles", "acme", "est", "scep", "syncs"):
         ns_resolver = resolver.namespace_dict[namespace][1]
         named |= {
             f"{namespace}:{name}" for name in ns_resolver.reverse_dict if isinstance(name, str)

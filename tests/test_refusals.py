@@ -53,6 +53,9 @@ NOT_REFUSALS = {
     "issuance.acme.validation._Refused": "internal to challenge validation",
     "issuance.trust.SerialTaken": "internal to the import's trust decision",
     "alerts.channels.base.DeliveryError": "a send that failed, logged on the delivery",
+    "syncs.backends.base.SyncError": "a provider call that failed, recorded on the sync item",
+    "syncs.backends.base.OptionsError": "a backend's option check, raised by syncs as field errors",
+    "syncs.selection.KeyProblem": "internal: the item is recorded as not syncable",
 }
 
 
