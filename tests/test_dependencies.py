@@ -152,8 +152,7 @@ def test_the_graph_sees_imports_inside_functions_and_skips_type_checking_ones() 
 SERVICES = sorted(
     _module_name(path)
     for path in _sources()
-    if (path.name == "services.py" or path.parent.name == "services")
-    and "tests" not in path.parts
+    if (path.name == "services.py" or path.parent.name == "services") and "tests" not in path.parts
 )
 
 
