@@ -179,7 +179,7 @@ def _renew_group(
 
 def _ask(certificate: Certificate, key_mode: str) -> services.Ask:
     reuse = certificate.private_key_pem() if key_mode == KeyMode.REUSE else None
-    spec = services._key_spec_like(certificate)
+    spec = services.requests._key_spec_like(certificate)  # as manual renewal does
     return services.Ask(key_spec=spec, replaces=certificate, reuse_key_pem=reuse)
 
 

@@ -10,6 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from certportal.events import SYSTEM
 from issuance import inventory, services
 from issuance.choices import CertificateStatus, EnrollmentMethod
 from issuance.models import Certificate
@@ -74,7 +75,7 @@ def test_inventory_query_count_does_not_grow_with_page_size(
 ) -> None:  # fmt: skip
     services.submit_many(
         application=application, profile=certificates[0].profile, method=EnrollmentMethod.API,
-        actor=services.SYSTEM, asks=[
+        actor=SYSTEM, asks=[
             services.Ask(key_spec=services.KeySpec("EC_P256", common_name=f"n{i}.example.test"))
             for i in range(30)
         ],

@@ -148,16 +148,17 @@ def test_renewed_certificate_drops_out_of_expiry_alerts(held, application, actor
 
 def test_batch_with_one_bad_certificate_renews_the_others(held, monkeypatch):
     good, bad = held("g.example.test"), held("b.example.test")
-    from issuance import services
+    from issuance.services import requests
 
-    original = services._key_spec_like
+    original = requests._key_spec_like
 
     def spec_like(certificate):
         if certificate.pk == bad.pk:
             raise RuntimeError("held key unreadable")
         return original(certificate)
 
-    monkeypatch.setattr(services, "_key_spec_like", spec_like)
+    # Both the sweep's batch and its one-by-one retry (renew) look it up there.
+    monkeypatch.setattr(requests, "_key_spec_like", spec_like)
     result = sweep_at(timezone.now() + timedelta(days=70))
     assert (result.renewed, result.failed) == (1, 1)
     bad.refresh_from_db()

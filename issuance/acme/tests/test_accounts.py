@@ -23,6 +23,7 @@ from certportal.events import Actor
 from certportal.models import OutboxEvent
 from issuance.acme import services
 from issuance.acme.models import Account, ExternalAccountKey, Order
+from issuance.acme.services import accounts as account_services
 from issuance.acme.tests.conftest import AcmeSession
 
 pytestmark = pytest.mark.django_db
@@ -226,14 +227,14 @@ def test_a_reusable_credential_binds_several_accounts(client, application, reusa
 
 
 def test_a_credential_revoked_after_the_check_does_not_bind(client, application, eab, monkeypatch):
-    checked = services._checked_eab
+    checked = account_services._checked_eab
 
     def revoked_meanwhile(*args, **kwargs):
         found = checked(*args, **kwargs)
         ExternalAccountKey.objects.filter(pk=found.pk).update(revoked_at=timezone.now())
         return found
 
-    monkeypatch.setattr(services, "_checked_eab", revoked_meanwhile)
+    monkeypatch.setattr(account_services, "_checked_eab", revoked_meanwhile)
     refused = AcmeSession(client, application.name).register(eab)
     assert refused.status_code == 403 and "revoked" in refused.json()["detail"]
     assert not Account.objects.exists()
@@ -306,7 +307,7 @@ def test_revoke_and_deactivation_commit_together_or_not_at_all(
     for _ in range(2):
         registered(Client(), application, reusable_eab)
     eab = ExternalAccountKey.objects.get(key_id=reusable_eab[0])
-    record = services.record
+    record = account_services.record
     calls: list[str] = []
 
     def failing_second_deactivation(action, **kwargs):
@@ -315,7 +316,7 @@ def test_revoke_and_deactivation_commit_together_or_not_at_all(
             raise RuntimeError("the database went away")
         record(action, **kwargs)
 
-    monkeypatch.setattr(services, "record", failing_second_deactivation)
+    monkeypatch.setattr(account_services, "record", failing_second_deactivation)
     with pytest.raises(RuntimeError):
         services.revoke_eab_key(eab, actor=ADMIN, deactivate_accounts=True)
     eab.refresh_from_db()

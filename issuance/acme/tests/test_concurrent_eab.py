@@ -18,6 +18,7 @@ from certportal.events import Actor
 from issuance.acme import services
 from issuance.acme.messages import AcmeProblem
 from issuance.acme.models import Account
+from issuance.acme.services import accounts
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -45,15 +46,17 @@ def test_two_accounts_binding_one_single_use_credential_at_once_one_wins(
     # Both requests have checked the credential (still unbound) before either binds; the
     # first to bind then holds its transaction open a while.
     checked = threading.Barrier(2)
-    bind = services._bind
+    bind = accounts._bind
+    binds: list[bool] = []
 
     def slow_bind(key):
         checked.wait(5)
         won = bind(key)
+        binds.append(won)
         time.sleep(0.3)
         return won
 
-    monkeypatch.setattr(services, "_bind", slow_bind)
+    monkeypatch.setattr(accounts, "_bind", slow_bind)
     outcomes: list[str] = []
 
     def register(auth: services.Authenticated) -> None:
@@ -72,4 +75,5 @@ def test_two_accounts_binding_one_single_use_credential_at_once_one_wins(
     for worker in workers:
         worker.join(10)
     assert sorted(outcomes) == ["created", "unauthorized"]
+    assert sorted(binds) == [False, True]  # both bound at once; one matched
     assert Account.objects.filter(eab_key=eab).count() == 1

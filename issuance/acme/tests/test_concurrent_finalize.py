@@ -18,6 +18,7 @@ from django.utils import timezone
 from issuance.acme import services
 from issuance.acme.messages import AcmeProblem
 from issuance.acme.models import Account, Authorization, Order
+from issuance.acme.services import finalization
 from issuance.acme.tests.test_flow import csr_der
 from issuance.models import Certificate, CertificateRequest
 
@@ -45,13 +46,15 @@ def test_two_finalizes_of_one_order_issue_one_certificate(application, tls_profi
         expires_at=expires,
         status="valid",
     )
-    record = services._record_finalized
+    record = finalization._record_finalized
+    slowed: list[str] = []
 
     def slow_record(*args, **kwargs):
+        slowed.append("recording")
         time.sleep(0.3)  # both requests have signed and written before either settles
         return record(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_record_finalized", slow_record)
+    monkeypatch.setattr(finalization, "_record_finalized", slow_record)
     payload = json.dumps({"csr": jose.encode_b64jose(csr_der("a.example.test"))}).encode()
     outcomes: list[str] = []
 
@@ -72,6 +75,7 @@ def test_two_finalizes_of_one_order_issue_one_certificate(application, tls_profi
     for worker in workers:
         worker.join(10)
     assert sorted(outcomes) == ["orderNotReady", "valid"]
+    assert slowed == ["recording", "recording"]  # both reached the outcome at once
     order.refresh_from_db()
     assert order.status == "valid"
     assert list(Certificate.objects.values_list("pk", flat=True)) == [order.certificate_id]

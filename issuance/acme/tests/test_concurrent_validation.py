@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from issuance.acme import services
 from issuance.acme.models import Account, Authorization, Challenge, Order
+from issuance.acme.services import challenges as challenge_services
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -43,14 +44,16 @@ def test_an_order_whose_authorizations_settle_together_becomes_ready(
         )
         for n in names
     ]
-    monkeypatch.setattr(services, "_run_check", lambda *args: None)  # both checks pass
-    decide = services._ready_if_all_valid
+    monkeypatch.setattr(challenge_services, "_run_check", lambda *args: None)  # both checks pass
+    decide = challenge_services._ready_if_all_valid
+    decided: list[str] = []
 
     def slow_decide(order_id: str) -> None:
+        decided.append(order_id)
         time.sleep(0.3)  # both workers are past their own update before either decides
         decide(order_id)
 
-    monkeypatch.setattr(services, "_ready_if_all_valid", slow_decide)
+    monkeypatch.setattr(challenge_services, "_ready_if_all_valid", slow_decide)
 
     def validate(challenge_id: str) -> None:
         try:
@@ -66,5 +69,6 @@ def test_an_order_whose_authorizations_settle_together_becomes_ready(
     assert set(Authorization.objects.filter(order=order).values_list("status", flat=True)) == {
         "valid"
     }
+    assert decided == [order.pk, order.pk]
     order.refresh_from_db()
     assert order.status == "ready"

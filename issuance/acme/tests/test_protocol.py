@@ -355,11 +355,12 @@ def test_eab_credentials_never_start_with_a_dash(application, monkeypatch):
     """certbot's `--eab-hmac-key VALUE` reads a value starting with "-" as an option:
     the portal draws again (about 1 in 64 draws would)."""
     from issuance.acme import models
+    from issuance.acme.services import accounts
 
     draws = iter([b"\xf8" * 32, b"\x01" * 32])  # the first encodes to "-..."
     ids = iter(["-first", "second"])
-    monkeypatch.setattr(services.secrets, "token_bytes", lambda n: next(draws))
-    monkeypatch.setattr(services, "new_token", lambda: next(ids))
+    monkeypatch.setattr(accounts.secrets, "token_bytes", lambda n: next(draws))
+    monkeypatch.setattr(accounts, "new_token", lambda: next(ids))
     eab, hmac_key = services.create_eab_key(application, name="cli", actor=Actor(label="t"))
     assert eab.key_id == "second"
     assert hmac_key == jose.encode_b64jose(b"\x01" * 32)

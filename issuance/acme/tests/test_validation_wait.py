@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from certportal import wakeups
 from issuance.acme import services
+from issuance.acme.services import challenges
 from issuance.acme.tests.support import http01_responder
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,7 +43,7 @@ def worker_later(monkeypatch):
             connection.close()
 
     monkeypatch.setattr(
-        services, "_queue_validation", lambda cid: threading.Timer(0.15, run, [cid]).start()
+        challenges, "_queue_validation", lambda cid: threading.Timer(0.15, run, [cid]).start()
     )
     yield ran_in
     assert ran_in and request_thread not in ran_in

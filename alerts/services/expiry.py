@@ -1,0 +1,141 @@
+"""The expiry scan: certificates crossing a rule's threshold become deliveries, once
+per threshold (or once a day with repeat_daily)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from alerts.choices import AlertEvent
+from alerts.models import AlertRule, Delivery
+from alerts.services.consumer import render_subject
+from alerts.services.rules import Subject, _deliveries_for, _rules_by_application, _store, matches
+from applications.models import Application
+from issuance.choices import CertificateStatus
+
+# --- Expiry scan ---------------------------------------------------------------------------
+
+
+def crossed_key(thresholds: Sequence[int], days_left: float, repeat_daily: bool) -> str | None:
+    """The dedupe suffix of the alert due now: the smallest threshold crossed ("7d"), or
+    with daily repeats, each whole day past the smallest one ("1d+3"); None if none."""
+    crossed = [t for t in thresholds if days_left <= t]
+    if not crossed:
+        return None
+    smallest = min(crossed)
+    if repeat_daily and smallest == min(thresholds):
+        extra = int(smallest - days_left)
+        if extra >= 1:
+            return f"{smallest}d+{extra}"
+    return f"{smallest}d"
+
+
+def scan_expiring(now: datetime | None = None) -> int:
+    """Scheduled: an alert for each certificate that crossed a threshold of an expiry
+    rule; at most one per certificate, threshold, rule and channel. Returns how many
+    new deliveries were written."""
+    now = now or timezone.now()
+    rules = _rules_by_application(
+        AlertRule.objects.filter(is_active=True).values_list("application_id", flat=True),
+        AlertEvent.EXPIRING,
+    )
+    written = 0
+    for application_id, app_rules in rules.items():
+        # One transaction per Application: the rows stream from a server-side cursor, and
+        # a concurrent scan on another worker waits on the unique index, then adds nothing.
+        with transaction.atomic():
+            written += _scan_application(application_id, app_rules, now)
+    return written
+
+
+def _scan_application(application_id: int, rules: list[AlertRule], now: datetime) -> int:
+    from issuance.renewal import renews_itself, settings_for
+
+    horizon = max(max(r.thresholds_days or [0]) for r in rules)
+    app_settings = settings_for(application_id)
+    application = Application.objects.get(pk=application_id)
+    existing = set(
+        Delivery.objects.filter(
+            application_id=application_id,
+            event=AlertEvent.EXPIRING,
+            rule__in=rules,
+            created_at__gte=now - timedelta(days=horizon + 2),
+        ).values_list("rule_id", "channel_id", "dedupe_key")
+    )
+    rows = _expiring_certificates(application_id, now, horizon)
+    new: list[Delivery] = []
+    written = 0
+    for row in rows:
+        days_left = (row["not_after"] - now).total_seconds() / 86400
+        auto = renews_itself(row, app_settings)
+        subject = Subject(row["common_name"], row["sans"], row["profile_id"])
+        for rule in rules:
+            if auto and not rule.include_auto_renewed:
+                continue
+            suffix = crossed_key(rule.thresholds_days, days_left, rule.repeat_daily)
+            if suffix is None or not matches(rule, subject):
+                continue
+            key = f"{row['pk']}:{suffix}"
+            new += [
+                d
+                for d in _expiry_deliveries(rule, key, row, days_left, application, now)
+                if (rule.pk, d.channel_id, key) not in existing
+            ]
+        if len(new) >= 1000:
+            written += _store(new)
+            new = []
+    return written + _store(new)
+
+
+def _expiring_certificates(application_id: int, now: datetime, horizon: int) -> Iterable[Any]:
+    from issuance.models import Certificate
+
+    return (
+        Certificate.objects.filter(
+            application_id=application_id,
+            status=CertificateStatus.ACTIVE,
+            not_after__gt=now,
+            not_after__lte=now + timedelta(days=horizon),
+        )
+        .annotate(held_key=~Q(private_key=""))
+        .values(
+            "pk",
+            "common_name",
+            "sans",
+            "profile_id",
+            "not_after",
+            "serial_number",
+            "auto_renew",
+            "held_key",
+            "renewal_attempts",
+        )
+        .iterator(chunk_size=2000)
+    )
+
+
+def _expiry_deliveries(
+    rule: AlertRule,
+    key: str,
+    row: dict[str, Any],
+    days_left: float,
+    application: Application,
+    now: datetime,
+) -> list[Delivery]:
+    payload = {
+        "event": AlertEvent.EXPIRING,
+        "application": application.name,
+        "certificate_id": str(row["pk"]),
+        "common_name": row["common_name"],
+        "sans": row["sans"],
+        "serial_number": row["serial_number"],
+        "not_after": row["not_after"].isoformat(),
+        "days_left": max(int(days_left), 0),
+        "profile_id": row["profile_id"],
+    }
+    title = render_subject(AlertEvent.EXPIRING, payload)
+    return _deliveries_for(rule, AlertEvent.EXPIRING, key, title, payload, now)
