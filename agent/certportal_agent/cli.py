@@ -111,11 +111,15 @@ def next_wake(config: Config) -> float:
     soonest = now + timedelta(seconds=config.interval)
     for entry in config.entries:
         memory = state.load(config.state_dir, entry.name)
-        moments = [memory.renew_at, memory.retry_at]
-        if memory.pending_request_id:
-            moments.append((now + timedelta(seconds=config.poll_interval)).isoformat())
-        for moment in filter(None, moments):
-            soonest = min(soonest, datetime.fromisoformat(moment))
+        if memory.retry_at:  # failing: the backoff decides, not the overdue renewal
+            moment = datetime.fromisoformat(memory.retry_at)
+        elif memory.pending_request_id:
+            moment = now + timedelta(seconds=config.poll_interval)
+        elif memory.renew_at:
+            moment = datetime.fromisoformat(memory.renew_at)
+        else:
+            continue
+        soonest = min(soonest, moment)
     return max(1.0, (soonest - now).total_seconds())
 
 

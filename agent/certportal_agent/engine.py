@@ -52,14 +52,15 @@ def run_entry(config: Config, entry: Entry, *, force: bool = True) -> Outcome:
     except AgentError as exc:
         where = f"certificate {entry.name!r}"
         message = str(exc) if str(exc).startswith(where) else f"{where}: {exc}"
-        _failed(config, memory, message, transient=exc.transient)
+        _failed(config, memory, message)
         log.error("%s", message)
         outcome = Outcome(entry.name, error=message)
     state.save(config.state_dir, entry.name, memory)
     return outcome
 
 
-def _failed(config: Config, memory: EntryState, message: str, *, transient: bool) -> None:
+def _failed(config: Config, memory: EntryState, message: str) -> None:
+    """Remember the error and back off: one minute, doubling, up to max_backoff."""
     memory.failures += 1
     memory.last_error = message
     memory.last_error_at = now_utc().isoformat()
@@ -235,6 +236,11 @@ class Pass:
         self.memory.serial = serial
         self.memory.not_after = crypto.lifetime(leaf).not_after.isoformat()
         self.memory.renew_at = None
+        try:
+            renew_at, self.memory.renew_basis = self._renew_at(leaf)
+            self.memory.renew_at = renew_at.isoformat()
+        except AgentError as exc:  # installed all the same; the next pass asks again
+            log.warning("%s: no renewal window yet: %s", self.entry.name, exc)
         self.memory.hooks_pending = True
         state.save(self.config.state_dir, self.entry.name, self.memory)
         self._after_change(serial)

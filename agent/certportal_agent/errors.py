@@ -4,9 +4,7 @@ from __future__ import annotations
 
 
 class AgentError(Exception):
-    """A failure the log and ``status`` report; ``transient`` ones are retried later."""
-
-    transient = False
+    """A failure the log and ``status`` report; the entry is retried after a backoff."""
 
 
 class ConfigError(AgentError):
@@ -15,8 +13,6 @@ class ConfigError(AgentError):
 
 class PortalUnreachable(AgentError):
     """No answer, or a server-side failure: try again later, touch nothing."""
-
-    transient = True
 
 
 class PortalRefused(AgentError):

@@ -3,10 +3,13 @@ service account's token file, real files, openssl and nginx."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,7 +24,7 @@ from applications.choices import Role
 from approvals import services as approvals
 from approvals.choices import Trigger
 from issuance.models import Certificate
-from tests.agent.conftest import ACTOR, Host
+from tests.agent.conftest import ACTOR, AGENT_DIR, Host
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.interop]
 
@@ -43,6 +46,14 @@ def spki(obj: Any) -> bytes:
 
 def serial(directory: Path) -> str:
     return format(pair(directory)[1].serial_number, "x")
+
+
+def portal_certificate(directory: Path) -> Certificate:
+    """The portal's row for the installed certificate (serials compared as numbers)."""
+    number = pair(directory)[1].serial_number
+    found = [c for c in Certificate.objects.all() if int(c.serial_number, 16) == number]
+    assert len(found) == 1
+    return found[0]
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
@@ -106,7 +117,7 @@ def test_once_writes_files_with_modes_a_matching_key_and_a_verifiable_chain(
         check=False,
     )
     assert p12.returncode == 0 and "BEGIN CERTIFICATE" in p12.stdout, p12.stderr
-    assert Certificate.objects.get(serial_number__iexact=serial(host.directory())).method == "api"
+    assert portal_certificate(host.directory()).method == "api"
     before = snapshot(host.directory())
     again = host.run("once")
     assert again.returncode == 0, again.stderr
@@ -136,8 +147,8 @@ def _start_reader(directory: Path, stop: threading.Event, seen: dict[str, Any]) 
 
 
 def _make_due(directory: Path) -> Certificate:
-    certificate = Certificate.objects.get(serial_number__iexact=serial(directory))
-    Certificate.objects.filter(pk=certificate.pk).update(renew_days_before=30)
+    certificate = portal_certificate(directory)
+    Certificate.objects.filter(pk=certificate.pk).update(renew_days_before=1000)
     return certificate
 
 
@@ -164,7 +175,7 @@ def test_renewal_when_due_reloads_once_and_switches_the_pair_atomically(host: Ho
     assert serial(host.directory()) != first
     assert reloads.read_text().count("reloaded") == 2  # exactly once for the renewal
     assert seen["mismatches"] == 0 and seen["reads"] > 10 and len(seen["serials"]) == 2
-    successor = Certificate.objects.get(serial_number__iexact=serial(host.directory()))
+    successor = portal_certificate(host.directory())
     assert successor.replaces_id == old.pk
     previous = (host.directory() / "previous").resolve()
     assert (
@@ -243,7 +254,7 @@ def test_revocation_through_the_portal_makes_the_next_pass_reissue(
 ) -> None:
     host.entry()
     assert host.run("once").returncode == 0
-    first = Certificate.objects.get(serial_number__iexact=serial(host.directory()))
+    first = portal_certificate(host.directory())
     revoked = requests.post(
         f"{live_server.url}/api/v1/applications/web-hosts/certificates/{first.pk}/revoke/",
         json={"reason": "keyCompromise"},
@@ -254,7 +265,7 @@ def test_revocation_through_the_portal_makes_the_next_pass_reissue(
     again = host.run("once")
     assert again.returncode == 0, again.stderr
     assert "OCSP says the certificate is revoked" in again.stderr
-    assert serial(host.directory()) != format(int(first.serial_number, 16), "x")
+    assert portal_certificate(host.directory()).pk != first.pk
     key, leaf = pair(host.directory())
     assert spki(key) == spki(leaf)
 
@@ -308,14 +319,7 @@ def test_a_held_request_is_picked_up_after_approval_across_restarts(
     assert picked.returncode == 0, picked.stderr
     key, leaf = pair(host.directory("held"))
     assert spki(key) == spki(leaf)
-    assert (
-        str(
-            Certificate.objects.get(
-                serial_number__iexact=format(leaf.serial_number, "x")
-            ).request_id
-        )
-        == request_id
-    )
+    assert str(portal_certificate(host.directory("held")).request_id) == request_id
     assert host.run("status").returncode == 0
 
 
@@ -347,8 +351,6 @@ def test_bad_config_names_the_entry_and_writes_nothing(
 
 
 def test_the_installed_console_script_runs(host: Host) -> None:
-    import sys
-
     script = Path(sys.executable).parent / "certportal-agent"
     if not script.exists():
         pytest.skip("certportal-agent is not installed in this venv (scripts/setup.sh installs it)")
@@ -363,3 +365,58 @@ def test_the_installed_console_script_runs(host: Host) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (host.directory() / "current" / "fullchain.pem").exists()
+
+
+def test_status_fails_when_a_certificate_is_within_the_expiry_threshold(host: Host) -> None:
+    host.entry(profile="short-lived")
+    host.agent["expiry_threshold_days"] = 1
+    assert host.run("once").returncode == 0
+    fine = host.run("status")
+    assert fine.returncode == 0, fine.stdout
+    assert "next_renewal=-" not in fine.stdout  # the portal's window, known from the start
+    host.agent["expiry_threshold_days"] = 5  # the short-lived profile gives 3 days
+    shown = host.run("status", "--json")
+    assert shown.returncode == 1
+    assert json.loads(shown.stdout)[0]["problem"] == "expires within 5 days"
+
+
+def test_server_side_key_mode_installs_the_portals_key(host: Host) -> None:
+    host.entry(server_key=True, key_type="EC_P384")
+    done = host.run("once")
+    assert done.returncode == 0, done.stderr
+    key, leaf = pair(host.directory())
+    assert spki(key) == spki(leaf)
+    assert portal_certificate(host.directory()).has_private_key
+
+
+def test_the_daemon_renews_on_sighup_and_stops_on_sigterm(host: Host) -> None:
+    host.entry()
+    host.write()
+    env = {**os.environ, "PYTHONPATH": str(AGENT_DIR)}
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "certportal_agent", "-c", str(host.config), "run"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        _wait_for(lambda: (host.directory() / "current").exists())
+        first = serial(host.directory())
+        _make_due(host.directory())
+        daemon.send_signal(signal.SIGHUP)
+        _wait_for(lambda: serial(host.directory()) != first)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert daemon.stderr is not None
+    assert "renewal due" in daemon.stderr.read()
+
+
+def _wait_for(condition: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
