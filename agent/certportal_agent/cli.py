@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry lines repeat ours
     try:
         config = load(args.config)
-        state.ensure_dir(config.state_dir)
+        if args.command != "status":  # status only reads
+            state.ensure_dir(config.state_dir)
     except ConfigError as exc:
         log.error("%s", exc)
         return 2

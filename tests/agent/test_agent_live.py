@@ -420,3 +420,42 @@ def _wait_for(condition: Any, seconds: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.2)
+
+
+def test_a_held_renewal_keeps_the_current_files_until_approved(
+    host: Host, portal: Any, live_server: Any, admin_token: str
+) -> None:
+    host.entry()
+    assert host.run("once").returncode == 0
+    approvals.set_renewals_bypass(portal, False, actor=ACTOR)
+    approvals.save_policy(
+        portal,
+        approvals.PolicySpec(
+            name="everything", steps=[approvals.StepSpec(required=1, role=Role.ADMIN)]
+        ),
+        actor=ACTOR,
+    )
+    old = _make_due(host.directory())
+    before = snapshot(host.directory())
+    held = host.run("once")
+    assert held.returncode == 0, held.stderr
+    assert "held for approval" in held.stderr
+    assert snapshot(host.directory()) == before
+    assert host.run("once").returncode == 0  # polled, still waiting
+    assert snapshot(host.directory()) == before
+    request_id = json.loads(host.run("status", "--json").stdout)[0]["pending_request"]
+    approved = requests.post(
+        f"{live_server.url}/api/v1/applications/web-hosts/requests/{request_id}/approve/",
+        json={"comment": "ok"},
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=30,
+    )
+    assert approved.status_code == 200, approved.text
+    picked = host.run("once")
+    assert picked.returncode == 0, picked.stderr
+    successor = portal_certificate(host.directory())
+    assert successor.replaces_id == old.pk
+    key, leaf = pair(host.directory())
+    assert spki(key) == spki(leaf)
+    previous = (host.directory() / "previous").resolve().name
+    assert before["current"].decode().endswith(previous)
