@@ -76,7 +76,9 @@ class Pass:
         self.entry = entry
         self.memory = memory
         self.where = f"certificate {entry.name!r}"
-        self.revoked = False
+        # A renewal (linked by ``replaces``) only for the installed certificate with the
+        # same names, not revoked; anything else is a new issue.
+        self.renewable = False
 
     def run(self) -> Outcome:
         store.preflight(self.entry)
@@ -96,7 +98,7 @@ class Pass:
             self._succeeded()
             return Outcome(self.entry.name)
         log.info("%s: requesting a certificate: %s", self.entry.name, reason)
-        return self._obtain(installed, reason, password)
+        return self._obtain(password)
 
     # -- deciding --------------------------------------------------------------------
 
@@ -110,15 +112,14 @@ class Pass:
         if crypto.serial_hex(leaf) != self.memory.serial:
             self.memory.certificate_id = None  # files replaced by someone else
         if len(chain) > 1 and portal.ocsp_status(leaf, chain[1], 10) == "revoked":
-            self.revoked = True
             return "OCSP says the certificate is revoked"
         renew_at, basis = self._renew_at(leaf)
         self.memory.renew_at = renew_at.isoformat()
         self.memory.renew_basis = basis
         self.memory.not_after = crypto.lifetime(leaf).not_after.isoformat()
         if basis == "revoked":
-            self.revoked = True
             return "the portal says the certificate is revoked"
+        self.renewable = True
         if now_utc() >= renew_at:
             return f"renewal due since {renew_at.isoformat(timespec='seconds')} ({basis})"
         return None
@@ -138,9 +139,7 @@ class Pass:
 
     # -- obtaining ---------------------------------------------------------------------
 
-    def _obtain(
-        self, installed: store.Material | None, reason: str, password: bytes | None
-    ) -> Outcome:
+    def _obtain(self, password: bytes | None) -> Outcome:
         entry = self.entry
         if entry.server_key:
             answer = self.client.issue(
@@ -155,7 +154,7 @@ class Pass:
             key = crypto.generate_key(entry.key_type)
             key_pem = crypto.key_pem(key)
             csr = crypto.build_csr(key, entry.common_name, entry.sans).decode()
-            answer = self._send_csr(csr, renewal=installed is not None and "names" not in reason)
+            answer = self._send_csr(csr)
         if answer.request_id is not None:
             return self._held(answer.request_id, key_pem)
         assert answer.certificate is not None
@@ -164,10 +163,10 @@ class Pass:
         self._install(answer.certificate, key_pem, password)
         return Outcome(entry.name, changed=True)
 
-    def _send_csr(self, csr: str, *, renewal: bool) -> portal.Answer:
+    def _send_csr(self, csr: str) -> portal.Answer:
         """Renew (linked to the old certificate, the approval policy's renewal rules
         apply) when the portal knows the installed one; else a new issue."""
-        if renewal and self.memory.certificate_id and not self.revoked:
+        if self.renewable and self.memory.certificate_id:
             try:
                 return self.client.renew(self.memory.certificate_id, csr)
             except PortalRefused as exc:
