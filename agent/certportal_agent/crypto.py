@@ -45,11 +45,8 @@ def load_key(pem: bytes) -> PrivateKey:
 
 
 def build_csr(key: PrivateKey, common_name: str, sans: tuple[str, ...]) -> bytes:
-    builder = x509.CertificateSigningRequestBuilder()
-    if common_name:
-        builder = builder.subject_name(
-            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        )
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else []
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject))
     if sans:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([_general_name(name) for name in sans]), critical=False

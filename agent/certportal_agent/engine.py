@@ -50,13 +50,19 @@ def run_entry(config: Config, entry: Entry, *, force: bool = True) -> Outcome:
     try:
         outcome = Pass(config, entry, memory).run()
     except AgentError as exc:
-        where = f"certificate {entry.name!r}"
-        message = str(exc) if str(exc).startswith(where) else f"{where}: {exc}"
-        _failed(config, memory, message)
-        log.error("%s", message)
-        outcome = Outcome(entry.name, error=message)
+        outcome = _report(config, entry, memory, str(exc))
+    except (OSError, ValueError, KeyError) as exc:  # a disk, key or answer the agent cannot use
+        outcome = _report(config, entry, memory, f"{type(exc).__name__}: {exc}")
     state.save(config.state_dir, entry.name, memory)
     return outcome
+
+
+def _report(config: Config, entry: Entry, memory: EntryState, error: str) -> Outcome:
+    where = f"certificate {entry.name!r}"
+    message = error if error.startswith(where) else f"{where}: {error}"
+    _failed(config, memory, message)
+    log.error("%s", message)
+    return Outcome(entry.name, error=message)
 
 
 def _failed(config: Config, memory: EntryState, message: str) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from certportal_agent import crypto
-from certportal_agent.store import Material
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
+
+from certportal_agent import crypto
+from certportal_agent.store import Material
 
 
 def self_signed(name: str = "web.example.test", days: int = 3) -> Material:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from certportal_agent import config
 from certportal_agent.errors import ConfigError
 

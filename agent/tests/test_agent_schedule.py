@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from agent_certs import self_signed
+from cryptography import x509
+
 from certportal_agent import crypto
 from certportal_agent.engine import jittered
-from cryptography import x509
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 

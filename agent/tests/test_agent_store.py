@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from agent_certs import self_signed
+from cryptography import x509
+
 from certportal_agent import crypto, store
 from certportal_agent.config import DEFAULT_FILES, Entry, Portal
-from cryptography import x509
 
 
 def entry(directory: Path, **changes: Any) -> Entry:
