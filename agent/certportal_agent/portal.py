@@ -144,8 +144,9 @@ class Client:
 
 
 def _reason(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None)
-    return str(reason or exc).split(": ", 1)[-1] if reason else type(exc).__name__
+    """urllib3's innermost cause ("Connection refused"), without the pool's prefix."""
+    text = str(getattr(exc, "reason", None) or exc)
+    return text.split(": ", 1)[-1]
 
 
 def _refusal(response: urllib3.BaseHTTPResponse) -> Exception:
