@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # for the benchmark), scep (micromdm scepclient, and scepserver for the benchmark),
 # chromium (Playwright browser tests); PostgreSQL and Redis servers
 # (scripts/services.sh runs the shared ones; the outage test starts private ones with
-# initdb/pg_ctl and redis-server).
+# initdb/pg_ctl and redis-server); nginx (EST's TLS front, the host agent's reload test)
+# and curl (the EST client).
 APT_PACKAGES=(openssl lego pebble chromium postgresql redis-server nginx curl scep)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -23,10 +24,13 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   python3 -m venv .venv
 fi
-stamp=.venv/.deps-$(sha256sum pyproject.toml | cut -c1-16)
+stamp=.venv/.deps-$(cat pyproject.toml agent/pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "== installing Python dependencies"
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e ".[dev]"
+  # The host agent is its own package; its tests run the installed console script too.
+  .venv/bin/pip install -q -e ./agent
   rm -f .venv/.deps-* && touch "$stamp"
 fi
+.venv/bin/certportal-agent --version >/dev/null

@@ -30,7 +30,17 @@ from issuance.services import (
 from profiles.services import CAError
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIPPED_DIRS = {".venv", "tests", "migrations", "benchmarks", "node_modules", "static", "data"}
+# agent/ is a separate package (certportal-agent) that never imports the portal.
+SKIPPED_DIRS = {
+    ".venv",
+    "tests",
+    "migrations",
+    "benchmarks",
+    "node_modules",
+    "static",
+    "data",
+    "agent",
+}
 
 # Exceptions that are not a service verb declining an ask, and why.
 NOT_REFUSALS = {

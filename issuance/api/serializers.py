@@ -74,6 +74,17 @@ class IssuedCertificateSerializer(CertificateSerializer):
         return self.context.get("private_key_pem")
 
 
+class RenewalWindowSerializer(serializers.Serializer):
+    """When to renew: a client picks a moment inside [start, end] (spread, not at start).
+    The renewal sweep and ACME ARI use the same window; a revoked certificate's window
+    is now."""
+
+    certificate = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=CertificateStatus.choices)
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
 class PendingSerializer(serializers.Serializer):
     """The 202 answer: the request waits for approval; poll it at ``request_url``."""
 

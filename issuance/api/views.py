@@ -22,6 +22,7 @@ from issuance.api import serializers as s
 from issuance.choices import EnrollmentMethod, KeyMode
 from issuance.inventory import filter_certificates
 from issuance.models import Certificate, CertificateRequest
+from issuance.renewal import window
 
 # Pipeline rejection fields that name an input of the issue call, per kind of ask.
 _FIELD_WITH_CSR = {"profile": "profile", "validity_days": "validity_days"}
@@ -172,6 +173,22 @@ class CertificateViewSet(
         certificate = self.get_object()
         services.release_hold(certificate, actor=actor_for(request))
         return Response(s.CertificateSerializer(certificate).data)
+
+    @extend_schema(
+        responses={200: s.RenewalWindowSerializer},
+        summary="Suggested renewal window (the renewal sweep's and ACME ARI's)",
+    )
+    @action(detail=True, methods=["get"], url_path="renewal-window")
+    def renewal_window(self, request: Request, slug: str, pk: str) -> Response:
+        certificate = self.get_object()
+        start, end = window.renewal_window(certificate)
+        body = {
+            "certificate": certificate.pk,
+            "status": certificate.status,
+            "start": start,
+            "end": end,
+        }
+        return Response(s.RenewalWindowSerializer(body).data)
 
     @extend_schema(
         responses={(200, PemRenderer.media_type): OpenApiTypes.STR}, summary="Certificate PEM"

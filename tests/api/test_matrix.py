@@ -73,6 +73,7 @@ CASES: list[tuple[str, str, Any, dict[str, int]]] = [
     ("post", f"{APP}/certificates/{{cert}}/release-hold/", None, level(409, ISSUE)),
     ("get", f"{APP}/certificates/{{cert}}/pem/", None, level(200, VIEW)),
     ("get", f"{APP}/certificates/{{cert}}/chain/", None, level(200, VIEW)),
+    ("get", f"{APP}/certificates/{{cert}}/renewal-window/", None, level(200, VIEW)),
     (
         "post",
         f"{APP}/certificates/{{cert}}/pkcs12/",
