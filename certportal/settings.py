@@ -308,6 +308,8 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "applications.choices.Role",
         "CertificateStatusEnum": "issuance.choices.CertificateStatus",
         "CAStatusEnum": "profiles.choices.CAStatus",
+        "CAKindEnum": "profiles.choices.CAKind",
+        "ConnectionKindEnum": "syncs.choices.ConnectionKind",
         "PendingStatusEnum": ["pending_approval"],
         "SettableCAStatusEnum": ["active", "disabled"],
     },

@@ -10,8 +10,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from alerts.services import wants_event
 from applications.models import AuditEvent
+from certportal.outbox import wanted
 from certportal.models import OutboxEvent
 from issuance.choices import CertificateStatus, EnrollmentMethod, RequestState
 from issuance.models import Certificate, CertificateRequest
@@ -261,10 +261,10 @@ def test_a_resolved_profile_issues_with_one_lookup_and_one_write(
     requester's key (one for the whole batch), then the four rows (request,
     certificate, audit and outbox events): on PostgreSQL one statement, atomic by itself,
     elsewhere four INSERTs in one transaction. (Whether the outbox event needs a drain
-    comes from the alert rules' per-process cache, which the first event of an
-    Application fills.)"""
+    comes from the consumers' per-process caches (alert rules, syncs), which the first
+    event of an Application fills.)"""
     csr = make_csr("q.example.test", ["q.example.test"])
-    wants_event("certificate.issued", application.pk)
+    wanted("certificate.issued", application.pk)
     with CaptureQueriesContext(connection) as captured:
         profile = attached_profile(application, tls_profile.slug)
         assert profile is not None
