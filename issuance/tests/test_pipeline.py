@@ -11,8 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from applications.models import AuditEvent
-from certportal.outbox import wanted
 from certportal.models import OutboxEvent
+from certportal.outbox import wanted
 from issuance.choices import CertificateStatus, EnrollmentMethod, RequestState
 from issuance.models import Certificate, CertificateRequest
 from issuance.services import IssuanceRejected, KeySpec, attached_profile, submit
