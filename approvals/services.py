@@ -401,6 +401,12 @@ def _advance(flow: ApprovalFlow) -> bool:
     return flow.current_step >= len(flow.steps)
 
 
+def request_step_approvers(request_id: Any, step: int) -> list[Any]:
+    """The approvers of a held request's step (0-based); none if no flow holds it."""
+    flow = ApprovalFlow.objects.select_related("request").filter(request_id=request_id).first()
+    return [] if flow is None else step_approvers(flow, step)
+
+
 def step_approvers(flow: ApprovalFlow, step: int) -> list[Any]:
     """The people who may decide the flow's step (0-based) and have not decided the flow:
     its named users still members of the Application and the active members holding its

@@ -95,7 +95,7 @@ def consume_events(events: Sequence[OutboxEvent]) -> None:
         ).values_list("pk", "replaces__serial_number")
     }
     requests = _request_names([e for e in relevant if e.event_type.startswith("request.")])
-    flows = _flows([e for e in relevant if e.event_type in APPROVAL_EVENTS])
+    requesters = _requesters([e for e in relevant if e.event_type in APPROVAL_EVENTS])
     now = timezone.now()
     deliveries: list[Delivery] = []
     for event in relevant:
@@ -108,7 +108,7 @@ def consume_events(events: Sequence[OutboxEvent]) -> None:
             **requests.get(event.object_id, {}),
             **_event_payload(event, kind, names, replaced.get(event.object_id)),
         }
-        people = _people_to_notify(event, kind, flows.get(event.object_id), payload)
+        people = _people_to_notify(event, kind, requesters.get(event.object_id), payload)
         subject = Subject(
             payload.get("common_name", ""), payload.get("sans", []), payload.get("profile_id")
         )
@@ -132,45 +132,43 @@ def _kind(event: OutboxEvent) -> AlertEvent | None:
     return None
 
 
-def _flows(events: Sequence[OutboxEvent]) -> dict[str, Any]:
-    """The approval flows behind approval events, by request id."""
-    from approvals.models import ApprovalFlow
+def _requesters(events: Sequence[OutboxEvent]) -> dict[str, Any]:
+    """The requesters of the requests behind approval events, by request id."""
+    from issuance.models import CertificateRequest
 
     ids = [UUID(e.object_id) for e in events if e.object_type == "issuance.certificaterequest"]
     if not ids:
         return {}
-    flows = ApprovalFlow.objects.filter(request_id__in=ids).select_related(
-        "request", "request__requester"
-    )
-    return {str(f.request_id): f for f in flows}
+    rows = CertificateRequest.objects.filter(pk__in=ids, requester__isnull=False)
+    return {str(r.pk): r.requester for r in rows.select_related("requester")}
 
 
 def _people_to_notify(
-    event: OutboxEvent, kind: str, flow: Any, payload: dict[str, Any]
+    event: OutboxEvent, kind: str, requester: Any, payload: dict[str, Any]
 ) -> list[Any]:
     """Who an approval event notifies directly: the approvers of the step it opens, or
     the requester of the request it decides. Names them in the payload too, so channels
     show who was asked."""
-    if flow is None or event.event_type not in APPROVAL_EVENTS:
+    if event.event_type not in APPROVAL_EVENTS:
         return []
     if kind == AlertEvent.APPROVAL_REQUESTED:
         step = int(event.payload.get("next_step") or 1)
-        people = approvers_for(flow, step - 1)
+        people = approvers_for(UUID(event.object_id), step - 1)
         payload["step"] = step
         payload["approvers"] = [p.get_username() for p in people]
         return people
-    requester = flow.request.requester
     if requester is None:
         return []
     payload["requester"] = requester.get_username()
     return [requester]
 
 
-def approvers_for(flow: Any, step: int) -> list[Any]:
-    """The people asked to decide the flow's step (0-based): the approval policy's."""
-    from approvals.services import step_approvers
+def approvers_for(request_id: UUID, step: int) -> list[Any]:
+    """The people asked to decide the held request's step (0-based), as the gate that
+    holds it names them (approval policies: the step's named users and role members)."""
+    from issuance import gates
 
-    return step_approvers(flow, step)
+    return gates.deciders(request_id, step)
 
 
 def _direct_notices(
