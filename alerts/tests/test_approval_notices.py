@@ -201,3 +201,20 @@ def test_without_email_configured_only_channels_hear(
     [body] = hooked(http_receiver)
     assert body["data"]["approvers"] == ["alice"]
     assert not Delivery.objects.filter(channel__isnull=True).exists()
+
+
+def test_an_expired_request_notifies_the_requester(
+    application, tls_profile, make_csr, team, two_step_policy, smtp_server
+):
+    from datetime import timedelta
+
+    from issuance.services import expire_pending_requests
+
+    request = hold(application, tls_profile, make_csr, team["requester"])
+    deliver_all()
+    mailed(smtp_server)
+    assert expire_pending_requests(now=request.expires_at + timedelta(seconds=1)) == 1
+    deliver_all()
+    assert mailed(smtp_server) == [
+        ("requester@example.test", TITLE + "Request for pay.example.test expired unanswered")
+    ]
