@@ -35,7 +35,13 @@ from applications.forms import (
 )
 from applications.models import Application, AuditEvent
 from certportal import permissions
-from certportal.web import actor_for, render_page, require_product_admin, scoped_application
+from certportal.web import (
+    actor_for,
+    is_filtered,
+    render_page,
+    require_product_admin,
+    scoped_application,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +278,12 @@ def _audit_page(
     page = Paginator(filter_audit(events, form), 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return {"filter_form": form, "page": page, "query": query.urlencode()}
+    return {
+        "filter_form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "filtered": is_filtered(query),
+    }
 
 
 @login_required

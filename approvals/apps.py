@@ -6,7 +6,7 @@ class ApprovalsConfig(AppConfig):
 
     def ready(self) -> None:
         from applications.tabs import Tab, register_tab
-        from approvals.services import ApprovalGate
+        from approvals.services import ApprovalGate, request_step_approvers
         from certportal import permissions
         from issuance import gates
 
@@ -20,3 +20,4 @@ class ApprovalsConfig(AppConfig):
             )
         )
         gates.register("approvals", ApprovalGate())
+        gates.register_deciders("approvals", request_step_approvers)

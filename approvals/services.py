@@ -310,28 +310,40 @@ def _record_decision(
 ) -> Submission | None:
     from issuance import services as issuance
 
+    step = flow.current_step
     ApprovalDecision.objects.create(
         flow=flow,
-        step=flow.current_step,
+        step=step,
         approver=user,
         approver_label=user.get_username(),
         verdict=verdict,
         comment=comment,
     )
-    record(
-        EventType.REQUEST_APPROVAL_GIVEN
-        if verdict == Verdict.APPROVE
-        else EventType.REQUEST_APPROVAL_REFUSED,
-        actor=actor,
-        obj=flow.request,
-        application=flow.application,
-        data={"step": flow.current_step + 1, "comment": comment, "policy": flow.policy_name},
-    )
+    data: dict[str, Any] = {"step": step + 1, "comment": comment, "policy": flow.policy_name}
     if verdict == Verdict.REJECT:
+        record(
+            EventType.REQUEST_APPROVAL_REFUSED,
+            actor=actor,
+            obj=flow.request,
+            application=flow.application,
+            data=data,
+        )
         issuance.reject_request(flow.request, actor=actor, reason=comment)
         request.state = flow.request.state
         return None
-    if not _advance(flow):
+    done = _advance(flow)
+    # The event says where the flow went, so notices reach the next step's approvers
+    # (or the requester) as of this decision, whatever happens to the flow later.
+    data["final"] = done
+    data["next_step"] = flow.current_step + 1 if flow.current_step > step and not done else None
+    record(
+        EventType.REQUEST_APPROVAL_GIVEN,
+        actor=actor,
+        obj=flow.request,
+        application=flow.application,
+        data=data,
+    )
+    if not done:
         return None
     submission = issuance.issue_approved(flow.request, actor=actor)
     request.state = submission.request.state
@@ -387,6 +399,37 @@ def _advance(flow: ApprovalFlow) -> bool:
     flow.current_step += 1
     ApprovalFlow.objects.filter(pk=flow.pk).update(current_step=flow.current_step)
     return flow.current_step >= len(flow.steps)
+
+
+def request_step_approvers(request_id: Any, step: int) -> list[Any]:
+    """The approvers of a held request's step (0-based); none if no flow holds it."""
+    flow = ApprovalFlow.objects.select_related("request").filter(request_id=request_id).first()
+    return [] if flow is None else step_approvers(flow, step)
+
+
+def step_approvers(flow: ApprovalFlow, step: int) -> list[Any]:
+    """The people who may decide the flow's step (0-based) and have not decided the flow:
+    its named users still members of the Application and the active members holding its
+    role, never the requester, the people behind it, nor a service account."""
+    from django.contrib.auth import get_user_model
+
+    from certportal.api.models import ServiceAccount
+
+    if step >= len(flow.steps):
+        return []
+    wanted = flow.steps[step]
+    members = Membership.objects.filter(application_id=flow.application_id, user__is_active=True)
+    named = set(members.filter(user_id__in=wanted["users"]).values_list("user_id", flat=True))
+    by_role: set[int] = set()
+    if wanted["role"]:
+        by_role = set(members.filter(role=wanted["role"]).values_list("user_id", flat=True))
+    excluded = people_behind([flow])[flow.pk]
+    decided = ApprovalDecision.objects.filter(flow=flow).values_list("approver_id", flat=True)
+    excluded |= set(decided)
+    ids = (named | by_role) - excluded
+    machines = ServiceAccount.objects.filter(user_id__in=ids).values_list("user_id", flat=True)
+    ids -= set(machines)
+    return list(get_user_model().objects.filter(pk__in=ids).order_by("username"))
 
 
 def inbox(user: Any) -> list[ApprovalFlow]:

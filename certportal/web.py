@@ -8,6 +8,7 @@ user's scope is a 404 on every page, never a 403 that confirms it exists.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import PermissionDenied
@@ -63,6 +64,16 @@ def is_htmx(request: HttpRequest) -> bool:
         request.headers.get("HX-Request") == "true"
         and request.headers.get("HX-History-Restore-Request") != "true"
     )
+
+
+# Query parameters that order or page a list without narrowing what it holds.
+UNFILTERED_PARAMS = frozenset({"page", "sort", "page_size", "per_page"})
+
+
+def is_filtered(query: Mapping[str, Any]) -> bool:
+    """Whether a list's query narrows it, so an empty page means "no match" rather than
+    "nothing yet" (htmx forms send every field, empty ones included)."""
+    return any(value for key, value in query.items() if key not in UNFILTERED_PARAMS)
 
 
 def render_page(

@@ -7,9 +7,12 @@ tabs register; so issuance imports none of the apps built on it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from django.db.models import Exists
 
     from applications.models import Application
@@ -50,3 +53,22 @@ def register(name: str, gate: Gate) -> None:
 
 def registered() -> list[Gate]:
     return list(_GATES.values())
+
+
+# Who a gate waits on: (request id, 0-based step) -> the people asked to decide it.
+Deciders = Callable[["UUID", int], list[Any]]
+_DECIDERS: dict[str, Deciders] = {}
+
+
+def register_deciders(name: str, deciders: Deciders) -> None:
+    """Say who decides the requests a gate holds (for the notices that ask them);
+    called from an AppConfig.ready()."""
+    _DECIDERS[name] = deciders
+
+
+def deciders(request_id: UUID, step: int) -> list[Any]:
+    """The people asked to decide a held request's step, by every gate, each once."""
+    people: dict[int, Any] = {}
+    for find in _DECIDERS.values():
+        people.update((person.pk, person) for person in find(request_id, step))
+    return sorted(people.values(), key=lambda person: person.get_username())

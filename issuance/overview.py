@@ -8,8 +8,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
+from certportal import permissions
 from issuance.choices import CertificateStatus
 from issuance.models import Certificate
 
@@ -64,11 +66,34 @@ def section_context(request: HttpRequest, application: Application) -> dict[str,
         .select_related("profile")
         .order_by("not_after")[:10]
     )
+    total = sum(by_status.values())
     return {
+        **next_steps(request, application, empty=total == 0),
         "status_counts": [(s.value, s.label, by_status.get(s.value, 0)) for s in CertificateStatus],
-        "total": sum(by_status.values()),
+        "total": total,
         "expiring": expiring,
         "expiring_days": EXPIRING_SOON_DAYS,
         "buckets": expiry_buckets(certificates),
         "chart_days": CHART_DAYS,
     }
+
+
+def next_steps(request: HttpRequest, application: Application, *, empty: bool) -> dict[str, Any]:
+    """What the viewer can do next: who may issue sees the button; with no certificate
+    yet, the ways to get the first one (and the ACME directory of the first active
+    profile, to paste into a client)."""
+    can_issue = permissions.has_perm(request.user, permissions.ISSUE, application)
+    steps: dict[str, Any] = {
+        "can_issue": can_issue,
+        "can_manage": permissions.has_perm(request.user, permissions.MANAGE, application),
+        "acme_directory": "",
+        "has_profile": True,
+    }
+    if not empty:
+        return steps
+    profile = application.profiles.filter(is_active=True).order_by("name").first()
+    steps["has_profile"] = profile is not None
+    if profile is not None and can_issue:
+        url = reverse("acme:directory", kwargs={"app": application.name, "profile": profile.slug})
+        steps["acme_directory"] = request.build_absolute_uri(url)
+    return steps

@@ -26,6 +26,7 @@ from certportal.web import (
     actor_for,
     add_refusal_to_form,
     attachment,
+    is_filtered,
     render_page,
     scoped_application,
 )
@@ -142,7 +143,13 @@ def certificate_list(request: HttpRequest, slug: str) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     context = application_context(request, application, "certificates")
-    context.update(form=form, page=page, query=query.urlencode(), now=timezone.now())
+    context.update(
+        form=form,
+        page=page,
+        query=query.urlencode(),
+        filtered=is_filtered(query),
+        now=timezone.now(),
+    )
     return render_page(
         request, "issuance/certificate_list.html", "issuance/_certificate_table.html", context
     )

@@ -175,9 +175,13 @@ def ca_status(request: HttpRequest, slug: str) -> HttpResponse:
 def profile_list(request: HttpRequest) -> HttpResponse:
     require_product_admin(request)
     profiles = CertificateProfile.objects.select_related("issuing_ca")
-    return render(
-        request, "profiles/profile_list.html", {"profiles": profiles, "presets": Preset.choices}
-    )
+    context = {
+        "profiles": profiles,
+        "presets": Preset.choices,
+        # Called by the template only when there is no profile (its empty state).
+        "has_ca": CertificateAuthority.objects.exists,
+    }
+    return render(request, "profiles/profile_list.html", context)
 
 
 def _save_profile(

@@ -39,13 +39,15 @@ class Inbox:
 
 @pytest.fixture
 def smtp_server(settings: Any) -> Iterator[Inbox]:
-    """A real SMTP server on a free port; Django's SMTP backend is pointed at it."""
+    """A real SMTP server on a free port; Django's SMTP backend is pointed at it (so the
+    portal counts email as configured)."""
     inbox = Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.CERTPORTAL_EMAIL_CONFIGURED = True
     try:
         yield inbox
     finally:

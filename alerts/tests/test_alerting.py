@@ -275,34 +275,6 @@ def test_test_send_is_queued_and_the_log_keeps_only_a_status(
     assert len(http_receiver.requests) == 2
 
 
-def test_pending_request_notifies_application_admins(
-    application,
-    actor,
-    personas,
-    make_csr,
-    tls_profile,
-    monkeypatch,
-    hold_every_request,
-    smtp_server,
-):
-    personas["admin"].email = "admin@example.test"
-    personas["admin"].save()
-    hold_every_request()
-    submit(
-        application=application,
-        profile=tls_profile,
-        method="api",
-        actor=actor,
-        csr=make_csr("p.example.test", ["p.example.test"]),
-    )
-    dispatch_all()
-    dispatch_all()
-    assert services.send_due() == 1
-    [mail] = smtp_server.messages
-    assert "Approval requested: p.example.test" in mail["Subject"]
-    assert mail["X-Envelope-To"] == "admin@example.test"
-
-
 def test_failing_consumer_leaves_event_for_the_sweeper(application, issue, monkeypatch):
     def broken(events):
         raise RuntimeError("consumer down")

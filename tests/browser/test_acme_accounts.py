@@ -53,7 +53,7 @@ def test_acme_accounts_list_and_deactivate_in_browser(
 
     page = _login(browser, base, "app-auditor")
     page.goto(f"{base}/applications/{application.name}/")
-    page.get_by_role("link", name="Enrollment").click()
+    page.get_by_role("link", name="Enrollment", exact=True).click()
     rows = page.locator("tr.acme-account")
     expect(rows).to_have_count(3)
     expect(rows.filter(has_text=first.thumbprint)).to_contain_text("host0@example.test")

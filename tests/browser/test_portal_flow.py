@@ -39,7 +39,7 @@ def _setup_application(browser: Browser, base: str, shot: Any) -> None:
     shot(page, "01-create-application")
     page.get_by_role("button", name="Create Application").click()
     expect(page.get_by_role("heading", name="shop-api", level=1)).to_be_visible()
-    page.get_by_role("link", name="Members").click()
+    page.get_by_role("link", name="Members", exact=True).click()
     for username, role in (("shop-operator", "Operator"), ("shop-auditor", "Auditor")):
         page.locator("#id_username").fill(username)
         page.locator("#id_role").select_option(label=role)
@@ -55,7 +55,7 @@ def _operator_issues_downloads_revokes(browser: Browser, base: str, shot: Any) -
     expect(page.get_by_role("link", name="shop-api")).to_be_visible()
     expect(page.get_by_role("link", name="payments-api")).to_have_count(0)
     page.get_by_role("link", name="shop-api").click()
-    page.get_by_role("link", name="Certificates").click()
+    page.get_by_role("link", name="Certificates", exact=True).click()
     page.get_by_role("link", name="Issue a certificate").click()
     page.get_by_label("Generate the key on the server").check()
     page.get_by_label("Common name").fill("www.example.test")
