@@ -44,6 +44,8 @@ def pa_only(ok: int) -> dict[str, int]:
 APP = "/api/v1/applications/payments-api"
 EST = "est-enrollments/payments-api.tls-server"
 CSR = object()  # replaced by a fresh CSR body
+MAIL = {"kind": "email", "recipients": ["ops@example.test"]}
+RULE = {"events": ["revoked"], "channels": ["ops"]}
 
 CASES: list[tuple[str, str, Any, dict[str, int]]] = [
     ("get", "/api/v1/applications/", None, level(200, AUTH)),
@@ -117,6 +119,35 @@ CASES: list[tuple[str, str, Any, dict[str, int]]] = [
     ("patch", f"{APP}/scep/tls-server/", {"allow_legacy": True}, level(200, MANAGE)),
     ("post", f"{APP}/scep/tls-server/static-challenge/", {}, level(200, MANAGE)),
     ("post", f"{APP}/scep/tls-server/challenges/", {"expected_cn": "d1"}, level(201, ISSUE)),
+    ("get", f"{APP}/alert-channels/", None, level(200, MANAGE)),
+    ("get", f"{APP}/alert-channels/ops/", None, level(200, MANAGE)),
+    ("post", f"{APP}/alert-channels/", {"name": "b", **MAIL}, level(201, MANAGE)),
+    ("put", f"{APP}/alert-channels/ops/", MAIL, level(200, MANAGE)),
+    ("put", f"{APP}/alert-channels/new-one/", MAIL, level(201, MANAGE)),
+    ("patch", f"{APP}/alert-channels/ops/", {"recipients": ["x@example.test"]}, level(200, MANAGE)),
+    ("post", f"{APP}/alert-channels/ops/test/", None, level(202, MANAGE)),
+    ("get", f"{APP}/alert-rules/", None, level(200, MANAGE)),
+    ("get", f"{APP}/alert-rules/expiry/", None, level(200, MANAGE)),
+    ("post", f"{APP}/alert-rules/", {"name": "r2", **RULE}, level(201, MANAGE)),
+    ("put", f"{APP}/alert-rules/expiry/", RULE, level(200, MANAGE)),
+    ("patch", f"{APP}/alert-rules/expiry/", {"is_active": False}, level(200, MANAGE)),
+    ("get", f"{APP}/alert-deliveries/", None, level(200, MANAGE)),
+    ("get", f"{APP}/renewal-settings/", None, level(200, MANAGE)),
+    ("put", f"{APP}/renewal-settings/", {"auto_renew": False}, level(200, MANAGE)),
+    ("patch", f"{APP}/renewal-settings/", {"key_mode": "reuse"}, level(200, MANAGE)),
+    ("get", f"{APP}/certificates/{{cert}}/renewal-settings/", None, level(200, MANAGE)),
+    (
+        "put",
+        f"{APP}/certificates/{{cert}}/renewal-settings/",
+        {"auto_renew": False},
+        level(200, MANAGE),
+    ),
+    (
+        "patch",
+        f"{APP}/certificates/{{cert}}/renewal-settings/",
+        {"renew_days_before": 3},
+        level(200, MANAGE),
+    ),
     ("get", "/api/v1/cas/", None, level(200, AUTH)),
     ("get", "/api/v1/cas/test-issuing/", None, level(200, AUTH)),
     ("get", "/api/v1/cas/test-issuing/chain/", None, level(200, AUTH)),
