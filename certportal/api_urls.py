@@ -19,6 +19,7 @@ from applications.api.views import (
 from approvals.api.views import ApprovalInboxViewSet, ApprovalPolicyViewSet, RequestDecisionViewSet
 from certportal import csp
 from certportal.api.views import not_found
+from issuance.acme.api.views import AccountViewSet, ExternalAccountKeyViewSet
 from issuance.api.views import CertificateViewSet
 from issuance.est.api.views import EstEnrollmentViewSet
 from issuance.renewal.api.views import CertificateRenewalViewSet, RenewalSettingsViewSet
@@ -50,6 +51,8 @@ nested.register("syncs", SyncViewSet, basename="sync")
 nested.register("alert-channels", ChannelViewSet, basename="alert-channel")
 nested.register("alert-rules", AlertRuleViewSet, basename="alert-rule")
 nested.register("alert-deliveries", DeliveryViewSet, basename="alert-delivery")
+nested.register("acme/eab-credentials", ExternalAccountKeyViewSet, basename="acme-eab-credential")
+nested.register("acme/accounts", AccountViewSet, basename="acme-account")
 
 # One object per Application or certificate: read, replace (PUT) or change (PATCH).
 SINGLE = {"get": "retrieve", "put": "update", "patch": "partial_update"}

@@ -94,6 +94,9 @@ def world(
         secrets={},
         actor=operator,
     )
+    from issuance.acme import services as acme
+
+    acme.create_eab_key(application, name="ci", actor=operator)
     alerts.save_rule(
         application, AlertRule(name="expiry", thresholds_days=[7]), [channel.pk], actor=operator
     )

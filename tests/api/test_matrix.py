@@ -148,6 +148,15 @@ CASES: list[tuple[str, str, Any, dict[str, int]]] = [
         {"renew_days_before": 3},
         level(200, MANAGE),
     ),
+    ("get", f"{APP}/acme/eab-credentials/", None, level(200, MANAGE)),
+    ("get", f"{APP}/acme/eab-credentials/ci/", None, level(200, MANAGE)),
+    ("post", f"{APP}/acme/eab-credentials/", {"name": "k8s"}, level(201, MANAGE)),
+    ("put", f"{APP}/acme/eab-credentials/ci/", {}, level(200, MANAGE)),
+    ("put", f"{APP}/acme/eab-credentials/fleet/", {"reusable": True}, level(201, MANAGE)),
+    ("post", f"{APP}/acme/eab-credentials/ci/revoke/", {}, level(200, MANAGE)),
+    ("get", f"{APP}/acme/accounts/", None, level(200, VIEW)),
+    ("get", f"{APP}/acme/accounts/{{acme_account}}/", None, level(200, VIEW)),
+    ("post", f"{APP}/acme/accounts/{{acme_account}}/deactivate/", None, level(200, MANAGE)),
     ("get", "/api/v1/cas/", None, level(200, AUTH)),
     ("get", "/api/v1/cas/test-issuing/", None, level(200, AUTH)),
     ("get", "/api/v1/cas/test-issuing/chain/", None, level(200, AUTH)),
@@ -191,6 +200,7 @@ def test_permission_matrix(
     expected: dict[str, int],
 ) -> None:
     url = url.format(
+        acme_account=_acme_account() if "{acme_account}" in url else "",
         cert=world.certificate.pk,
         req=world.request.pk,
         policy=world.policy.pk,
@@ -205,6 +215,22 @@ def test_permission_matrix(
     assert response.status_code == expected[persona], response.content
     if response.status_code >= 400:
         assert set(response.json()) == {"code", "message", "errors"}
+
+
+def _acme_account() -> str:
+    """An account registered over ACME with a fresh EAB credential."""
+    from django.test import Client
+
+    from applications.models import Application
+    from certportal.events import Actor
+    from issuance.acme import services
+    from issuance.acme.tests.conftest import AcmeSession
+
+    application = Application.objects.get(name="payments-api")
+    eab, hmac_key = services.create_eab_key(application, name="m", actor=Actor(label="matrix"))
+    session = AcmeSession(Client(), application.name)
+    assert session.register((eab.key_id, hmac_key)).status_code == 201
+    return str(session.kid).rsplit("/", 1)[1]
 
 
 def _enable_scep() -> None:
