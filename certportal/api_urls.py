@@ -9,6 +9,7 @@ from drf_spectacular.views import (
 from rest_framework.routers import SimpleRouter
 
 from alerts.api.views import AlertRuleViewSet, ChannelViewSet, DeliveryViewSet
+from applications.api.profiles import AttachedProfileViewSet
 from applications.api.views import (
     ApplicationViewSet,
     AuditEventViewSet,
@@ -53,6 +54,7 @@ nested.register("alert-rules", AlertRuleViewSet, basename="alert-rule")
 nested.register("alert-deliveries", DeliveryViewSet, basename="alert-delivery")
 nested.register("acme/eab-credentials", ExternalAccountKeyViewSet, basename="acme-eab-credential")
 nested.register("acme/accounts", AccountViewSet, basename="acme-account")
+nested.register("profiles", AttachedProfileViewSet, basename="attached-profile")
 
 # One object per Application or certificate: read, replace (PUT) or change (PATCH).
 SINGLE = {"get": "retrieve", "put": "update", "patch": "partial_update"}
