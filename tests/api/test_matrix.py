@@ -10,6 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from tests import certfiles
 
 PERSONAS = ["product_admin", "admin", "operator", "auditor", "outsider", "anonymous"]
 
@@ -44,6 +48,18 @@ def pa_only(ok: int) -> dict[str, int]:
 APP = "/api/v1/applications/payments-api"
 EST = "est-enrollments/payments-api.tls-server"
 CSR = object()  # replaced by a fresh CSR body
+IMPORTED_CERT, _ = certfiles.self_signed()
+IMPORT = {"certificate_pem": certfiles.pem(IMPORTED_CERT)}
+_CA_KEY = certfiles.new_key()
+_CA_NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Imported CA")])
+IMPORTED_CA = {
+    "name": "Imported",
+    "slug": "imported",
+    "certificate_pem": certfiles.pem(
+        certfiles.build(_CA_NAME, _CA_KEY, subject_key=_CA_KEY, ca=True)[0]
+    ),
+    "private_key_pem": certfiles.key_pem(_CA_KEY),
+}
 MAIL = {"kind": "email", "recipients": ["ops@example.test"]}
 RULE = {"events": ["revoked"], "channels": ["ops"]}
 
@@ -82,6 +98,7 @@ CASES: list[tuple[str, str, Any, dict[str, int]]] = [
         {"password": "s3cret-pass"},
         level(200, ISSUE),
     ),
+    ("post", f"{APP}/certificates/import/", IMPORT, level(201, ISSUE)),
     ("get", f"{APP}/requests/", None, level(200, VIEW)),
     ("get", f"{APP}/requests/{{req}}/", None, level(200, VIEW)),
     # Only Application Admins are approvers of the held request; its requester is the operator.
@@ -172,6 +189,9 @@ CASES: list[tuple[str, str, Any, dict[str, int]]] = [
         pa_only(201),
     ),
     ("patch", "/api/v1/cas/test-issuing/", {"status": "disabled"}, pa_only(200)),
+    ("post", "/api/v1/cas/import/", IMPORTED_CA, pa_only(201)),
+    # test-issuing is not an external CA waiting for its certificate: refused once permitted.
+    ("post", "/api/v1/cas/test-issuing/install/", IMPORT, pa_only(400)),
     ("get", "/api/v1/profiles/", None, level(200, AUTH)),
     ("get", "/api/v1/profiles/tls-server/", None, level(200, AUTH)),
     (
