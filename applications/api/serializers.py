@@ -128,6 +128,9 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 
 class AuditFilterSerializer(serializers.Serializer):
+    application = serializers.CharField(
+        required=False, max_length=63, help_text="Only this Application's events."
+    )
     action = serializers.CharField(required=False, max_length=64)
     actor = serializers.CharField(required=False, max_length=200)
     object_id = serializers.CharField(required=False, max_length=64)
