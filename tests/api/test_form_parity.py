@@ -208,37 +208,41 @@ def _callbacks(patterns: list[Any]) -> Iterator[Any]:
             yield pattern.callback
 
 
-def _is_form(value: Any, module: str) -> bool:
+def _is_portal_form(value: Any) -> bool:
     return (
         inspect.isclass(value)
         and issubclass(value, BaseForm)
-        and value.__module__ == module
+        and value.__module__.startswith(APPS)
         and not value.__name__.startswith("_")
     )
 
 
+def _forms_named_in(module: types.ModuleType) -> Iterator[type[BaseForm]]:
+    """Forms a view module names, directly or through a forms module it imports."""
+    for value in vars(module).values():
+        if isinstance(value, types.ModuleType) and value.__name__.endswith(".forms"):
+            yield from (v for v in vars(value).values() if _is_portal_form(v))
+        elif _is_portal_form(value):
+            yield value
+
+
 def portal_forms() -> dict[str, type[BaseForm]]:
-    """The forms of every routed portal view in the apps, and of their forms modules."""
+    """The forms of every routed portal view in the apps, with the other forms of the
+    forms modules they come from (formset members, for instance)."""
     modules: set[str] = set()
     for callback in _callbacks(get_resolver().url_patterns):
         view = getattr(callback, "view_class", None) or getattr(callback, "cls", None) or callback
         name = getattr(view, "__module__", "")
         if name.startswith(APPS) and ".api" not in name:
             modules.add(name)
-    found: dict[str, type[BaseForm]] = {}
-    for name in sorted(modules):
-        for value in vars(importlib.import_module(name)).values():
-            if isinstance(value, types.ModuleType) and value.__name__.endswith(".forms"):
-                value = [v for v in vars(value).values() if _is_form(v, value.__name__)]
-            for form in value if isinstance(value, list) else [value]:
-                if inspect.isclass(form) and issubclass(form, BaseForm):
-                    if form.__module__.startswith(APPS) and not form.__name__.startswith("_"):
-                        found[f"{form.__module__}.{form.__name__}"] = form
-                        forms_module = importlib.import_module(form.__module__)
-                        for sibling in vars(forms_module).values():
-                            if _is_form(sibling, form.__module__):
-                                found[f"{sibling.__module__}.{sibling.__name__}"] = sibling
-    return found
+    named = {form for name in modules for form in _forms_named_in(importlib.import_module(name))}
+    siblings = {
+        value
+        for form in named
+        for value in vars(importlib.import_module(form.__module__)).values()
+        if _is_portal_form(value) and value.__module__ == form.__module__
+    }
+    return {f"{form.__module__}.{form.__name__}": form for form in named | siblings}
 
 
 def _serializer_fields(dotted: str) -> set[str]:
@@ -277,7 +281,7 @@ def test_every_form_field_is_an_api_field(form_name: str) -> None:
     offered = _serializer_fields(api.serializer)
     missing = [
         name
-        for name in form.base_fields
+        for name in _fields(form)
         if api.renamed.get(name, name) not in offered and f"{form_name}.{name}" not in NO_API_FIELD
     ]
     assert missing == [], f"{form_name}: the API ({api.serializer}) lacks {missing}"
@@ -287,7 +291,7 @@ def test_the_allow_list_names_only_real_fields_without_an_api_field() -> None:
     forms = portal_forms()
     for dotted in NO_API_FIELD:
         form_name, field_name = dotted.rsplit(".", 1)
-        assert field_name in forms[form_name].base_fields, f"{dotted} is gone: drop it here"
+        assert field_name in _fields(forms[form_name]), f"{dotted} is gone: drop it here"
         offered = _serializer_fields(PARITY[form_name].serializer)
         assert field_name not in offered, f"{dotted} is in the API now: drop it here"
 
@@ -300,3 +304,8 @@ def _schema_path(paths: dict[str, Any], wanted: str) -> str | None:
 
 def _shape(path: str) -> tuple[str, ...]:
     return tuple("{}" if part.startswith("{") else part for part in path.split("/"))
+
+
+def _fields(form: type[BaseForm]) -> list[str]:
+    """The form's declared fields (fields added per instance are the view's business)."""
+    return list(getattr(form, "base_fields", {}))
