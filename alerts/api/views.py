@@ -17,7 +17,7 @@ from alerts.api import serializers as s
 from alerts.forms import channel_settings
 from alerts.models import AlertRule, Channel, Delivery
 from certportal import permissions as perms
-from certportal.api.errors import field_error
+from certportal.api.errors import field_error, json_object
 from certportal.api.scoping import ApplicationScopedMixin, actor_for
 
 # The Alerting page is for Admins only: so is every action here, reads included.
@@ -33,13 +33,6 @@ OPTIONAL_RULE_FIELDS = (
     "include_auto_renewed",
     "is_active",
 )
-
-
-def body(request: Request) -> dict[str, Any]:
-    """The request's JSON object (a PUT names the object in its URL, merged in)."""
-    if not isinstance(request.data, dict):
-        raise field_error(None, "invalid", "Send a JSON object.")
-    return dict(request.data.items())
 
 
 class ChannelViewSet(
@@ -62,7 +55,7 @@ class ChannelViewSet(
 
     @extend_schema(request=s.ChannelWriteSerializer, responses={201: s.ChannelSerializer})
     def create(self, request: Request, slug: str) -> Response:
-        channel = self._save(body(request), None)
+        channel = self._save(json_object(request.data), None)
         return Response(self.get_serializer(channel).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -72,7 +65,7 @@ class ChannelViewSet(
     def update(self, request: Request, slug: str, name: str) -> Response:
         """Create or replace the channel of this name (a script may send it again)."""
         current = self.get_queryset().filter(name=name).first()
-        channel = self._save({**body(request), "name": name}, current)
+        channel = self._save({**json_object(request.data), "name": name}, current)
         code = status.HTTP_200_OK if current else status.HTTP_201_CREATED
         return Response(self.get_serializer(channel).data, status=code)
 
@@ -85,7 +78,7 @@ class ChannelViewSet(
             "recipients": current.config.get("recipients", []),
             "url": current.config.get("url", ""),
         }
-        channel = self._save({**known, **body(request)}, current)
+        channel = self._save({**known, **json_object(request.data)}, current)
         return Response(self.get_serializer(channel).data)
 
     def _save(self, data: Any, current: Channel | None) -> Channel:
@@ -137,21 +130,21 @@ class AlertRuleViewSet(
         )
 
     def create(self, request: Request, slug: str) -> Response:
-        rule = self._save(body(request), AlertRule())
+        rule = self._save(json_object(request.data), AlertRule())
         return Response(self.get_serializer(rule).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: s.AlertRuleSerializer, 201: s.AlertRuleSerializer})
     def update(self, request: Request, slug: str, name: str) -> Response:
         """Create or replace the rule of this name (a script may send it again)."""
         current = self.get_queryset().filter(name=name).first()
-        rule = self._save({**body(request), "name": name}, current or AlertRule())
+        rule = self._save({**json_object(request.data), "name": name}, current or AlertRule())
         code = status.HTTP_200_OK if current else status.HTTP_201_CREATED
         return Response(self.get_serializer(rule).data, status=code)
 
     def partial_update(self, request: Request, slug: str, name: str) -> Response:
         current = self.get_object()
         known = self.get_serializer(current).data
-        rule = self._save({**known, **body(request)}, current)
+        rule = self._save({**known, **json_object(request.data)}, current)
         return Response(self.get_serializer(rule).data)
 
     def _save(self, data: Any, rule: AlertRule) -> AlertRule:

@@ -102,6 +102,14 @@ def field_error(field: str | None, code: str, message: str) -> exceptions.Valida
     return exceptions.ValidationError({field: [exceptions.ErrorDetail(message, code=code)]})
 
 
+def json_object(data: Any) -> dict[str, Any]:
+    """A request body that must be a JSON object, as a plain dict (views merge it with the
+    name from the URL or with the current settings)."""
+    if not isinstance(data, dict):
+        raise field_error(None, "invalid", "Send a JSON object.")
+    return dict(data.items())
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state."

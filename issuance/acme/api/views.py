@@ -16,17 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from certportal import permissions as perms
-from certportal.api.errors import field_error
+from certportal.api.errors import json_object
 from certportal.api.scoping import ApplicationScopedMixin, actor_for
 from issuance.acme import services, ui
 from issuance.acme.api import serializers as s
 from issuance.acme.models import Account, ExternalAccountKey
-
-
-def _body(request: Request) -> dict[str, Any]:
-    if not isinstance(request.data, dict):
-        raise field_error(None, "invalid", "Send a JSON object.")
-    return dict(request.data.items())
 
 
 def _created(eab: ExternalAccountKey, hmac_key: str) -> Response:
@@ -79,7 +73,7 @@ class ExternalAccountKeyViewSet(
 
     def create(self, request: Request, slug: str) -> Response:
         """A new credential; its HMAC key is in this answer only."""
-        return _created(*self._create(_body(request)))
+        return _created(*self._create(json_object(request.data)))
 
     @extend_schema(
         responses={200: s.ExternalAccountKeySerializer, 201: s.ExternalAccountKeySerializer}
@@ -90,7 +84,7 @@ class ExternalAccountKeyViewSet(
         current = self._usable(name)
         if current is not None:
             return Response(self.get_serializer(current).data)
-        return _created(*self._create({**_body(request), "name": name}))
+        return _created(*self._create({**json_object(request.data), "name": name}))
 
     def _create(self, data: dict[str, Any]) -> tuple[ExternalAccountKey, str]:
         ask = s.ExternalAccountKeySerializer(data=data)
@@ -115,7 +109,7 @@ class ExternalAccountKeyViewSet(
         if eab is None:
             get_object_or_404(ExternalAccountKey.objects.none())
         assert eab is not None
-        ask = s.RevokeExternalAccountKeySerializer(data=_body(request))
+        ask = s.RevokeExternalAccountKeySerializer(data=json_object(request.data))
         ask.is_valid(raise_exception=True)
         deactivated = services.revoke_eab_key(
             eab,

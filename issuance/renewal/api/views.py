@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from certportal import permissions as perms
-from certportal.api.errors import field_error
+from certportal.api.errors import json_object
 from certportal.api.scoping import ApplicationScopedMixin, actor_for
 from issuance.choices import CertificateStatus
 from issuance.models import Certificate, RenewalSettings
@@ -21,12 +21,6 @@ from issuance.renewal import services
 from issuance.renewal.api import serializers as s
 
 ADMINS_ONLY = {name: perms.MANAGE for name in ("retrieve", "update", "partial_update")}
-
-
-def _body(request: Request) -> dict[str, Any]:
-    if not isinstance(request.data, dict):
-        raise field_error(None, "invalid", "Send a JSON object.")
-    return dict(request.data.items())
 
 
 class RenewalSettingsViewSet(ApplicationScopedMixin, viewsets.GenericViewSet):
@@ -43,11 +37,13 @@ class RenewalSettingsViewSet(ApplicationScopedMixin, viewsets.GenericViewSet):
         return Response(self.get_serializer(self._current()).data)
 
     def update(self, request: Request, slug: str) -> Response:
-        return self._save(_body(request))
+        return self._save(json_object(request.data))
 
     @extend_schema(request=s.RenewalSettingsSerializer)
     def partial_update(self, request: Request, slug: str) -> Response:
-        return self._save({**self.get_serializer(self._current()).data, **_body(request)})
+        return self._save(
+            {**self.get_serializer(self._current()).data, **json_object(request.data)}
+        )
 
     def _save(self, data: dict[str, Any]) -> Response:
         ask = self.get_serializer(data=data)
@@ -74,12 +70,14 @@ class CertificateRenewalViewSet(ApplicationScopedMixin, viewsets.GenericViewSet)
         return Response(self.get_serializer(self.get_object()).data)
 
     def update(self, request: Request, slug: str, pk: str) -> Response:
-        return self._save(self.get_object(), _body(request))
+        return self._save(self.get_object(), json_object(request.data))
 
     @extend_schema(request=s.CertificateRenewalSerializer)
     def partial_update(self, request: Request, slug: str, pk: str) -> Response:
         certificate = self.get_object()
-        return self._save(certificate, {**self.get_serializer(certificate).data, **_body(request)})
+        return self._save(
+            certificate, {**self.get_serializer(certificate).data, **json_object(request.data)}
+        )
 
     def _save(self, certificate: Certificate, data: dict[str, Any]) -> Response:
         ask = self.get_serializer(data=data)
