@@ -155,3 +155,9 @@ def test_alerting_is_for_admins_like_the_page(personas: dict[str, Any], persona:
     assert client.get(f"{APP}/alert-channels/").status_code == 403
     assert client.put(f"{APP}/alert-channels/x/", HOOK, format="json").status_code == 403
     assert not Channel.objects.exists()
+
+
+def test_a_body_that_is_not_an_object_is_refused(admin: APIClient) -> None:
+    response = admin.put(f"{APP}/alert-rules/r/", ["expiring"], format="json")
+    assert response.status_code == 400
+    assert response.json()["message"] == "Send a JSON object."
