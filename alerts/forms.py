@@ -14,6 +14,20 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
 
 
+def channel_settings(
+    kind: str, recipients: list[str], url: str, secret: str
+) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """A channel's config and secrets from the fields the form and the API share; secrets
+    None keeps the stored ones (a blank secret field on edit)."""
+    if kind == ChannelKind.EMAIL:
+        return {"recipients": recipients}, {}
+    if kind in (ChannelKind.SLACK, ChannelKind.TEAMS):
+        return {}, ({"url": url} if url else None)
+    if kind == ChannelKind.PAGERDUTY:
+        return ({"url": url} if url else {}), ({"routing_key": secret} if secret else None)
+    return {"url": url}, ({"secret": secret} if secret else None)
+
+
 class ChannelForm(forms.Form):
     name = forms.CharField(max_length=100)
     kind = forms.ChoiceField(choices=ChannelKind.choices)
@@ -34,14 +48,9 @@ class ChannelForm(forms.Form):
     def settings(self) -> tuple[dict[str, Any], dict[str, str] | None]:
         """config and secrets for services.save_channel (secrets None: keep stored)."""
         data = self.cleaned_data
-        kind, url, secret = data["kind"], data["url"].strip(), data["secret"]
-        if kind == ChannelKind.EMAIL:
-            return {"recipients": _split(data["recipients"])}, {}
-        if kind in (ChannelKind.SLACK, ChannelKind.TEAMS):
-            return {}, ({"url": url} if url else None)
-        if kind == ChannelKind.PAGERDUTY:
-            return ({"url": url} if url else {}), ({"routing_key": secret} if secret else None)
-        return {"url": url}, ({"secret": secret} if secret else None)
+        return channel_settings(
+            data["kind"], _split(data["recipients"]), data["url"].strip(), data["secret"]
+        )
 
     @classmethod
     def initial_for(cls, channel: Channel) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import SimpleRouter
 
+from alerts.api.views import AlertRuleViewSet, ChannelViewSet, DeliveryViewSet
+from applications.api.profiles import AttachedProfileViewSet
 from applications.api.views import (
     ApplicationViewSet,
     AuditEventViewSet,
@@ -18,8 +20,10 @@ from applications.api.views import (
 from approvals.api.views import ApprovalInboxViewSet, ApprovalPolicyViewSet, RequestDecisionViewSet
 from certportal import csp
 from certportal.api.views import not_found
+from issuance.acme.api.views import AccountViewSet, ExternalAccountKeyViewSet
 from issuance.api.views import CertificateViewSet
 from issuance.est.api.views import EstEnrollmentViewSet
+from issuance.renewal.api.views import CertificateRenewalViewSet, RenewalSettingsViewSet
 from issuance.scep.api import ScepEnrollmentViewSet
 from profiles.api.views import CertificateAuthorityViewSet, CertificateProfileViewSet
 from syncs.api.views import ConnectionViewSet, SyncViewSet
@@ -45,9 +49,28 @@ nested.register("est-enrollments", EstEnrollmentViewSet, basename="est-enrollmen
 nested.register("scep", ScepEnrollmentViewSet, basename="scep")
 nested.register("connections", ConnectionViewSet, basename="sync-connection")
 nested.register("syncs", SyncViewSet, basename="sync")
+nested.register("alert-channels", ChannelViewSet, basename="alert-channel")
+nested.register("alert-rules", AlertRuleViewSet, basename="alert-rule")
+nested.register("alert-deliveries", DeliveryViewSet, basename="alert-delivery")
+nested.register("acme/eab-credentials", ExternalAccountKeyViewSet, basename="acme-eab-credential")
+nested.register("acme/accounts", AccountViewSet, basename="acme-account")
+nested.register("profiles", AttachedProfileViewSet, basename="attached-profile")
+
+# One object per Application or certificate: read, replace (PUT) or change (PATCH).
+SINGLE = {"get": "retrieve", "put": "update", "patch": "partial_update"}
 
 urlpatterns = [
     path("v1/", include(router.urls)),
+    path(
+        f"v1/{app}renewal-settings/",
+        RenewalSettingsViewSet.as_view(SINGLE),
+        name="renewal-settings",
+    ),
+    path(
+        f"v1/{app}certificates/<uuid:pk>/renewal-settings/",
+        CertificateRenewalViewSet.as_view(SINGLE),
+        name="certificate-renewal-settings",
+    ),
     path(f"v1/{app}", include(nested.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file, not inline.

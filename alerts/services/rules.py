@@ -42,6 +42,11 @@ def save_channel(
     """Create or update a channel; refuses settings it could not send with.
 
     secrets=None keeps the stored secrets (the form leaves them blank on edit)."""
+    taken = application.alert_channels.filter(name=name)
+    if channel is not None:
+        taken = taken.exclude(pk=channel.pk)
+    if taken.exists():
+        raise ValidationError({"name": f"A channel named {name!r} already exists."})
     kept = channel.secret_values() if channel is not None else {}
     wanted = channels.ChannelSettings(kind, config, kept if secrets is None else secrets)
     errors = channels.validate(wanted)
@@ -92,6 +97,9 @@ def clean_rule(application: Application, rule: AlertRule, channel_ids: Sequence[
             )
     if rule.profile_id and not application.profiles.filter(pk=rule.profile_id).exists():
         errors["profile"] = "That profile is not attached to this Application."
+    taken = application.alert_rules.filter(name=rule.name).exclude(pk=rule.pk)
+    if taken.exists():
+        errors["name"] = f"A rule named {rule.name!r} already exists."
     if not channel_ids:
         errors["channels"] = "Choose at least one channel."
     elif Channel.objects.filter(pk__in=channel_ids, application=application).count() != len(

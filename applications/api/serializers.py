@@ -30,6 +30,13 @@ class ApplicationCreateSerializer(serializers.Serializer):
     first_admin = serializers.CharField(required=False, max_length=150)
 
 
+class ApplicationEditSerializer(serializers.Serializer):
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    profiles = serializers.ListField(
+        child=serializers.SlugField(max_length=63), required=False, max_length=100
+    )
+
+
 class MemberSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
     is_service_account = serializers.SerializerMethodField()
@@ -121,6 +128,9 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 
 class AuditFilterSerializer(serializers.Serializer):
+    application = serializers.CharField(
+        required=False, max_length=63, help_text="Only this Application's events."
+    )
     action = serializers.CharField(required=False, max_length=64)
     actor = serializers.CharField(required=False, max_length=200)
     object_id = serializers.CharField(required=False, max_length=64)

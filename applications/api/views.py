@@ -53,6 +53,27 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         )
         return Response(s.ApplicationSerializer(application).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=s.ApplicationEditSerializer, responses={200: s.ApplicationSerializer})
+    def partial_update(self, request: Request, slug: str) -> Response:
+        """Product admins change the description and the attached profiles (the list
+        replaces them), as on the Application's edit page."""
+        application = self.get_object()
+        if not perms.is_product_admin(request.user):
+            raise exceptions.PermissionDenied("Only product admins change Applications.")
+        ask = s.ApplicationEditSerializer(data=request.data)
+        ask.is_valid(raise_exception=True)
+        data = ask.validated_data
+        profiles = application.profiles.all()
+        if "profiles" in data:
+            profiles = _profiles(data["profiles"])
+        updated = services.update_application(
+            application,
+            actor=actor_for(request),
+            description=data.get("description", application.description),
+            profiles=list(profiles),
+        )
+        return Response(s.ApplicationSerializer(self.get_queryset().get(pk=updated.pk)).data)
+
 
 def _profiles(slugs: list[str]) -> list[Any]:
     from profiles.models import CertificateProfile

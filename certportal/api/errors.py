@@ -6,7 +6,8 @@
 ``code`` is machine-readable; ``errors`` lists field errors (field null when general).
 A service refusal (``certportal.refusals.Refused``) raised by any API view is mapped here,
 once: a conflict is 409, a caller who may not is 403, anything else a 400 field error on
-the refusal's field, each carrying the refusal's code.
+the refusal's field, each carrying the refusal's code. A service's Django ValidationError
+is a 400 with the same messages the portal's forms show, per field.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -33,6 +35,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return response
     if isinstance(exc, Refused):
         exc = refusal_error(exc)
+    elif isinstance(exc, DjangoValidationError):
+        exc = invalid(exc)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -51,6 +55,18 @@ def refusal_error(refused: Refused) -> exceptions.APIException:
     if refused.forbidden:
         return exceptions.PermissionDenied(refused.message, code=refused.code)
     return field_error(refused.field, refused.code, refused.message)
+
+
+def invalid(error: DjangoValidationError) -> exceptions.ValidationError:
+    """A service's ValidationError (the messages the portal's forms show) as field errors."""
+    if hasattr(error, "error_dict"):
+        return exceptions.ValidationError(
+            {
+                field if field != "__all__" else "non_field_errors": [str(m) for m in messages]
+                for field, messages in error.message_dict.items()
+            }
+        )
+    return exceptions.ValidationError(error.messages)
 
 
 def error_body(exc: exceptions.APIException) -> dict[str, Any]:
@@ -84,6 +100,14 @@ def field_error(field: str | None, code: str, message: str) -> exceptions.Valida
     if field is None:
         return exceptions.ValidationError(message, code=code)
     return exceptions.ValidationError({field: [exceptions.ErrorDetail(message, code=code)]})
+
+
+def json_object(data: Any) -> dict[str, Any]:
+    """A request body that must be a JSON object, as a plain dict (views merge it with the
+    name from the URL or with the current settings)."""
+    if not isinstance(data, dict):
+        raise field_error(None, "invalid", "Send a JSON object.")
+    return dict(data.items())
 
 
 class Conflict(exceptions.APIException):

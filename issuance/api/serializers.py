@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -119,6 +121,37 @@ class IssueSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 "With a csr, the names come from the CSR: drop common_name and sans.",
                 code="names_with_csr",
+            )
+        return attrs
+
+
+class Base64Field(serializers.CharField):
+    """Binary input (a PKCS#12 file) as base64 in JSON."""
+
+    def to_internal_value(self, data: Any) -> bytes:
+        text = super().to_internal_value(data)
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise serializers.ValidationError("Send the file as base64.") from exc
+
+
+class ImportSerializer(serializers.Serializer):
+    """An existing certificate: a PEM bundle (with its key, optionally) or a PKCS#12 file."""
+
+    certificate_pem = serializers.CharField(required=False, allow_blank=True, max_length=200_000)
+    private_key_pem = serializers.CharField(
+        required=False, allow_blank=True, max_length=100_000, write_only=True
+    )
+    pkcs12 = Base64Field(required=False, allow_blank=True, max_length=300_000, write_only=True)
+    password = serializers.CharField(
+        required=False, allow_blank=True, max_length=1024, write_only=True
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("certificate_pem")) == bool(attrs.get("pkcs12")):
+            raise serializers.ValidationError(
+                "Paste a PEM certificate or upload a PKCS#12 file (one)."
             )
         return attrs
 

@@ -89,6 +89,7 @@ class CertificateViewSet(
         "revoke": perms.REVOKE,
         "release_hold": perms.REVOKE,
         "pkcs12": perms.DOWNLOAD_KEY,
+        "import_certificate": perms.ISSUE,
     }
 
     def get_queryset(self) -> QuerySet[Certificate]:
@@ -102,6 +103,30 @@ class CertificateViewSet(
         params = s.CertificateFilterSerializer(data=self.request.query_params)
         params.is_valid(raise_exception=True)
         return filter_certificates(base, **params.validated_data)
+
+    @extend_schema(
+        request=s.ImportSerializer,
+        responses={201: s.CertificateSerializer},
+        summary="Import an existing certificate",
+    )
+    @action(detail=False, methods=["post"], url_path="import")
+    def import_certificate(self, request: Request, slug: str) -> Response:
+        """A PEM bundle with an optional key, or a PKCS#12 file (base64), into the
+        inventory, as the portal's import page does."""
+        ask = s.ImportSerializer(data=request.data)
+        ask.is_valid(raise_exception=True)
+        data = ask.validated_data
+        password = data.get("password") or ""
+        certificate = services.import_certificate(
+            self.get_application(),
+            actor=actor_for(request),
+            certificate_pem=data.get("certificate_pem") or None,
+            private_key_pem=data.get("private_key_pem") or None,
+            pkcs12=data.get("pkcs12") or None,
+            password=password.encode() or None,
+        )
+        body = s.CertificateSerializer(certificate, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.IssueSerializer, responses=ISSUE_RESPONSES, summary="Issue")
     def create(self, request: Request, slug: str) -> Response:

@@ -12,6 +12,7 @@ from profiles.services import PROFILE_FIELDS
 class CertificateAuthoritySerializer(serializers.ModelSerializer):
     parent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     certificate = serializers.CharField(source="certificate_pem", read_only=True)
+    csr = serializers.CharField(source="csr_pem", read_only=True)
 
     class Meta:
         model = CertificateAuthority
@@ -29,6 +30,7 @@ class CertificateAuthoritySerializer(serializers.ModelSerializer):
             "not_after",
             "path_length",
             "certificate",
+            "csr",
             "created_at",
         ]
         read_only_fields = fields
@@ -41,6 +43,8 @@ class CACreateSerializer(serializers.Serializer):
     slug = serializers.SlugField(max_length=63)
     common_name = serializers.CharField(max_length=64)
     organization = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    organizational_unit = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    country = serializers.CharField(min_length=2, max_length=2, required=False, allow_blank=True)
     key_algorithm = serializers.ChoiceField(
         choices=KeyAlgorithm.choices, default=KeyAlgorithm.EC_P256
     )
@@ -49,6 +53,33 @@ class CACreateSerializer(serializers.Serializer):
         min_value=0, max_value=10, required=False, allow_null=True
     )
     parent = serializers.SlugField(max_length=63, required=False, allow_null=True)
+    permitted_dns = serializers.ListField(
+        child=serializers.CharField(max_length=253), required=False, max_length=100
+    )
+    excluded_dns = serializers.ListField(
+        child=serializers.CharField(max_length=253), required=False, max_length=100
+    )
+    external = serializers.BooleanField(
+        default=False,
+        help_text="A CA another CA signs: the portal makes its key and CSR; install the "
+        "signed certificate afterwards.",
+    )
+
+
+class CAImportSerializer(serializers.Serializer):
+    """An existing CA: its certificate (then its chain, nearest first) and its key."""
+
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=63)
+    certificate_pem = serializers.CharField(max_length=200_000)
+    private_key_pem = serializers.CharField(max_length=100_000, write_only=True)
+    password = serializers.CharField(
+        max_length=1024, required=False, allow_blank=True, write_only=True
+    )
+
+
+class CAInstallSerializer(serializers.Serializer):
+    certificate_pem = serializers.CharField(max_length=200_000)
 
 
 class CAStatusSerializer(serializers.Serializer):

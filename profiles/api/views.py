@@ -76,16 +76,60 @@ class CertificateAuthorityViewSet(
         spec = services.CASpec(
             name=data["name"],
             slug=data["slug"],
-            subject=services.CASubject(data["common_name"], data.get("organization", "")),
+            subject=services.CASubject(
+                data["common_name"],
+                data.get("organization", ""),
+                data.get("organizational_unit", ""),
+                data.get("country", "").upper(),
+            ),
             key_algorithm=data["key_algorithm"],
             validity_days=data["validity_days"],
             path_length=data.get("path_length"),
+            permitted_dns=tuple(data.get("permitted_dns", ())),
+            excluded_dns=tuple(data.get("excluded_dns", ())),
         )
         try:
-            ca = self._create(spec, data.get("parent"), request)
+            if data["external"]:
+                ca = services.create_external_ca(spec, actor=actor_for(request))
+            else:
+                ca = self._create(spec, data.get("parent"), request)
         except DjangoValidationError as exc:
             raise _django_errors(exc) from exc
         return Response(s.CertificateAuthoritySerializer(ca).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.CAImportSerializer, responses={201: s.CertificateAuthoritySerializer})
+    @action(detail=False, methods=["post"], url_path="import")
+    def import_ca(self, request: Request) -> Response:
+        """Import an existing CA with its key, as the portal's import page does."""
+        ask = s.CAImportSerializer(data=request.data)
+        ask.is_valid(raise_exception=True)
+        data = ask.validated_data
+        if CertificateAuthority.objects.filter(slug=data["slug"]).exists():
+            raise field_error("slug", "duplicate", "A CA with this slug exists.")
+        try:
+            ca = services.import_ca(
+                name=data["name"],
+                slug=data["slug"],
+                certificate_pem=data["certificate_pem"],
+                private_key_pem=data["private_key_pem"],
+                password=data["password"].encode() if data.get("password") else None,
+                actor=actor_for(request),
+            )
+        except DjangoValidationError as exc:
+            raise _django_errors(exc) from exc
+        return Response(s.CertificateAuthoritySerializer(ca).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.CAInstallSerializer, responses={200: s.CertificateAuthoritySerializer})
+    @action(detail=True, methods=["post"])
+    def install(self, request: Request, slug: str) -> Response:
+        """Install the certificate another CA signed for this external CA's CSR."""
+        ca = self.get_object()
+        ask = s.CAInstallSerializer(data=request.data)
+        ask.is_valid(raise_exception=True)
+        installed = services.install_external_certificate(
+            ca, ask.validated_data["certificate_pem"], actor=actor_for(request)
+        )
+        return Response(s.CertificateAuthoritySerializer(installed).data)
 
     def _create(
         self, spec: services.CASpec, parent_slug: str | None, request: Request

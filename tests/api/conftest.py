@@ -83,6 +83,23 @@ def world(
         application, est.EnrollmentSpec(profile=tls_profile), actor=operator
     )
     est_credential, _ = est.create_credential(enrollment, username="device", actor=operator)
+    from alerts import services as alerts
+    from alerts.models import AlertRule
+
+    channel = alerts.save_channel(
+        application,
+        name="ops",
+        kind="email",
+        config={"recipients": ["ops@example.test"]},
+        secrets={},
+        actor=operator,
+    )
+    from issuance.acme import services as acme
+
+    acme.create_eab_key(application, name="ci", actor=operator)
+    alerts.save_rule(
+        application, AlertRule(name="expiry", thresholds_days=[7]), [channel.pk], actor=operator
+    )
     return SimpleNamespace(
         certificate=issued.certificate,
         request=held.request,

@@ -10,6 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from tests import certfiles
 
 PERSONAS = ["product_admin", "admin", "operator", "auditor", "outsider", "anonymous"]
 
@@ -44,6 +48,20 @@ def pa_only(ok: int) -> dict[str, int]:
 APP = "/api/v1/applications/payments-api"
 EST = "est-enrollments/payments-api.tls-server"
 CSR = object()  # replaced by a fresh CSR body
+IMPORTED_CERT, _ = certfiles.self_signed()
+IMPORT = {"certificate_pem": certfiles.pem(IMPORTED_CERT)}
+_CA_KEY = certfiles.new_key()
+_CA_NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Imported CA")])
+IMPORTED_CA = {
+    "name": "Imported",
+    "slug": "imported",
+    "certificate_pem": certfiles.pem(
+        certfiles.build(_CA_NAME, _CA_KEY, subject_key=_CA_KEY, ca=True)[0]
+    ),
+    "private_key_pem": certfiles.key_pem(_CA_KEY),
+}
+MAIL = {"kind": "email", "recipients": ["ops@example.test"]}
+RULE = {"events": ["revoked"], "channels": ["ops"]}
 
 CASES: list[tuple[str, str, Any, dict[str, int]]] = [
     ("get", "/api/v1/applications/", None, level(200, AUTH)),
@@ -80,6 +98,7 @@ CASES: list[tuple[str, str, Any, dict[str, int]]] = [
         {"password": "s3cret-pass"},
         level(200, ISSUE),
     ),
+    ("post", f"{APP}/certificates/import/", IMPORT, level(201, ISSUE)),
     ("get", f"{APP}/requests/", None, level(200, VIEW)),
     ("get", f"{APP}/requests/{{req}}/", None, level(200, VIEW)),
     # Only Application Admins are approvers of the held request; its requester is the operator.
@@ -117,6 +136,49 @@ CASES: list[tuple[str, str, Any, dict[str, int]]] = [
     ("patch", f"{APP}/scep/tls-server/", {"allow_legacy": True}, level(200, MANAGE)),
     ("post", f"{APP}/scep/tls-server/static-challenge/", {}, level(200, MANAGE)),
     ("post", f"{APP}/scep/tls-server/challenges/", {"expected_cn": "d1"}, level(201, ISSUE)),
+    ("get", f"{APP}/alert-channels/", None, level(200, MANAGE)),
+    ("get", f"{APP}/alert-channels/ops/", None, level(200, MANAGE)),
+    ("post", f"{APP}/alert-channels/", {"name": "b", **MAIL}, level(201, MANAGE)),
+    ("put", f"{APP}/alert-channels/ops/", MAIL, level(200, MANAGE)),
+    ("put", f"{APP}/alert-channels/new-one/", MAIL, level(201, MANAGE)),
+    ("patch", f"{APP}/alert-channels/ops/", {"recipients": ["x@example.test"]}, level(200, MANAGE)),
+    ("post", f"{APP}/alert-channels/ops/test/", None, level(202, MANAGE)),
+    ("get", f"{APP}/alert-rules/", None, level(200, MANAGE)),
+    ("get", f"{APP}/alert-rules/expiry/", None, level(200, MANAGE)),
+    ("post", f"{APP}/alert-rules/", {"name": "r2", **RULE}, level(201, MANAGE)),
+    ("put", f"{APP}/alert-rules/expiry/", RULE, level(200, MANAGE)),
+    ("patch", f"{APP}/alert-rules/expiry/", {"is_active": False}, level(200, MANAGE)),
+    ("get", f"{APP}/alert-deliveries/", None, level(200, MANAGE)),
+    ("get", f"{APP}/renewal-settings/", None, level(200, MANAGE)),
+    ("put", f"{APP}/renewal-settings/", {"auto_renew": False}, level(200, MANAGE)),
+    ("patch", f"{APP}/renewal-settings/", {"key_mode": "reuse"}, level(200, MANAGE)),
+    ("get", f"{APP}/certificates/{{cert}}/renewal-settings/", None, level(200, MANAGE)),
+    (
+        "put",
+        f"{APP}/certificates/{{cert}}/renewal-settings/",
+        {"auto_renew": False},
+        level(200, MANAGE),
+    ),
+    (
+        "patch",
+        f"{APP}/certificates/{{cert}}/renewal-settings/",
+        {"renew_days_before": 3},
+        level(200, MANAGE),
+    ),
+    ("get", f"{APP}/acme/eab-credentials/", None, level(200, MANAGE)),
+    ("get", f"{APP}/acme/eab-credentials/ci/", None, level(200, MANAGE)),
+    ("post", f"{APP}/acme/eab-credentials/", {"name": "k8s"}, level(201, MANAGE)),
+    ("put", f"{APP}/acme/eab-credentials/ci/", {}, level(200, MANAGE)),
+    ("put", f"{APP}/acme/eab-credentials/fleet/", {"reusable": True}, level(201, MANAGE)),
+    ("post", f"{APP}/acme/eab-credentials/ci/revoke/", {}, level(200, MANAGE)),
+    ("get", f"{APP}/acme/accounts/", None, level(200, VIEW)),
+    ("get", f"{APP}/acme/accounts/{{acme_account}}/", None, level(200, VIEW)),
+    ("post", f"{APP}/acme/accounts/{{acme_account}}/deactivate/", None, level(200, MANAGE)),
+    ("patch", f"{APP}/", {"description": "Payments"}, level(200, PA)),
+    ("get", f"{APP}/profiles/", None, level(200, VIEW)),
+    ("get", f"{APP}/profiles/tls-server/", None, level(200, VIEW)),
+    ("put", f"{APP}/profiles/tls-server/", None, level(200, PA)),
+    ("delete", f"{APP}/profiles/tls-server/", None, level(204, PA)),
     ("get", "/api/v1/cas/", None, level(200, AUTH)),
     ("get", "/api/v1/cas/test-issuing/", None, level(200, AUTH)),
     ("get", "/api/v1/cas/test-issuing/chain/", None, level(200, AUTH)),
@@ -127,6 +189,9 @@ CASES: list[tuple[str, str, Any, dict[str, int]]] = [
         pa_only(201),
     ),
     ("patch", "/api/v1/cas/test-issuing/", {"status": "disabled"}, pa_only(200)),
+    ("post", "/api/v1/cas/import/", IMPORTED_CA, pa_only(201)),
+    # test-issuing is not an external CA waiting for its certificate: refused once permitted.
+    ("post", "/api/v1/cas/test-issuing/install/", IMPORT, pa_only(400)),
     ("get", "/api/v1/profiles/", None, level(200, AUTH)),
     ("get", "/api/v1/profiles/tls-server/", None, level(200, AUTH)),
     (
@@ -160,6 +225,7 @@ def test_permission_matrix(
     expected: dict[str, int],
 ) -> None:
     url = url.format(
+        acme_account=_acme_account() if "{acme_account}" in url else "",
         cert=world.certificate.pk,
         req=world.request.pk,
         policy=world.policy.pk,
@@ -174,6 +240,22 @@ def test_permission_matrix(
     assert response.status_code == expected[persona], response.content
     if response.status_code >= 400:
         assert set(response.json()) == {"code", "message", "errors"}
+
+
+def _acme_account() -> str:
+    """An account registered over ACME with a fresh EAB credential."""
+    from django.test import Client
+
+    from applications.models import Application
+    from certportal.events import Actor
+    from issuance.acme import services
+    from issuance.acme.tests.conftest import AcmeSession
+
+    application = Application.objects.get(name="payments-api")
+    eab, hmac_key = services.create_eab_key(application, name="m", actor=Actor(label="matrix"))
+    session = AcmeSession(Client(), application.name)
+    assert session.register((eab.key_id, hmac_key)).status_code == 201
+    return str(session.kid).rsplit("/", 1)[1]
 
 
 def _enable_scep() -> None:
