@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from alerts import channels
 from alerts.choices import AlertEvent
@@ -54,19 +54,22 @@ def save_channel(
         raise ValidationError(errors)
     channel = channel or Channel(application=application)
     channel.name, channel.kind, channel.config = name, kind, config
-    with transaction.atomic():
-        if channel.pk is None:
-            channel.save()  # the sealed secrets bind the row's id: insert first
-        channel.set_secret_values(wanted.secrets)
-        channel.save()
-        record(
-            EventType.ALERTS_CHANNEL_SAVED,
-            actor=actor,
-            obj=channel,
-            application=application,
-            data={"name": name, "kind": kind},
-            outbox=False,
-        )
+    try:
+        with transaction.atomic():
+            if channel.pk is None:
+                channel.save()  # the sealed secrets bind the row's id: insert first
+            channel.set_secret_values(wanted.secrets)
+            channel.save()
+            record(
+                EventType.ALERTS_CHANNEL_SAVED,
+                actor=actor,
+                obj=channel,
+                application=application,
+                data={"name": name, "kind": kind},
+                outbox=False,
+            )
+    except IntegrityError as exc:  # the same name saved concurrently, after the check above
+        raise ValidationError({"name": f"A channel named {name!r} already exists."}) from exc
     return channel
 
 
@@ -117,17 +120,20 @@ def save_rule(
     rule.application = application
     rule.thresholds_days = sorted(set(rule.thresholds_days or []), reverse=True)
     clean_rule(application, rule, channel_ids)
-    with transaction.atomic():
-        rule.save()
-        rule.channels.set(channel_ids)
-        record(
-            EventType.ALERTS_RULE_SAVED,
-            actor=actor,
-            obj=rule,
-            application=application,
-            data={"name": rule.name, "events": rule.events, "thresholds": rule.thresholds_days},
-            outbox=False,
-        )
+    try:
+        with transaction.atomic():
+            rule.save()
+            rule.channels.set(channel_ids)
+            record(
+                EventType.ALERTS_RULE_SAVED,
+                actor=actor,
+                obj=rule,
+                application=application,
+                data={"name": rule.name, "events": rule.events, "thresholds": rule.thresholds_days},
+                outbox=False,
+            )
+    except IntegrityError as exc:  # the same name saved concurrently, after clean_rule
+        raise ValidationError({"name": f"A rule named {rule.name!r} already exists."}) from exc
     return rule
 
 

@@ -441,3 +441,24 @@ def test_a_batch_asks_once_whether_its_events_are_wanted(
     )
     assert all(isinstance(r, Submission) and r.certificate for r in results)
     assert asked == [("certificate.issued", application.pk)]
+
+
+def test_a_channel_name_taken_between_check_and_insert_is_a_field_error(
+    application, actor, email_channel, monkeypatch
+):
+    """Two saves of one name racing: the loser's INSERT hits the unique constraint after
+    its check passed, and gets the same field error, not a 500; nothing is added."""
+    from django.db.models import QuerySet
+
+    monkeypatch.setattr(QuerySet, "exists", lambda self: False)  # the check ran first
+    with pytest.raises(ValidationError) as refused:
+        services.save_channel(
+            application,
+            name=email_channel.name,
+            kind=ChannelKind.EMAIL,
+            config={"recipients": ["other@example.test"]},
+            secrets={},
+            actor=actor,
+        )
+    assert "already exists" in refused.value.message_dict["name"][0]
+    assert application.alert_channels.count() == 1
