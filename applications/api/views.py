@@ -248,7 +248,9 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         application = self.request.query_params.get("application")
         if application:
             events = events.filter(application__name=application)
-        params = s.AuditFilterSerializer(data=self.request.query_params)
+        # A plain dict, not the QueryDict: DRF reads an empty value in form data as
+        # absent, and ``until=`` must be refused, not ignored.
+        params = s.AuditFilterSerializer(data=self.request.query_params.dict())
         params.is_valid(raise_exception=True)
         return _audit_filter(events, params.validated_data)
 

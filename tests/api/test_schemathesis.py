@@ -1,5 +1,7 @@
-"""Property-based run of every operation in /api/schema/ with valid tokens: no 5xx, and
-every response conforms to the schema (status code, content type, body)."""
+"""Property-based run of every operation in /api/schema/ with valid tokens, with data
+that fits the schema and data that breaks it: no 5xx, data that breaks the schema is
+refused (4xx), and every response conforms to the schema (status code, content type,
+body)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.specs.openapi.checks import negative_data_rejection
 
 CHECKS = [
+    negative_data_rejection,
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
