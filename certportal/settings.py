@@ -310,6 +310,8 @@ SPECTACULAR_SETTINGS = {
         "CAStatusEnum": "profiles.choices.CAStatus",
         "CAKindEnum": "profiles.choices.CAKind",
         "ConnectionKindEnum": "syncs.choices.ConnectionKind",
+        "ChannelKindEnum": "alerts.choices.ChannelKind",
+        "AlertEventEnum": "alerts.choices.AlertEvent",
         "PendingStatusEnum": ["pending_approval"],
         "SettableCAStatusEnum": ["active", "disabled"],
     },
