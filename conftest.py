@@ -90,6 +90,22 @@ def application(db: Any, tls_profile: CertificateProfile) -> Application:
 
 
 @pytest.fixture
+def leaf(
+    application: Application, tls_profile: CertificateProfile, make_csr: Any, actor: Actor
+) -> Any:
+    """A certificate the issuing CA signed through the pipeline (for revocation tests)."""
+    from issuance.services import submit
+
+    return submit(
+        application=application,
+        profile=tls_profile,
+        method="api",
+        actor=actor,
+        csr=make_csr("leaf.example.test"),
+    ).certificate
+
+
+@pytest.fixture
 def make_user(django_user_model: Any) -> Callable[..., Any]:
     def make(username: str, **extra: Any) -> Any:
         return django_user_model.objects.create_user(

@@ -21,37 +21,17 @@ import subprocess
 import sys
 import time
 
-from _django import setup
+from _django import root_profile_application, setup
 
 DB = "certportal_bench_renewal"
 
 
 def seed_due(count: int) -> None:
-    from applications.services import create_application
     from certportal.events import Actor
     from issuance.services import Ask, KeySpec, submit_many
-    from profiles import services
-    from profiles.choices import Preset
 
     actor = Actor(label="bench")
-    root = services.create_root_ca(
-        services.CASpec(
-            name="Bench Root",
-            slug="bench-root",
-            subject=services.CASubject("Bench Root"),
-            path_length=1,
-        ),
-        actor=actor,
-    )
-    profile = services.create_profile(
-        actor=actor,
-        preset=Preset.TLS_SERVER,
-        name="tls",
-        slug="tls",
-        issuing_ca=root,
-        dns_rules=["*.example.test"],
-    )
-    app = create_application(name="bench", profiles=[profile], actor=actor)
+    _, profile, app = root_profile_application("bench")
     for start in range(0, count, 500):
         asks = [
             Ask(

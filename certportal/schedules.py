@@ -18,6 +18,8 @@ class Declared:
 
 SCHEDULES = (
     Declared("crl-refresh", "issuance.tasks.refresh_due_crls", minutes=15),
+    # Re-sign pre-signed OCSP answers well before their nextUpdate.
+    Declared("ocsp-refresh", "issuance.ocsp.tasks.refresh_responses", minutes=15),
     Declared("certificate-expiry", "issuance.tasks.mark_expired", minutes=10),
     Declared("outbox-sweep", "certportal.tasks.sweep_outbox", minutes=1),
     Declared("renewal-sweep", "issuance.renewal.tasks.renew_due_certificates", minutes=10),

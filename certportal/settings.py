@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "issuance.acme",
     "issuance.est",
     "issuance.scep",
+    "issuance.ocsp",
     "approvals",
     "alerts",
     "syncs",

@@ -1,6 +1,6 @@
-"""Revocation status published: per-CA CRLs and OCSP answers.
+"""Revocation status published: per-CA CRLs (OCSP answers are issuance.ocsp).
 
-Both select a CA's certificates by ``Certificate.ca``, which is set only on certificates
+They select a CA's certificates by ``Certificate.ca``, which is set only on certificates
 that CA verifiably signed (the pipeline's, and imports checked by ``issuance.trust``): an
 external certificate never reaches a CRL, and OCSP answers ``unknown`` for it.
 """
@@ -17,10 +17,8 @@ from django.utils import timezone
 
 from issuance.choices import CertificateStatus
 from issuance.models import Certificate
-from pki import certs, crl, ocsp
-from pki.errors import DecodeError
-from profiles.models import CertificateAuthority, ocsp_responder
-from profiles.services import ensure_ocsp_signer
+from pki import crl
+from profiles.models import CertificateAuthority
 
 # Revoked certificates stay on the CRL this long after they expire, so a relying party
 # that checks just after expiry still sees the revocation.
@@ -78,43 +76,3 @@ def rebuild_crl(ca_id: int, *, force: bool = False) -> bytes:
             crl_stale=False,
         )
     return der
-
-
-def ocsp_response(ca: CertificateAuthority, request_der: bytes) -> bytes:
-    """Answer one OCSP request for a certificate of this CA (RFC 6960)."""
-    try:
-        query = ocsp.parse_ocsp_request(request_der)
-    except DecodeError:
-        return ocsp.ocsp_error_response("malformed_request")
-    if not ca.certificate_pem:
-        return ocsp.ocsp_error_response("unauthorized")
-    issuer = ca.issuer()
-    if query.issuer_key_hash != ocsp.issuer_key_hash(issuer.certificate, query.hash_algorithm):
-        # Not one of ours: RFC 6960 2.3 says "unauthorized", not "unknown".
-        return ocsp.ocsp_error_response("unauthorized")
-    row = (
-        Certificate.objects.filter(ca_id=ca.pk, serial_number=certs.serial_hex(query.serial))
-        .values("status", "revoked_at", "revocation_reason")
-        .first()
-    )
-    now = timezone.now()
-    if row is None:
-        status, revoked_at, reason = "unknown", None, None
-    elif row["status"] == CertificateStatus.REVOKED:
-        status, revoked_at, reason = "revoked", row["revoked_at"], row["revocation_reason"] or None
-    else:
-        status, revoked_at, reason = "good", None, None
-    responder_cert, responder_key = issuer.certificate, issuer.private_key
-    if settings.CERTPORTAL_OCSP_RESPONDER == "delegated":
-        responder_cert, responder_key = ocsp_responder(ensure_ocsp_signer(ca))
-    return ocsp.build_ocsp_response(
-        query,
-        issuer_cert=issuer.certificate,
-        responder_cert=responder_cert,
-        responder_key=responder_key,
-        status=status,
-        revoked_at=revoked_at,
-        reason=reason,
-        this_update=now,
-        next_update=now + timedelta(hours=settings.CERTPORTAL_OCSP_VALIDITY_HOURS),
-    )

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from issuance import views
+from issuance.ocsp import views as ocsp_views
 from issuance.renewal import views as renewal_views
 
 app_name = "issuance"
@@ -9,9 +10,9 @@ urlpatterns = [
     path("pki/ca/<slug:slug>.crt", views.ca_certificate, name="ca-certificate"),
     path("pki/ca/<slug:slug>.pem", views.ca_chain, name="ca-chain"),
     path("pki/crl/<slug:slug>.crl", views.crl, name="crl"),
-    path("pki/ocsp/<slug:slug>", views.ocsp_post, name="ocsp"),
+    path("pki/ocsp/<slug:slug>", ocsp_views.ocsp_post, name="ocsp"),
     re_path(
-        r"^pki/ocsp/(?P<slug>[-a-zA-Z0-9_]+)/(?P<encoded>.+)$", views.ocsp_get, name="ocsp-get"
+        r"^pki/ocsp/(?P<slug>[-a-zA-Z0-9_]+)/(?P<encoded>.+)$", ocsp_views.ocsp_get, name="ocsp-get"
     ),
 ]
 

@@ -1,14 +1,11 @@
-"""Public PKI endpoints (CA certificates, CRLs, OCSP; no login: relying parties call them)
-and the portal's certificate pages (login, scoped to the user's Applications)."""
+"""Public PKI endpoints (CA certificates, CRLs; OCSP is issuance.ocsp; no login: relying
+parties call them) and the portal's certificate pages (login, scoped to the user's Applications)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,7 +13,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from applications.models import Application
@@ -42,7 +38,7 @@ from issuance.forms import (
     RevokeForm,
 )
 from issuance.models import Certificate
-from pki import certs, export, ocsp
+from pki import certs, export
 from profiles.choices import CAStatus
 from profiles.models import CertificateAuthority
 
@@ -74,37 +70,6 @@ def crl(request: HttpRequest, slug: str) -> HttpResponse:
     response = HttpResponse(revocation.current_crl(ca), content_type="application/pkix-crl")
     response["Cache-Control"] = "public, max-age=300"
     return response
-
-
-def _ocsp_reply(body: bytes, *, cacheable: bool) -> HttpResponse:
-    response = HttpResponse(body, content_type="application/ocsp-response")
-    if cacheable:
-        response["Cache-Control"] = "public, max-age=60"
-    return response
-
-
-@csrf_exempt
-@require_http_methods(["POST"])
-def ocsp_post(request: HttpRequest, slug: str) -> HttpResponse:
-    ca = _published_ca(slug)
-    body = request.body
-    if len(body) > ocsp.MAX_OCSP_REQUEST_BYTES:
-        return _ocsp_reply(ocsp.ocsp_error_response("malformed_request"), cacheable=False)
-    return _ocsp_reply(revocation.ocsp_response(ca, body), cacheable=False)
-
-
-@require_safe
-def ocsp_get(request: HttpRequest, slug: str, encoded: str) -> HttpResponse:
-    """RFC 6960 appendix A.1: the DER request, base64, URL-encoded, as the last path part."""
-    ca = _published_ca(slug)
-    text = unquote(encoded)
-    if len(text) > ocsp.MAX_OCSP_REQUEST_BYTES * 2:
-        return _ocsp_reply(ocsp.ocsp_error_response("malformed_request"), cacheable=False)
-    try:
-        der = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return _ocsp_reply(ocsp.ocsp_error_response("malformed_request"), cacheable=False)
-    return _ocsp_reply(revocation.ocsp_response(ca, der), cacheable=True)
 
 
 # --- Portal: the Certificates tab of an Application ----------------------------------------

@@ -2,8 +2,9 @@
 ``submit``; nothing else signs a certificate.
 
 submit: policy (the profile decides, with a precise reason) -> approval (may leave
-the request pending) -> issue (sign, store, audit + outbox event in the same
-transaction). Fronts resolve the profile first with ``attached_profile``."""
+the request pending) -> issue (sign, store with its pre-signed OCSP answer, audit +
+outbox event in the same transaction). Fronts resolve the profile first with
+``attached_profile``."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from issuance.choices import (
     RequestState,
 )
 from issuance.models import Certificate, CertificateRequest
+from issuance.ocsp import signing as ocsp_signing
 from issuance.services._common import (
     Ask,
     AttachedProfile,
@@ -164,9 +166,11 @@ def _store_and_issue(
                 Event(EventType.CERTIFICATE_ISSUED, actor, certificate, application, data)
             )
         rows = event_rows(events)
+        certificates = [certificate for _, _, certificate, _ in issued]
         insert_rows(
             [request for _, _, request in accepted],
-            [certificate for _, _, certificate, _ in issued],
+            certificates,
+            ocsp_signing.presigned(ca, certificates),
             rows.audits,
             rows.outbox,
         )

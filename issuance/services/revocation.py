@@ -20,6 +20,7 @@ from issuance.choices import (
     RevocationReason,
 )
 from issuance.models import BlockedKey, Certificate
+from issuance.ocsp import signing as ocsp_signing
 from issuance.services._common import certificate_event_data
 from pki import keys
 from profiles.models import CertificateAuthority
@@ -62,7 +63,6 @@ def revoke(
         )
         if updated != 1:
             raise RevocationError("This certificate is already revoked.", code="already_revoked")
-        _mark_crl_stale(certificate)
         was_on_hold = certificate.revocation_reason == RevocationReason.CERTIFICATE_HOLD
         certificate.status = CertificateStatus.REVOKED
         certificate.revocation_reason = reason
@@ -70,6 +70,7 @@ def revoke(
             certificate.refresh_from_db(fields=["revoked_at"])
         else:
             certificate.revoked_at = when
+        _status_changed(certificate)
         data = {**certificate_event_data(certificate), "reason": reason}
         if reason == RevocationReason.KEY_COMPROMISE:
             data["blocked_key_spki_sha256"] = _block_key(certificate, actor)
@@ -120,8 +121,8 @@ def release_hold(certificate: Certificate, *, actor: Actor) -> Certificate:
                 "This certificate is not on hold: only a certificateHold can be released.",
                 code="not_on_hold",
             )
-        _mark_crl_stale(certificate)
         certificate.status, certificate.revoked_at, certificate.revocation_reason = status, None, ""
+        _status_changed(certificate)
         record(
             EventType.CERTIFICATE_HOLD_RELEASED,
             actor=actor,
@@ -141,8 +142,11 @@ def _status_off_hold(certificate: Certificate) -> str:
     return CertificateStatus.ACTIVE
 
 
-def _mark_crl_stale(certificate: Certificate) -> None:
-    """The certificate's entry on its CA's CRL changes: stale now, rebuilt after commit."""
+def _status_changed(certificate: Certificate) -> None:
+    """The certificate's revocation status changed (its row is updated, and so is the
+    instance): its OCSP answer is signed anew in this transaction, and its CA's CRL is
+    marked stale, rebuilt after commit."""
+    ocsp_signing.rewrite(certificate)
     if certificate.ca_id:
         CertificateAuthority.objects.filter(pk=certificate.ca_id).update(crl_stale=True)
         ca_id = certificate.ca_id

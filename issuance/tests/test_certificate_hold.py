@@ -23,17 +23,6 @@ from profiles.models import CertificateAuthority
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def leaf(application, tls_profile, make_csr, actor):
-    return submit(
-        application=application,
-        profile=tls_profile,
-        method="api",
-        actor=actor,
-        csr=make_csr("hold.example.test"),
-    ).certificate
-
-
 def _openssl_crl_text(client, ca, tmp_path: Path) -> str:
     """The CA's CRL fetched over HTTP, as `openssl crl -text` prints it."""
     response = client.get(reverse("issuance:crl", args=[ca.slug]))

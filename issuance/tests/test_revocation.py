@@ -16,21 +16,10 @@ from django.urls import reverse
 from applications.models import AuditEvent
 from issuance import tasks
 from issuance.choices import CertificateStatus
-from issuance.services import RevocationError, revoke, submit
+from issuance.services import RevocationError, revoke
 from profiles.models import CertificateAuthority
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def leaf(application, tls_profile, make_csr, actor):
-    return submit(
-        application=application,
-        profile=tls_profile,
-        method="api",
-        actor=actor,
-        csr=make_csr("app.example.test"),
-    ).certificate
 
 
 def fetch_crl(client, ca) -> x509.CertificateRevocationList:

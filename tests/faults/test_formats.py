@@ -16,9 +16,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from django.db import OperationalError, connection
 from django.test import Client
+
+from pki import ocsp as pki_ocsp
 
 pytestmark = pytest.mark.django_db
 
@@ -140,12 +143,23 @@ def test_acme_with_redis_down_answers_a_server_internal_problem(
 def test_ocsp_with_the_database_down_answers_try_later(
     issuing_ca: Any, database_down: None, caplog: Any
 ) -> None:
-    request = base64.b64encode(b"\x30\x00").decode()
+    # A well-formed question (a malformed one is answered without the database).
+    issuer = issuing_ca.certificate()
+    der = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate_by_hash(
+            pki_ocsp.issuer_name_hash(issuer, hashes.SHA1()),
+            pki_ocsp.issuer_key_hash(issuer, hashes.SHA1()),
+            12345,
+            hashes.SHA1(),
+        )
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    request = base64.b64encode(der).decode()
     for response in (
         Client().get(f"/pki/ocsp/{issuing_ca.slug}/{request}"),
-        Client().post(
-            f"/pki/ocsp/{issuing_ca.slug}", b"\x30\x00", content_type="application/ocsp-request"
-        ),
+        Client().post(f"/pki/ocsp/{issuing_ca.slug}", der, content_type="application/ocsp-request"),
     ):
         assert_unavailable(response, "application/ocsp-response")
         answer = ocsp.load_der_ocsp_response(response.content)
