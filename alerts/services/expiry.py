@@ -67,6 +67,9 @@ def _scan_application(application_id: int, rules: list[AlertRule], now: datetime
             created_at__gte=now - timedelta(days=horizon + 2),
         ).values_list("rule_id", "channel_id", "dedupe_key")
     )
+    # The active channels of each rule: a certificate whose alert every one of them has
+    # already had (the steady state: most of them) costs no payload and no Delivery.
+    channels = {rule.pk: [c.pk for c in rule.channels.all() if c.is_active] for rule in rules}
     rows = _expiring_certificates(application_id, now, horizon)
     new: list[Delivery] = []
     written = 0
@@ -78,9 +81,13 @@ def _scan_application(application_id: int, rules: list[AlertRule], now: datetime
             if auto and not rule.include_auto_renewed:
                 continue
             suffix = crossed_key(rule.thresholds_days, days_left, rule.repeat_daily)
-            if suffix is None or not matches(rule, subject):
+            if suffix is None:
                 continue
             key = f"{row['pk']}:{suffix}"
+            if all((rule.pk, c, key) in existing for c in channels[rule.pk]):
+                continue
+            if not matches(rule, subject):
+                continue
             new += [
                 d
                 for d in _expiry_deliveries(rule, key, row, days_left, application, now)
