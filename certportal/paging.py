@@ -3,7 +3,7 @@
 Django's ``Paginator`` counts the whole queryset (``SELECT COUNT(*)``) to number its
 pages: at a million certificates that count alone takes longer than the rest of the
 page. ``CappedPaginator`` fetches one row more than a page to know whether a next page
-exists, and counts at most ``cap`` + 1 rows: the page says "more than 10,000" past that,
+exists, and counts at most ``cap`` + 1 rows: the page says "more than 1,000" past that,
 and numbers its pages without a last one. Templates read it like a Django page
 (``number``, ``has_next``, ``has_previous``, ``has_other_pages``, ``paginator.count``);
 ``paginator.count_is_capped`` says the count stopped at the cap.
@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 # A page number this high is an edited URL: OFFSET past the last row, answered with the
 # last page (and kept below the database's bigint OFFSET).
 MAX_PAGE = 1_000_000
