@@ -26,8 +26,17 @@ MAX_PAGE = 1_000_000
 class CappedPaginator:
     """Pages of ``queryset`` (ordered), ``per_page`` rows each, counted up to ``cap``."""
 
-    def __init__(self, queryset: QuerySet[Any], per_page: int, *, cap: int | None = None):
-        self.queryset, self.per_page = queryset, per_page
+    def __init__(
+        self,
+        queryset: QuerySet[Any],
+        per_page: int,
+        *,
+        cap: int | None = None,
+        counted: bool = True,
+    ):
+        """``counted=False`` runs no count query at all (a substring search, whose count
+        would repeat the whole search): a full page then says "more than" its last row."""
+        self.queryset, self.per_page, self.counted = queryset, per_page, counted
         self.cap = COUNT_CAP if cap is None else cap
         self._exact = False
 
@@ -68,8 +77,11 @@ class CappedPaginator:
         start = (number - 1) * self.per_page
         rows = list(self.queryset[start : start + self.per_page + 1])
         more = len(rows) > self.per_page
-        if not more and rows:  # the last page: the total is known, no count query
+        if not more and (rows or number == 1):  # the last page: the total is known
             self.__dict__["count"], self._exact = start + len(rows), True
+        elif more and not self.counted:
+            self.cap = start + self.per_page
+            self.__dict__["count"] = self.cap + 1
         return CappedPage(rows[: self.per_page], number, more, self)
 
     def _last_page(self) -> int:

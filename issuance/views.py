@@ -141,6 +141,7 @@ def certificate_list(request: HttpRequest, slug: str) -> HttpResponse:
             *columns, "method", "key_algorithm", "created_at", "profile__name", "profile__slug"
         ),
         form.page_size(),
+        counted=not form.filters()["q"],
     ).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

@@ -77,3 +77,24 @@ def test_the_default_cap_is_read_when_the_paginator_is_made(
 ) -> None:
     monkeypatch.setattr(paging, "COUNT_CAP", 7)
     assert CappedPaginator(users, 4).cap == 7
+
+
+def test_uncounted_pages_say_more_than_their_last_row_without_a_count_query(
+    users: Any,
+) -> None:
+    paginator = CappedPaginator(users, 4, counted=False)
+    with CaptureQueriesContext(connection) as queries:
+        page = paginator.get_page(2)
+        assert paginator.count_is_capped and paginator.cap == 8 and page.has_next()
+    assert len(queries.captured_queries) == 1  # the page's rows, nothing else
+    last = CappedPaginator(users, 4, counted=False)
+    last.get_page(3)
+    assert last.count == 11 and not last.count_is_capped
+
+
+def test_an_empty_first_page_counts_nothing(users: Any) -> None:
+    paginator = CappedPaginator(users.filter(username="nobody"), 4)
+    with CaptureQueriesContext(connection) as queries:
+        page = paginator.get_page(1)
+        assert paginator.count == 0 and not paginator.count_is_capped
+    assert len(queries.captured_queries) == 1 and not page.object_list

@@ -123,6 +123,22 @@ def test_inventory_pages_past_the_count_cap_without_a_total(
     assert past.context["page"].number == 2
 
 
+def test_a_substring_search_is_not_counted(
+    personas: dict, application: Any, certificates: list[Certificate]
+) -> None:
+    _issue_more(application, certificates[0].profile, 30)
+    client = Client()
+    client.force_login(personas["auditor"])
+    url = reverse("issuance:certificates", args=[application.name])
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(url, {"q": "example", "per_page": "25"}).content.decode()
+    assert "More than 25 certificates" in body and 'rel="next"' in body
+    counts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT COUNT")]
+    assert not [sql for sql in counts if '"issuance_certificate"' in sql]
+    last = client.get(url, {"q": "example", "per_page": "25", "page": "2"}).content.decode()
+    assert "34 certificates" in last  # the 30 and the four (localhost by its SAN)
+
+
 def test_inventory_below_the_cap_shows_the_count_and_no_pages(
     personas: dict, application: Any, certificates: list[Certificate]
 ) -> None:
