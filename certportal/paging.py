@@ -95,12 +95,10 @@ class CappedPage:
     def __init__(
         self, object_list: Sequence[Any], number: int, more: bool, paginator: CappedPaginator
     ):
-        self.object_list, self.number, self._more, self.paginator = (
-            object_list,
-            number,
-            more,
-            paginator,
-        )
+        self.object_list = object_list
+        self.number = number
+        self._more = more
+        self.paginator = paginator
 
     def __len__(self) -> int:
         return len(self.object_list)
