@@ -178,10 +178,18 @@ class Certificate(models.Model):
             ),
             models.Index(fields=["application", "not_after"], name="cert_app_expiry_idx"),
             models.Index(fields=["application", "-created_at"], name="cert_app_created_idx"),
+            # The inventory's filters in its default order (newest first): the first page
+            # is the first rows of one index range, however the filter correlates with age.
+            # Sorted by expiry, a profile or method filter walks cert_app_expiry_idx.
             models.Index(
-                fields=["application", "profile", "not_after"], name="cert_app_profile_idx"
+                fields=["application", "status", "-created_at"], name="cert_app_status_new_idx"
             ),
-            models.Index(fields=["application", "method", "not_after"], name="cert_app_method_idx"),
+            models.Index(
+                fields=["application", "profile", "-created_at"], name="cert_app_profile_new_idx"
+            ),
+            models.Index(
+                fields=["application", "method", "-created_at"], name="cert_app_method_new_idx"
+            ),
             models.Index(fields=["ca", "status"], name="cert_ca_status_idx"),
             models.Index(fields=["status", "not_after"], name="cert_status_expiry_idx"),
             models.Index(fields=["application", "serial_number"], name="cert_app_serial_idx"),

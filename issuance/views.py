@@ -9,7 +9,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -18,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from applications.models import Application
 from applications.views import application_context
 from certportal import permissions
+from certportal.paging import CappedPaginator
 from certportal.web import (
     actor_for,
     add_refusal_to_form,
@@ -79,7 +79,9 @@ def crl(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _certificate(application: Application, pk: Any) -> Certificate:
     return get_object_or_404(
-        Certificate.objects.filter(application=application).select_related("profile", "ca"),
+        Certificate.objects.filter(application=application)
+        .select_related("profile", "ca")
+        .defer("ca__crl_der"),  # a CRL of 100k entries is megabytes; no page shows it
         pk=pk,
     )
 
@@ -99,11 +101,12 @@ def certificate_list(request: HttpRequest, slug: str) -> HttpResponse:
     application = scoped_application(request, slug)
     queryset, form = _inventory(request, application)
     columns = ("id", "common_name", "serial_number", "status", "not_before", "not_after")
-    page = Paginator(
+    page = CappedPaginator(
         queryset.select_related("profile").only(
             *columns, "method", "key_algorithm", "created_at", "profile__name", "profile__slug"
         ),
         form.page_size(),
+        counted=not form.filters()["q"],
     ).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -133,14 +136,22 @@ CSV_COLUMNS = (
 
 
 def _csv_rows(queryset: Any) -> Iterator[list[Any]]:
+    """The header, then one row per certificate, streamed from a server-side cursor in
+    chunks: memory stays the same for ten rows or a million."""
     yield list(CSV_COLUMNS)
-    for cert in queryset.select_related("profile").iterator(chunk_size=2000):
+    rows = queryset.values_list(
+        "common_name", "sans", "serial_number", "fingerprint_sha256", "status", "profile__slug",
+        "method", "key_algorithm", "not_before", "not_after", "revoked_at", "revocation_reason",
+        "issuer", "created_at",
+    )  # fmt: skip
+    for row in rows.iterator(chunk_size=2000):
+        cn, sans, serial, fingerprint, status, profile, method, key_algorithm = row[:8]
+        not_before, not_after, revoked_at, reason, issuer, created_at = row[8:]
         yield [
-            _csv_safe(cert.common_name), _csv_safe(" ".join(cert.sans)), cert.serial_number,
-            cert.fingerprint_sha256, cert.status, cert.profile.slug if cert.profile else "",
-            cert.method, cert.key_algorithm, cert.not_before.isoformat(),
-            cert.not_after.isoformat(), cert.revoked_at.isoformat() if cert.revoked_at else "",
-            cert.revocation_reason, _csv_safe(cert.issuer), cert.created_at.isoformat(),
+            _csv_safe(cn), _csv_safe(" ".join(sans)), serial, fingerprint, status, profile or "",
+            method, key_algorithm, not_before.isoformat(), not_after.isoformat(),
+            revoked_at.isoformat() if revoked_at else "", reason, _csv_safe(issuer),
+            created_at.isoformat(),
         ]  # fmt: skip
 
 

@@ -95,8 +95,10 @@ class CertificateViewSet(
     def get_queryset(self) -> QuerySet[Certificate]:
         if getattr(self, "swagger_fake_view", False):
             return Certificate.objects.none()
-        base = Certificate.objects.filter(application=self.get_application()).select_related(
-            "ca", "profile"
+        base = (
+            Certificate.objects.filter(application=self.get_application())
+            .select_related("ca", "profile")
+            .defer("ca__crl_der")  # a CRL of 100k entries is megabytes, joined per row
         )
         if self.action != "list":
             return base

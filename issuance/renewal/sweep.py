@@ -137,6 +137,7 @@ def renew_batch(*, now: datetime | None = None, batch: int = 100) -> BatchResult
             due(now)
             .select_for_update(skip_locked=True, of=("self",))
             .select_related("profile", "profile__issuing_ca", "application")
+            .defer("profile__issuing_ca__crl_der")  # a CRL of 100k entries is megabytes
             .order_by("next_renewal_attempt_at")[:batch]
         )
         groups: dict[tuple[Any, ...], list[Certificate]] = defaultdict(list)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import pytest
@@ -10,8 +12,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from certportal import paging
 from certportal.events import SYSTEM
-from issuance import inventory, services
+from issuance import inventory, revocation, services
 from issuance.choices import CertificateStatus, EnrollmentMethod
 from issuance.models import Certificate
 
@@ -69,17 +72,21 @@ def test_filters_status_profile_method_and_expiring(
     assert by_expiry[0] == "localhost"
 
 
+def _issue_more(application: Any, profile: Any, count: int) -> None:
+    services.submit_many(
+        application=application, profile=profile, method=EnrollmentMethod.API, actor=SYSTEM,
+        asks=[
+            services.Ask(key_spec=services.KeySpec("EC_P256", common_name=f"n{i}.example.test"))
+            for i in range(count)
+        ],
+    )  # fmt: skip
+
+
 def test_inventory_query_count_does_not_grow_with_page_size(
     personas: dict, application: Any, certificates: list[Certificate],
     django_assert_num_queries: Any,
 ) -> None:  # fmt: skip
-    services.submit_many(
-        application=application, profile=certificates[0].profile, method=EnrollmentMethod.API,
-        actor=SYSTEM, asks=[
-            services.Ask(key_spec=services.KeySpec("EC_P256", common_name=f"n{i}.example.test"))
-            for i in range(30)
-        ],
-    )  # fmt: skip
+    _issue_more(application, certificates[0].profile, 130)
     client = Client()
     client.force_login(personas["auditor"])
     url = reverse("issuance:certificates", args=[application.name])
@@ -91,7 +98,55 @@ def test_inventory_query_count_does_not_grow_with_page_size(
     with django_assert_num_queries(counts):
         response = client.get(url, {"per_page": "100", "status": "active"})
     assert response.status_code == 200
-    assert len(response.context["page"].object_list) == 33  # all active: more than 25
+    assert len(response.context["page"].object_list) == 100  # 133 active: a next page each
+
+
+def test_inventory_pages_past_the_count_cap_without_a_total(
+    personas: dict, application: Any, certificates: list[Certificate],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    _issue_more(application, certificates[0].profile, 30)
+    monkeypatch.setattr(paging, "COUNT_CAP", 20)
+    client = Client()
+    client.force_login(personas["auditor"])
+    url = reverse("issuance:certificates", args=[application.name])
+    first = client.get(url, {"per_page": "25"}).content.decode()
+    assert "More than 20 certificates" in first
+    assert "<span>Page 1</span>" in first  # no "of N": the count stopped at the cap
+    assert 'rel="next"' in first and 'rel="prev"' not in first
+    assert "page=2" in first
+    last = client.get(url, {"per_page": "25", "page": "2"}).content.decode()
+    assert "34 certificates" in last  # the last page knows the total: 25 + 9
+    assert "<span>Page 2 of 2</span>" in last
+    assert 'rel="prev"' in last and 'rel="next"' not in last
+    past = client.get(url, {"per_page": "25", "page": "7"})
+    assert past.context["page"].number == 2
+
+
+def test_a_substring_search_is_not_counted(
+    personas: dict, application: Any, certificates: list[Certificate]
+) -> None:
+    _issue_more(application, certificates[0].profile, 30)
+    client = Client()
+    client.force_login(personas["auditor"])
+    url = reverse("issuance:certificates", args=[application.name])
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(url, {"q": "example", "per_page": "25"}).content.decode()
+    assert "More than 25 certificates" in body and 'rel="next"' in body
+    counts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT COUNT")]
+    assert not [sql for sql in counts if '"issuance_certificate"' in sql]
+    last = client.get(url, {"q": "example", "per_page": "25", "page": "2"}).content.decode()
+    assert "34 certificates" in last  # the 30 and the four (localhost by its SAN)
+
+
+def test_inventory_below_the_cap_shows_the_count_and_no_pages(
+    personas: dict, application: Any, certificates: list[Certificate]
+) -> None:
+    client = Client()
+    client.force_login(personas["auditor"])
+    body = client.get(reverse("issuance:certificates", args=[application.name])).content.decode()
+    assert "4 certificates" in body
+    assert 'aria-label="Pages"' not in body
 
 
 def test_inventory_paginates_and_htmx_gets_only_the_table(
@@ -121,6 +176,48 @@ def test_csv_export_streams_filtered_rows(
     assert lines[0].startswith("common_name,sans,serial_number")
     assert len(lines) == 1 + 3
     assert not any("beta.example.test" in line for line in lines)
+
+
+def test_csv_export_row_holds_each_column(
+    personas: dict, application: Any, certificates: list[Certificate], tls_profile: Any
+) -> None:
+    client = Client()
+    client.force_login(personas["auditor"])
+    response = client.get(
+        reverse("issuance:certificates-csv", args=[application.name]), {"status": "revoked"}
+    )
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    [header, row] = list(csv.reader(io.StringIO(body)))
+    values = dict(zip(header, row, strict=True))
+    beta = Certificate.objects.get(pk=certificates[1].pk)
+    assert values == {
+        "common_name": "beta.example.test",
+        "sans": "beta.example.test san-1.example.test",
+        "serial_number": beta.serial_number,
+        "fingerprint_sha256": beta.fingerprint_sha256,
+        "status": "revoked",
+        "profile": tls_profile.slug,
+        "method": "ui",
+        "key_algorithm": beta.key_algorithm,
+        "not_before": beta.not_before.isoformat(),
+        "not_after": beta.not_after.isoformat(),
+        "revoked_at": beta.revoked_at.isoformat(),
+        "revocation_reason": "superseded",
+        "issuer": beta.issuer,
+        "created_at": beta.created_at.isoformat(),
+    }
+
+
+def test_certificate_page_does_not_load_the_ca_crl(
+    personas: dict, application: Any, certificates: list[Certificate]
+) -> None:
+    revocation.rebuild_crl(certificates[0].ca_id, force=True)
+    client = Client()
+    client.force_login(personas["auditor"])
+    url = reverse("issuance:certificate", args=[application.name, certificates[0].pk])
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    assert not [q["sql"] for q in queries.captured_queries if "crl_der" in q["sql"]]
 
 
 def test_overview_shows_counts_expiring_and_svg_chart(

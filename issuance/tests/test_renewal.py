@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from certportal.models import OutboxEvent
-from issuance import renewal
+from issuance import renewal, revocation
 from issuance.choices import CertificateStatus, EnrollmentMethod
 from issuance.models import Certificate, RenewalSettings
 from issuance.renewal import sweep
@@ -175,3 +177,14 @@ def test_application_window_not_shorter_than_validity_is_refused(application, ac
         application, auto_renew=True, renew_days_before=10, key_mode="new", actor=actor
     )
     assert RenewalSettings.objects.get(application=application).renew_days_before == 10
+
+
+def test_the_sweep_does_not_load_the_ca_crl(held, issuing_ca):
+    """A CRL of 100k entries is megabytes; the sweep's claim joins the CA once per row."""
+    old = held()
+    revocation.rebuild_crl(old.ca_id, force=True)
+    with time_machine.travel(old.not_after - timedelta(days=29), tick=False):
+        renewal.plan()
+        with CaptureQueriesContext(connection) as queries:
+            assert renewal.renew_due().renewed == 1
+    assert not [q["sql"] for q in queries.captured_queries if "crl_der" in q["sql"]]
