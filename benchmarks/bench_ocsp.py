@@ -19,6 +19,7 @@ median ratio, and the CPU time per answer of each server side.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -30,7 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +51,7 @@ SECONDS = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 PORTAL_PORT = int(os.environ.get("BENCH_PORT", "8791"))
 OPENSSL_PORT = PORTAL_PORT + 1
+NGINX_PORT = PORTAL_PORT + 2
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 
 
@@ -134,12 +139,15 @@ def check(url: str, sample: dict[str, bytes]) -> None:
         )
 
 
-def wrk_script(folder: Path, bodies: list[bytes]) -> Path:
+def wrk_scripts(folder: Path, bodies: list[bytes]) -> dict[str, Path]:
+    """wrk scripts cycling through every request: POST bodies, and GET paths (RFC 5019:
+    base64, URL-encoded, after the responder's path)."""
+
     def lua(data: bytes) -> str:
         return '"' + "".join(f"\\{b}" for b in data) + '"'
 
-    script = folder / "ocsp.lua"
-    script.write_text(
+    post, get = folder / "post.lua", folder / "get.lua"
+    post.write_text(
         "bodies = {" + ",\n".join(lua(b) for b in bodies) + "}\n"
         "counter = 0\n"
         'headers = {["Content-Type"] = "application/ocsp-request"}\n'
@@ -148,7 +156,65 @@ def wrk_script(folder: Path, bodies: list[bytes]) -> Path:
         '  return wrk.format("POST", nil, headers, bodies[(counter % #bodies) + 1])\n'
         "end\n"
     )
-    return script
+    paths = [urllib.parse.quote(base64.b64encode(b).decode(), safe="") for b in bodies]
+    get.write_text(
+        "paths = {" + ",\n".join(f'"{p}"' for p in paths) + "}\n"
+        "counter = 0\n"
+        "request = function()\n"
+        "  counter = counter + 1\n"
+        '  return wrk.format("GET", wrk.path .. paths[(counter % #paths) + 1])\n'
+        "end\n"
+    )
+    return {"POST": post, "GET": get}
+
+
+class Nginx:
+    """nginx in front of the portal, caching GET answers as their Cache-Control says
+    (RFC 5019 6): the deployment the caching headers are for."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        (folder / "cache").mkdir(exist_ok=True)
+        (folder / "nginx.conf").write_text(
+            f"""
+user root;
+worker_processes 2;
+daemon off;
+pid {folder}/nginx.pid;
+error_log {folder}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  proxy_cache_path {folder}/cache keys_zone=ocsp:10m;
+  upstream portal {{ server 127.0.0.1:{PORTAL_PORT}; keepalive 16; }}
+  server {{
+    listen 127.0.0.1:{NGINX_PORT};
+    location /pki/ocsp/ {{
+      proxy_pass http://portal;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_cache ocsp;
+    }}
+  }}
+}}
+"""
+        )
+
+    def __enter__(self) -> int:
+        self.proc = subprocess.Popen(
+            ["nginx", "-c", str(self.folder / "nginx.conf"), "-p", str(self.folder)]
+        )
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", NGINX_PORT)) == 0:
+                    return self.proc.pid
+            time.sleep(0.05)
+        raise SystemExit("nginx did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
 
 
 def load(url: str, script: Path, seconds: int) -> float:
@@ -237,31 +303,42 @@ def main() -> None:
         cwd=_django.ROOT,
         env=env,
     )
-    urls = {
-        "certportal": f"http://127.0.0.1:{PORTAL_PORT}/pki/ocsp/{slug}",
-        "openssl": f"http://127.0.0.1:{OPENSSL_PORT}/",
+    scripts = wrk_scripts(folder, bodies)
+    portal_url = f"http://127.0.0.1:{PORTAL_PORT}/pki/ocsp/{slug}"
+    openssl_url = f"http://127.0.0.1:{OPENSSL_PORT}/"
+    nginx_url = f"http://127.0.0.1:{NGINX_PORT}/pki/ocsp/{slug}/"
+    # name: (method, URL, what serves it and whose CPU time counts)
+    variants: dict[str, tuple[str, str, Callable[[], AbstractContextManager[int]]]] = {
+        "openssl POST": ("POST", openssl_url, lambda: OpenSSLResponder(folder)),
+        "certportal POST": ("POST", portal_url, lambda: contextlib.nullcontext(portal.pid)),
+        "openssl GET": ("GET", openssl_url, lambda: OpenSSLResponder(folder)),
+        "certportal GET": ("GET", portal_url + "/", lambda: contextlib.nullcontext(portal.pid)),
+        "certportal GET via nginx": ("GET", nginx_url, lambda: Nginx(folder)),
     }
-    script = wrk_script(folder, bodies)
-    portal_running = contextlib.nullcontext(portal.pid)
     try:
         wait_ready(f"http://127.0.0.1:{PORTAL_PORT}/healthz")
         time.sleep(0.5)
         with OpenSSLResponder(folder):
-            check(urls["openssl"], sample)
-        check(urls["certportal"], sample)
-        load(urls["certportal"], script, 2)  # warm-up: every worker has its caches
+            check(openssl_url, sample)
+        check(portal_url, sample)
+        load(portal_url, scripts["POST"], 2)  # warm-up: every worker has its caches
+        with Nginx(folder):
+            load(nginx_url, scripts["GET"], 3)  # nginx's cache holds every answer
         print(_machine.describe())
-        rates: dict[str, list[float]] = {name: [] for name in urls}
-        cpu: dict[str, list[float]] = {name: [] for name in urls}
+        rates: dict[str, list[float]] = {name: [] for name in variants}
+        cpu: dict[str, list[float]] = {name: [] for name in variants}
         for round_ in range(ROUNDS):
-            order = list(urls) if round_ % 2 == 0 else list(reversed(urls))
+            order = list(variants) if round_ % 2 == 0 else list(reversed(variants))
             for name in order:
-                with OpenSSLResponder(folder) if name == "openssl" else portal_running as pid:
+                method, url, serving = variants[name]
+                with serving() as pid:
                     before = _machine.Processes.now()
-                    rate = load(urls[name], script, SECONDS)
+                    rate = load(url, scripts[method], SECONDS)
                     after = _machine.Processes.now()
                 spent = after.tree([pid]) - before.tree([pid])
-                if name == "certportal":
+                if name.startswith("certportal"):
+                    if pid != portal.pid:  # nginx in front: count the portal too
+                        spent += after.tree([portal.pid]) - before.tree([portal.pid])
                     spent += after.named("postgres") - before.named("postgres")
                     spent += after.named("redis-server") - before.named("redis-server")
                 rates[name].append(rate)
@@ -270,14 +347,19 @@ def main() -> None:
     finally:
         portal.terminate()
         portal.wait(timeout=30)
-    pairs = zip(rates["certportal"], rates["openssl"], strict=True)
-    ratio = statistics.median(portal / openssl for portal, openssl in pairs)
-    for name in urls:
+    for name in variants:
         print(
             f"{name}: median {statistics.median(rates[name]):.0f} answers/s, "
             f"server CPU {statistics.median(cpu[name]) * 1e3:.3f} ms per answer"
         )
-    print(f"ratio certportal / openssl (median of {ROUNDS} rounds): {ratio:.2f}")
+    for portal_name, openssl_name in (
+        ("certportal POST", "openssl POST"),
+        ("certportal GET", "openssl GET"),
+        ("certportal GET via nginx", "openssl GET"),
+    ):
+        pairs = zip(rates[portal_name], rates[openssl_name], strict=True)
+        ratio = statistics.median(ours / theirs for ours, theirs in pairs)
+        print(f"ratio {portal_name} / {openssl_name} (median of {ROUNDS} rounds): {ratio:.2f}")
 
 
 if __name__ == "__main__":

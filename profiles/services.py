@@ -362,7 +362,7 @@ def ensure_ocsp_signer(ca: CertificateAuthority) -> CertificateAuthority:
     if _signer_is_current(ca, now):
         return ca
     with transaction.atomic():
-        locked = CertificateAuthority.objects.select_for_update().get(pk=ca.pk)
+        locked = CertificateAuthority.objects.select_for_update().defer("crl_der").get(pk=ca.pk)
         if _signer_is_current(locked, now):
             return locked
         key = keys.generate_private_key(keys.KeyAlgorithm.EC_P256)

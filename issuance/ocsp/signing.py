@@ -154,7 +154,7 @@ def rewrite(certificate: Certificate) -> None:
     """
     if not certificate.ca_id:
         return
-    ca = CertificateAuthority.objects.get(pk=certificate.ca_id)
+    ca = CertificateAuthority.objects.defer("crl_der").get(pk=certificate.ca_id)
     status = Status.of(certificate.status, certificate.revoked_at, certificate.revocation_reason)
     row = _stored_row(signer_for(ca), ca.pk, certificate.serial_number, status, timezone.now())
     OCSPResponse.objects.bulk_create(
@@ -213,7 +213,7 @@ def _resign(rows: Iterable[OCSPResponse], now: datetime) -> int:
                 ca_id=ca_id, serial_number__in=[row.serial_number for row in group]
             ).values_list("serial_number", "status", "revoked_at", "revocation_reason", "not_after")
         }
-        signer = signer_for(CertificateAuthority.objects.get(pk=ca_id))
+        signer = signer_for(CertificateAuthority.objects.defer("crl_der").get(pk=ca_id))
         for row in group:
             found = statuses.get(row.serial_number)
             if found is None or found[3] < now - EXPIRED_GRACE:

@@ -17,6 +17,7 @@ from issuance.choices import CertificateStatus, EnrollmentMethod, RequestState
 from issuance.models import Certificate, CertificateRequest
 from issuance.services import IssuanceRejected, KeySpec, attached_profile, submit
 from pki import keys
+from profiles.services import ensure_ocsp_signer
 
 pytestmark = pytest.mark.django_db
 
@@ -258,12 +259,14 @@ def test_a_resolved_profile_issues_with_one_lookup_and_one_write(
 ):
     """What every front pays per certificate: the profile lookup (with its CA, the
     attachment and whether any approval policy exists), the blocked-key lookup for the
-    requester's key (one for the whole batch), then the four rows (request,
-    certificate, audit and outbox events): on PostgreSQL one statement, atomic by itself,
-    elsewhere four INSERTs in one transaction. (Whether the outbox event needs a drain
-    comes from the consumers' per-process caches (alert rules, syncs), which the first
-    event of an Application fills.)"""
+    requester's key (one for the whole batch), then the five rows (request,
+    certificate, its pre-signed OCSP answer, audit and outbox events): on PostgreSQL one
+    statement, atomic by itself, elsewhere five INSERTs in one transaction. (Whether the
+    outbox event needs a drain comes from the consumers' per-process caches (alert
+    rules, syncs), which the first event of an Application fills; the CA's delegated
+    OCSP responder is made by its first issuance.)"""
     csr = make_csr("q.example.test", ["q.example.test"])
+    ensure_ocsp_signer(tls_profile.issuing_ca)  # before the caches: it changes the CA
     wanted("certificate.issued", application.pk)
     with CaptureQueriesContext(connection) as captured:
         profile = attached_profile(application, tls_profile.slug)
@@ -280,7 +283,7 @@ def test_a_resolved_profile_issues_with_one_lookup_and_one_write(
     if connection.vendor == "postgresql":
         assert verbs == ["SELECT", "SELECT", "WITH"]
     else:
-        assert verbs == ["SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
+        assert verbs == ["SELECT", "SELECT", *["INSERT"] * 5]
 
 
 def test_a_policy_created_after_lookup_is_seen_by_the_next_lookup(
