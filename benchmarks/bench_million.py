@@ -7,9 +7,10 @@ Fill: N certificates in ONE Application through the pipeline's batch write
 (``issuance.services.submit_many``: real P-256 keys held by the portal, real signed
 certificates, batches of 500) from ``BENCH_WORKERS`` processes (default 2), three
 profiles, validity spread from 1 to 397 days. Then 10% are revoked with what
-``services.revoke`` writes (status, revoked_at, reason, the CA's CRL marked stale, a
-CERTIFICATE_REVOKED audit + outbox event per certificate), in batches of 5000 with one
-UPDATE and one event INSERT each: there is no bulk revocation service.
+``services.revoke`` writes (status, revoked_at, reason, the re-signed OCSP answer, the
+CA's CRL marked stale, a CERTIFICATE_REVOKED audit + outbox event per certificate), in
+batches of 5000 with one UPDATE, one OCSP upsert and one event INSERT each: there is no
+bulk revocation service.
 The Application's renewal default is off (its certificates are renewed by their
 clients, so the expiry scan alerts on every one of them).
 
@@ -187,6 +188,7 @@ def revoke_tenth() -> None:
     from certportal.event_types import EventType
     from certportal.events import Actor, Event, record_many
     from issuance.models import Certificate
+    from issuance.ocsp import signing as ocsp_signing
     from issuance.services import certificate_event_data
     from profiles.models import CertificateAuthority
 
@@ -213,6 +215,9 @@ def revoke_tenth() -> None:
                 Certificate.objects.filter(pk__in=[c.pk for c in mine], status="active").update(
                     status="revoked", revoked_at=now, revocation_reason=reason
                 )
+                for c in mine:
+                    c.status, c.revoked_at, c.revocation_reason = "revoked", now, reason
+                ocsp_signing.rewrite(mine)  # their pre-signed OCSP answers
                 events += [
                     Event(EventType.CERTIFICATE_REVOKED, actor, c, c.application,
                           {**certificate_event_data(c), "reason": reason})

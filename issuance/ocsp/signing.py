@@ -146,19 +146,33 @@ def presigned(ca: CertificateAuthority, certificates: Sequence[Certificate]) -> 
     return [_stored_row(signer, ca.pk, c.serial_number, good, now) for c in certificates]
 
 
-def rewrite(certificate: Certificate) -> None:
-    """The certificate's revocation status changed: sign and store its answer now.
+def rewrite(certificates: Sequence[Certificate]) -> None:
+    """These certificates' revocation status changed: sign and store their answers now.
 
-    Call inside the transaction that changed the status, after the certificate's row was
-    updated: the row lock the upsert takes orders it after any refresh of the same row.
+    Call inside the transaction that changed the status, after the certificates' rows
+    (and instances) were updated: the row lock the upsert takes orders it after any
+    refresh of the same rows.
     """
-    if not certificate.ca_id:
-        return
-    ca = CertificateAuthority.objects.defer("crl_der").get(pk=certificate.ca_id)
-    status = Status.of(certificate.status, certificate.revoked_at, certificate.revocation_reason)
-    row = _stored_row(signer_for(ca), ca.pk, certificate.serial_number, status, timezone.now())
+    by_ca: dict[int, list[Certificate]] = {}
+    for certificate in certificates:
+        if certificate.ca_id:
+            by_ca.setdefault(certificate.ca_id, []).append(certificate)
+    rows = []
+    now = timezone.now()
+    for ca_id, group in by_ca.items():
+        signer = signer_for(CertificateAuthority.objects.defer("crl_der").get(pk=ca_id))
+        rows += [
+            _stored_row(
+                signer,
+                ca_id,
+                c.serial_number,
+                Status.of(c.status, c.revoked_at, c.revocation_reason),
+                now,
+            )
+            for c in group
+        ]
     OCSPResponse.objects.bulk_create(
-        [row],
+        rows,
         update_conflicts=True,
         unique_fields=["ca", "serial_number"],
         update_fields=_SIGNED_FIELDS,

@@ -146,7 +146,7 @@ def _status_changed(certificate: Certificate) -> None:
     """The certificate's revocation status changed (its row is updated, and so is the
     instance): its OCSP answer is signed anew in this transaction, and its CA's CRL is
     marked stale, rebuilt after commit."""
-    ocsp_signing.rewrite(certificate)
+    ocsp_signing.rewrite([certificate])
     if certificate.ca_id:
         CertificateAuthority.objects.filter(pk=certificate.ca_id).update(crl_stale=True)
         ca_id = certificate.ca_id
