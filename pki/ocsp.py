@@ -158,6 +158,14 @@ def build_ocsp_response(
     return response.public_bytes(serialization.Encoding.DER)
 
 
+def response_validity(der: bytes) -> tuple[datetime, datetime | None]:
+    """thisUpdate and nextUpdate of a successful DER response (ValueError otherwise)."""
+    response = ocsp.load_der_ocsp_response(der)
+    if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
+        raise ValueError("not a successful OCSP response")
+    return response.this_update_utc, response.next_update_utc
+
+
 def _lookup(table: dict[str, _T], key: str, what: str) -> _T:
     try:
         return table[key]

@@ -12,12 +12,16 @@ the CA verifiably signed: an external certificate is ``unknown``.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import Model, QuerySet
 from django.utils import timezone
+from django.utils.http import http_date
 
 from issuance.models import Certificate
 from issuance.ocsp import signing
@@ -49,14 +53,23 @@ def answer(slug: str, request_der: bytes) -> Answer | None:
     except DecodeError:
         return error("malformed_request") if _published(slug) else None
     now = timezone.now()
-    if query.nonce is None and isinstance(query.hash_algorithm, type(signing.SHA1)):
-        stored = _stored(slug, query, now)
-        if stored is not None:
-            return stored
+    stored = _stored(slug, query, now)
+    if stored is not None:
+        return stored
     ca = _published(slug).defer("crl_der").first()
     if ca is None:
         return None
     return _live(ca, query, now)
+
+
+def stored_answer(slug: str, request_der: bytes) -> Answer | None:
+    """The stored answer to a nonce-free SHA-1 request, if there is a current one; None
+    for everything else (which ``answer`` handles)."""
+    try:
+        query = ocsp.parse_ocsp_request(request_der)
+    except DecodeError:
+        return None
+    return _stored(slug, query, timezone.now())
 
 
 def _published(slug: str) -> QuerySet[CertificateAuthority]:
@@ -66,21 +79,65 @@ def _published(slug: str) -> QuerySet[CertificateAuthority]:
 
 
 def _stored(slug: str, query: ocsp.OCSPQuery, now: datetime) -> Answer | None:
-    row = (
-        OCSPResponse.objects.filter(
-            ca__slug=slug,
-            serial_number=certs.serial_hex(query.serial),
-            issuer_hash=query.issuer_name_hash + query.issuer_key_hash,
-            responder=settings.CERTPORTAL_OCSP_RESPONDER,
-            next_update__gt=now,
+    """One query on the answer's unique key: SQL on Django's connection rather than a
+    queryset, whose construction cost twice the query itself on this, the busiest path
+    (docs/performance.md, "OCSP"). Its validity is read from the signed answer."""
+    if query.nonce is not None or not isinstance(query.hash_algorithm, type(signing.SHA1)):
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _stored_sql(),
+            [
+                slug,
+                certs.serial_hex(query.serial),
+                query.issuer_name_hash + query.issuer_key_hash,
+                settings.CERTPORTAL_OCSP_RESPONDER,
+            ],
         )
-        .values_list("response_der", "this_update", "next_update")
-        .first()
-    )
+        row = cursor.fetchone()
     if row is None:
         return None
-    der, this_update, next_update = row
-    return Answer(bytes(der), this_update, next_update)
+    der = bytes(row[0])
+    this_update, next_update = ocsp.response_validity(der)
+    if next_update is None or next_update <= now:
+        return None
+    return Answer(der, this_update, next_update)
+
+
+@functools.cache
+def _stored_sql() -> str:
+    def name(model: type[Model], field: str) -> str:
+        column = {f.name: f.column or f.name for f in model._meta.concrete_fields}[field]
+        return connection.ops.quote_name(column)
+
+    def table(model: type[Model]) -> str:
+        return connection.ops.quote_name(model._meta.db_table)
+
+    answers, cas = OCSPResponse, CertificateAuthority
+    # Identifiers from the models' metadata, quoted; every value is a parameter.
+    return (
+        f"SELECT a.{name(answers, 'response_der')} FROM {table(answers)} a "  # noqa: S608
+        f"JOIN {table(cas)} c ON c.{name(cas, 'id')} = a.{name(answers, 'ca')} "
+        f"WHERE c.{name(cas, 'slug')} = %s AND a.{name(answers, 'serial_number')} = %s "
+        f"AND a.{name(answers, 'issuer_hash')} = %s AND a.{name(answers, 'responder')} = %s"
+    )
+
+
+def caching_headers(answer: Answer) -> list[tuple[str, str]]:
+    """RFC 5019 6.2: how long a cache may keep this answer, and its validators."""
+    if answer.this_update is None or answer.next_update is None:
+        return [("Cache-Control", "no-store")]
+    left = max(int((answer.next_update - timezone.now()).total_seconds()), 0)
+    return [
+        ("Cache-Control", f"max-age={left}, public, no-transform, must-revalidate"),
+        ("ETag", etag(answer)),
+        ("Last-Modified", http_date(answer.this_update.timestamp())),
+        ("Expires", http_date(answer.next_update.timestamp())),
+    ]
+
+
+def etag(answer: Answer) -> str:
+    return '"' + hashlib.sha256(answer.der).hexdigest()[:32] + '"'
 
 
 def _live(ca: CertificateAuthority, query: ocsp.OCSPQuery, now: datetime) -> Answer:
